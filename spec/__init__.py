@@ -1,0 +1,1 @@
+"""taskmap's language: IR, task mappings, the kernel DSL and the verifier. See spec/SPEC.md."""

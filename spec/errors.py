@@ -1,0 +1,39 @@
+"""Errors raised by the language front end and the verifier (SPEC.md §9)."""
+from __future__ import annotations
+
+
+class TaskmapError(Exception):
+    """Base of every error taskmap raises on bad input."""
+
+
+class DSLError(TaskmapError):
+    """A kernel function uses Python the DSL does not accept (raised at decoration time)."""
+
+    def __init__(self, message: str, loc=None, hint: str = "", source_line: str = ""):
+        self.phrase = message
+        self.loc = loc
+        self.hint = hint
+        text = f"{loc}: {message}" if loc else message
+        if source_line:
+            text += f"\n    {source_line.strip()}"
+        if hint:
+            text += f"\n  hint: {hint}"
+        super().__init__(text)
+
+
+class VerifyError(TaskmapError):
+    """A kernel's IR breaks a static rule. `phrase` is the stable error phrase (SPEC.md §9.1)."""
+
+    def __init__(self, phrase: str, detail: str = "", node=None, window: str = "", kernel: str = ""):
+        self.phrase = phrase
+        self.detail = detail
+        self.node = node
+        self.kernel = kernel
+        loc = getattr(node, "loc", None)
+        head = f"{loc}: " if loc else ""
+        text = f"{head}{phrase}" + (f": {detail}" if detail else "")
+        if kernel:
+            text += f" (in kernel {kernel})"
+        if window:
+            text += "\n" + window
+        super().__init__(text)

@@ -1,0 +1,527 @@
+"""The kernel IR: one small, immutable node vocabulary (SPEC.md §3–§6).
+
+Every node is a frozen dataclass; children are nodes or tuples of nodes. Every node
+carries `loc`, the DSL source position it came from (not part of equality).
+Passes are pure functions IR -> IR built on `rewrite` (one generic traversal, no
+per-node visitor classes).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from . import dtypes as dt
+from .dtypes import DType
+
+
+@dataclass(frozen=True)
+class Loc:
+    file: str
+    line: int
+    col: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Node:
+    loc: Loc | None = field(default=None, compare=False, repr=False, kw_only=True)
+
+
+# ---------------------------------------------------------------- expressions (§4)
+
+class Expr(Node):
+    """Base of all expressions. Arithmetic operators build IR (used for grid/block lambdas)."""
+
+    @property
+    def dtype(self) -> DType:
+        raise NotImplementedError
+
+    def __add__(self, o): return binary("+", self, o)
+    def __radd__(self, o): return binary("+", o, self)
+    def __sub__(self, o): return binary("-", self, o)
+    def __rsub__(self, o): return binary("-", o, self)
+    def __mul__(self, o): return binary("*", self, o)
+    def __rmul__(self, o): return binary("*", o, self)
+    def __floordiv__(self, o): return binary("/", self, o)
+    def __rfloordiv__(self, o): return binary("/", o, self)
+    def __truediv__(self, o): return binary("/", self, o)
+    def __mod__(self, o): return binary("%", self, o)
+    def __rmod__(self, o): return binary("%", o, self)
+
+
+@dataclass(frozen=True)
+class Const(Expr):
+    value: int | float | bool
+    type: DType
+
+    @property
+    def dtype(self) -> DType:
+        return self.type
+
+
+@dataclass(frozen=True)
+class Var(Expr):
+    """A scalar: kernel parameter, local variable or loop variable."""
+    name: str
+    type: DType
+
+    @property
+    def dtype(self) -> DType:
+        return self.type
+
+
+SPECIALS = tuple(f"{g}.{a}" for g in ("threadIdx", "blockIdx", "blockDim", "gridDim") for a in "xyz")
+
+
+@dataclass(frozen=True)
+class Special(Expr):
+    """A built-in index register: threadIdx.x, blockIdx.y, blockDim.z, gridDim.x, ..."""
+    name: str
+
+    @property
+    def dtype(self) -> DType:
+        return dt.int32
+
+
+UNARY_OPS = ("neg", "not", "invert")
+ARITH_OPS = ("+", "-", "*", "/", "%")
+COMPARE_OPS = ("<", "<=", ">", ">=", "==", "!=")
+LOGIC_OPS = ("&&", "||")
+BIT_OPS = ("&", "|", "^", "<<", ">>")
+MINMAX_OPS = ("min", "max")
+BINARY_OPS = ARITH_OPS + COMPARE_OPS + LOGIC_OPS + BIT_OPS + MINMAX_OPS
+
+
+@dataclass(frozen=True)
+class Unary(Expr):
+    op: str
+    a: Expr
+
+    @property
+    def dtype(self) -> DType:
+        return dt.boolean if self.op == "not" else self.a.dtype
+
+
+@dataclass(frozen=True)
+class Binary(Expr):
+    op: str
+    a: Expr
+    b: Expr
+
+    @property
+    def dtype(self) -> DType:
+        if self.op in COMPARE_OPS or self.op in LOGIC_OPS:
+            return dt.boolean
+        if self.op in ("<<", ">>"):
+            return self.a.dtype
+        return dt.promote(self.a.dtype, self.b.dtype)
+
+
+@dataclass(frozen=True)
+class Select(Expr):
+    cond: Expr
+    a: Expr
+    b: Expr
+
+    @property
+    def dtype(self) -> DType:
+        return dt.promote(self.a.dtype, self.b.dtype)
+
+
+@dataclass(frozen=True)
+class Cast(Expr):
+    a: Expr
+    type: DType
+
+    @property
+    def dtype(self) -> DType:
+        return self.type
+
+
+MATH_FUNCS = {  # name -> arity; all take and return floats of one dtype (§4.6)
+    "exp": 1, "exp2": 1, "log": 1, "log2": 1, "sqrt": 1, "rsqrt": 1, "tanh": 1, "erf": 1,
+    "sin": 1, "cos": 1, "abs": 1, "floor": 1, "ceil": 1, "pow": 2, "fma": 3,
+}
+
+
+@dataclass(frozen=True)
+class Call(Expr):
+    """A math intrinsic (MATH_FUNCS); `abs` also accepts signed integers."""
+    fn: str
+    args: tuple[Expr, ...]
+
+    @property
+    def dtype(self) -> DType:
+        out = self.args[0].dtype
+        for a in self.args[1:]:
+            out = dt.promote(out, a.dtype)
+        return out
+
+
+@dataclass(frozen=True)
+class Load(Expr):
+    buffer: Buffer
+    indices: tuple[Expr, ...]
+
+    @property
+    def dtype(self) -> DType:
+        return self.buffer.dtype
+
+
+SHUFFLE_KINDS = ("xor", "down", "up", "idx")
+
+
+@dataclass(frozen=True)
+class Shuffle(Expr):
+    """Warp shuffle (§5.6): every active lane of the warp must execute it together."""
+    kind: str
+    value: Expr
+    lane: Expr       # xor mask, delta or source lane
+    width: int = 32
+
+    @property
+    def dtype(self) -> DType:
+        return self.value.dtype
+
+
+# ---------------------------------------------------------------- buffers (§3)
+
+SCOPES = ("global", "shared", "register")
+
+
+@dataclass(frozen=True)
+class RowMajor(Node):
+    pass
+
+
+@dataclass(frozen=True)
+class Strided(Node):
+    strides: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Swizzle(Node):
+    """Row-major offset o mapped to o ^ ((o & (((1<<bits)-1) << (base+shift))) >> shift).
+
+    The CUTLASS Swizzle<bits, base, shift> family: conflict-free shared-memory tiles.
+    """
+    bits: int
+    base: int
+    shift: int
+
+
+Layout = RowMajor | Strided | Swizzle
+
+
+@dataclass(frozen=True)
+class Buffer(Node):
+    name: str
+    dtype: DType
+    shape: tuple[Expr, ...]
+    scope: str
+    layout: Layout = RowMajor()
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+@dataclass(frozen=True)
+class Ref(Node):
+    """Address of buffer[indices..., 0, ...]: an element, or the sub-tensor it starts."""
+    buffer: Buffer
+    indices: tuple[Expr, ...]
+
+
+# ---------------------------------------------------------------- statements (§5)
+
+class Stmt(Node):
+    pass
+
+
+@dataclass(frozen=True)
+class DeclareVar(Stmt):
+    var: Var
+    init: Expr | None
+
+
+@dataclass(frozen=True)
+class Assign(Stmt):
+    var: Var
+    value: Expr
+
+
+@dataclass(frozen=True)
+class DeclareBuffer(Stmt):
+    """Allocates a shared (per block) or register (per thread) tensor."""
+    buffer: Buffer
+
+
+@dataclass(frozen=True)
+class Store(Stmt):
+    buffer: Buffer
+    indices: tuple[Expr, ...]
+    value: Expr
+
+
+@dataclass(frozen=True)
+class For(Stmt):
+    var: Var
+    start: Expr
+    stop: Expr
+    step: Expr
+    body: tuple[Stmt, ...]
+    unroll: int | bool = False   # hint only: True = fully, int = factor
+
+
+@dataclass(frozen=True)
+class ForTask(Stmt):
+    """`for vars in mapping.on(worker)`: the worker's tasks in mapping order (§7)."""
+    vars: tuple[Var, ...]
+    mapping: object           # spec.mapping.TaskMapping (kept untyped to avoid an import cycle)
+    worker: Expr
+    body: tuple[Stmt, ...]
+
+
+@dataclass(frozen=True)
+class If(Stmt):
+    cond: Expr
+    then: tuple[Stmt, ...]
+    orelse: tuple[Stmt, ...] = ()
+
+
+@dataclass(frozen=True)
+class While(Stmt):
+    cond: Expr
+    body: tuple[Stmt, ...]
+
+
+@dataclass(frozen=True)
+class SyncThreads(Stmt):
+    pass
+
+
+@dataclass(frozen=True)
+class SyncWarp(Stmt):
+    pass
+
+
+@dataclass(frozen=True)
+class CpAsync(Stmt):
+    """Asynchronous copy of `elems` contiguous elements global -> shared (§5.4).
+
+    If `valid` is given and false, the destination is zero-filled instead (src-size 0).
+    """
+    dst: Ref
+    src: Ref
+    elems: int
+    valid: Expr | None = None
+
+
+@dataclass(frozen=True)
+class CpAsyncCommit(Stmt):
+    pass
+
+
+@dataclass(frozen=True)
+class CpAsyncWait(Stmt):
+    pending: int
+
+
+@dataclass(frozen=True)
+class LdMatrix(Stmt):
+    """ldmatrix.sync.aligned.m8n8.x{num}[.trans].b16 (§5.7): dst is a register view of 2*num b16."""
+    dst: Ref
+    src: Ref
+    num: int
+    trans: bool = False
+
+
+@dataclass(frozen=True)
+class MmaSync(Stmt):
+    """acc += a @ b on one warp's fragments (§5.7); shape m16n8k16 (f16/bf16) or m16n8k8 (tf32)."""
+    shape: str
+    a: Ref
+    b: Ref
+    acc: Ref
+
+
+ATOMIC_OPS = ("add", "max", "min", "cas", "exch")
+
+
+@dataclass(frozen=True)
+class Atomic(Stmt):
+    op: str
+    target: Ref
+    value: Expr
+    compare: Expr | None = None    # cas only
+    result: Var | None = None      # receives the old value when given
+
+
+@dataclass(frozen=True)
+class Assert(Stmt):
+    cond: Expr
+    message: str
+
+
+# ---------------------------------------------------------------- kernels (§6)
+
+Param = Var | Buffer
+
+
+@dataclass(frozen=True)
+class Kernel(Node):
+    name: str
+    params: tuple[Param, ...]
+    grid: tuple[Expr, Expr, Expr]
+    block: tuple[Expr, Expr, Expr]
+    body: tuple[Stmt, ...]
+
+    def __str__(self) -> str:
+        from .printer import print_kernel
+        return print_kernel(self)
+
+    def verify(self) -> Kernel:
+        from .verifier import verify
+        verify(self)
+        return self
+
+    @property
+    def buffer_params(self) -> tuple[Buffer, ...]:
+        return tuple(p for p in self.params if isinstance(p, Buffer))
+
+
+@dataclass(frozen=True)
+class Module(Node):
+    name: str
+    kernels: tuple[Kernel, ...]
+
+    def __str__(self) -> str:
+        return "\n\n".join(str(k) for k in self.kernels)
+
+
+# ---------------------------------------------------------------- construction helpers
+
+def const(value, dtype: DType | None = None) -> Const:
+    if dtype is None:
+        if isinstance(value, bool):
+            dtype = dt.boolean
+        elif isinstance(value, int):
+            dtype = dt.int32 if -2**31 <= value < 2**31 else dt.int64
+        elif isinstance(value, float):
+            dtype = dt.float32
+        else:
+            raise TypeError(f"cannot make a constant of {value!r}")
+    if dtype.is_float:
+        value = float(value)
+    elif dtype is dt.boolean:
+        value = bool(value)
+    else:
+        value = int(value)
+    return Const(value, dtype)
+
+
+def as_expr(x, like: DType | None = None) -> Expr:
+    """A Python literal adopts the dtype of the expression it meets (weak typing, §4.2)."""
+    if isinstance(x, Expr):
+        return x
+    if like is not None and not isinstance(x, bool):
+        if like.is_float or (like.is_integer and isinstance(x, int)):
+            return const(x, like)
+    return const(x)
+
+
+def binary(op: str, a, b, loc: Loc | None = None) -> Expr:
+    la = a.dtype if isinstance(a, Expr) else None
+    lb = b.dtype if isinstance(b, Expr) else None
+    a, b = as_expr(a, lb), as_expr(b, la)
+    if isinstance(a, Const) and isinstance(b, Const):
+        folded = fold(op, a, b)
+        if folded is not None:
+            return folded
+    return _identity(op, a, b) or Binary(op, a, b, loc=loc)
+
+
+def _identity(op: str, a: Expr, b: Expr) -> Expr | None:
+    """x+0, x*1, x/1, x*0, x%1 on same-typed integers: keeps lowered index arithmetic readable."""
+    if not (a.dtype.is_integer and a.dtype == b.dtype):
+        return None
+    def is_(x, v):
+        return isinstance(x, Const) and x.value == v
+    if (op == "+" and is_(b, 0)) or (op in ("*", "/") and is_(b, 1)) or (op == "-" and is_(b, 0)):
+        return a
+    if (op == "+" and is_(a, 0)) or (op == "*" and is_(a, 1)):
+        return b
+    if (op == "*" and (is_(a, 0) or is_(b, 0))) or (op == "%" and is_(b, 1)):
+        return Const(0, a.dtype)
+    return None
+
+
+def fold(op: str, a: Const, b: Const) -> Const | None:
+    """Constant folding for integer index arithmetic (C semantics: truncating / and %)."""
+    if not (a.dtype.is_integer and b.dtype.is_integer and a.dtype == b.dtype):
+        return None
+    x, y = a.value, b.value
+    if op in ("/", "%") and y == 0:
+        return None
+    table = {
+        "+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y,
+        "/": lambda: abs(x) // abs(y) * (1 if (x >= 0) == (y >= 0) else -1),
+        "%": lambda: x - (abs(x) // abs(y) * (1 if (x >= 0) == (y >= 0) else -1)) * y,
+        "min": lambda: min(x, y), "max": lambda: max(x, y),
+    }
+    if op not in table:
+        return None
+    v = table[op]()
+    bits = a.dtype.bits
+    if a.dtype.kind == "int" and -2**(bits - 1) <= v < 2**(bits - 1):
+        return Const(v, a.dtype)
+    return None
+
+
+# ---------------------------------------------------------------- generic traversal
+
+def children(node) -> Iterator:
+    """Direct child nodes (through tuples), in field order."""
+    for f in dataclasses.fields(node):
+        if f.name == "loc":
+            continue
+        v = getattr(node, f.name)
+        if isinstance(v, Node):
+            yield v
+        elif isinstance(v, tuple):
+            yield from (x for x in v if isinstance(x, Node))
+
+
+def walk(node) -> Iterator:
+    """Pre-order walk of every node under (and including) `node`."""
+    yield node
+    for c in children(node):
+        yield from walk(c)
+
+
+def rewrite(node, fn: Callable):
+    """Bottom-up rebuild: children first, then `fn(new_node)`; fn returns a node (or tuple of
+    statements, spliced into the enclosing statement tuple)."""
+    changes = {}
+    for f in dataclasses.fields(node):
+        if f.name == "loc":
+            continue
+        v = getattr(node, f.name)
+        if isinstance(v, Node):
+            nv = rewrite(v, fn)
+            if nv is not v:
+                changes[f.name] = nv
+        elif isinstance(v, tuple) and any(isinstance(x, Node) for x in v):
+            out = []
+            for x in v:
+                nx = rewrite(x, fn) if isinstance(x, Node) else x
+                out.extend(nx if isinstance(nx, tuple) and isinstance(x, Stmt) else (nx,))
+            if any(a is not b for a, b in zip(out, v)) or len(out) != len(v):
+                changes[f.name] = tuple(out)
+    if changes:
+        node = dataclasses.replace(node, **changes)
+    return fn(node)

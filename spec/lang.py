@@ -1,0 +1,104 @@
+"""Public names of the kernel DSL (SPEC.md §8). Import from here:
+
+    from spec.lang import kernel, i32, f32, spatial, repeat, threadIdx, shared_tensor, syncthreads
+
+Inside a @kernel function these names are read by the parser (spec/parser.py); outside a
+kernel, calling an intrinsic raises a clear error rather than doing anything.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import dtypes as _dt
+from .ir import Swizzle
+from .mapping import TaskMapping, auto_map, repeat, spatial
+
+boolean = _dt.boolean
+i8, i16, i32, i64 = _dt.int8, _dt.int16, _dt.int32, _dt.int64
+u8, u32 = _dt.uint8, _dt.uint32
+f16, bf16, f32, f64 = _dt.float16, _dt.bfloat16, _dt.float32, _dt.float64
+
+
+@dataclass(frozen=True)
+class TensorType:
+    """`f32[m, n]` in a parameter annotation: a global tensor of that dtype and shape."""
+    dtype: _dt.DType
+    shape: tuple
+
+
+class Intrinsic:
+    """A DSL built-in; only the parser gives it meaning."""
+
+    def __init__(self, name: str, doc: str):
+        self.name = name
+        self.__doc__ = doc
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError(f"{self.name}() can only be used inside a @kernel function")
+
+    def __repr__(self) -> str:
+        return f"<taskmap intrinsic {self.name}>"
+
+
+class SpecialGroup:
+    """threadIdx / blockIdx / blockDim / gridDim: read `.x`, `.y`, `.z` inside a kernel."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+threadIdx, blockIdx = SpecialGroup("threadIdx"), SpecialGroup("blockIdx")
+blockDim, gridDim = SpecialGroup("blockDim"), SpecialGroup("gridDim")
+
+_INTRINSICS = {
+    "shared_tensor": "shared_tensor(dtype, [d0, d1, ...], layout=None): a per-block shared-memory tensor",
+    "register_tensor": "register_tensor(dtype, [d0, ...]): a per-thread register tensor",
+    "syncthreads": "syncthreads(): block-wide barrier (§5.3)",
+    "syncwarp": "syncwarp(): warp-wide barrier (§5.3)",
+    "cp_async": "cp_async(dst_shared[...], src_global[...], elems=1, valid=None): async copy (§5.4)",
+    "cp_async_commit_group": "cp_async_commit_group(): close the current group of async copies",
+    "cp_async_wait_group": "cp_async_wait_group(n): wait until at most n committed groups are pending",
+    "ldmatrix": "ldmatrix(dst_regs[...], src_shared[...], num=4, trans=False): warp matrix load (§5.7)",
+    "mma_sync": "mma_sync(a_regs[...], b_regs[...], acc_regs[...]): acc += a @ b on tensor cores (§5.7)",
+    "shfl_xor": "shfl_xor(value, lane_mask, width=32)", "shfl_down": "shfl_down(value, delta, width=32)",
+    "shfl_up": "shfl_up(value, delta, width=32)", "shfl_idx": "shfl_idx(value, src_lane, width=32)",
+    "atomic_add": "atomic_add(t[...], v) -> old", "atomic_max": "atomic_max(t[...], v) -> old",
+    "atomic_min": "atomic_min(t[...], v) -> old", "atomic_exch": "atomic_exch(t[...], v) -> old",
+    "atomic_cas": "atomic_cas(t[...], compare, v) -> old",
+    "cast": "cast(x, dtype)", "select": "select(cond, a, b)",
+    "exp": "exp(x)", "exp2": "exp2(x)", "log": "log(x)", "log2": "log2(x)", "sqrt": "sqrt(x)",
+    "rsqrt": "rsqrt(x)", "tanh": "tanh(x)", "erf": "erf(x)", "sin": "sin(x)", "cos": "cos(x)",
+    "floor": "floor(x)", "ceil": "ceil(x)", "pow": "pow(x, y)", "fma": "fma(a, b, c) = a*b+c, one rounding",
+}
+for _name, _doc in _INTRINSICS.items():
+    globals()[_name] = Intrinsic(_name, _doc)
+
+
+def swizzle(bits: int, base: int, shift: int) -> Swizzle:
+    """Layout for shared_tensor(..., layout=swizzle(3, 3, 3)): see ir.Swizzle."""
+    return Swizzle(bits, base, shift)
+
+
+def kernel(fn=None, *, grid=1, block=1, name: str | None = None):
+    """Decorator: parse a Python function into a Kernel IR node (verified).
+
+    grid/block: an int, a tuple of up to 3 ints, or a lambda over the kernel's scalar
+    parameters (by name) returning either.
+    """
+    def wrap(f):
+        from .parser import parse_kernel
+        k = parse_kernel(f, grid=grid, block=block, name=name)
+        k.verify()
+        return k
+    return wrap(fn) if fn is not None else wrap
+
+
+__all__ = [
+    "kernel", "TensorType", "TaskMapping", "spatial", "repeat", "auto_map", "swizzle",
+    "threadIdx", "blockIdx", "blockDim", "gridDim",
+    "boolean", "i8", "i16", "i32", "i64", "u8", "u32", "f16", "bf16", "f32", "f64",
+    *_INTRINSICS,
+]
