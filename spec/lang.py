@@ -7,6 +7,7 @@ kernel, calling an intrinsic raises a clear error rather than doing anything.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from . import dtypes as _dt
@@ -89,9 +90,13 @@ def kernel(fn=None, *, grid=1, block=1, name: str | None = None, verify: bool = 
     grid/block: an int, a tuple of up to 3 ints, or a lambda over the kernel's scalar
     parameters (by name) returning either.
     """
+    # The defining scope's locals: names used only in string annotations (`a: dtype[n]` in a
+    # kernel built by a factory function) are not closure variables, so capture them here.
+    defining_scope = dict(sys._getframe(1).f_locals)
+
     def wrap(f):
         from .parser import parse_kernel
-        k = parse_kernel(f, grid=grid, block=block, name=name)
+        k = parse_kernel(f, grid=grid, block=block, name=name, scope=defining_scope)
         if verify:
             k.verify()
         return k

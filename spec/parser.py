@@ -42,12 +42,13 @@ _SHUFFLES = {"shfl_xor": "xor", "shfl_down": "down", "shfl_up": "up", "shfl_idx"
 _COMPILE_TIME = (int, float, bool, str, TaskMapping, dt.DType, ir.Swizzle, type(None))
 
 
-def parse_kernel(fn, grid=1, block=1, name: str | None = None) -> ir.Kernel:
-    return _Parser(fn).kernel(grid, block, name)
+def parse_kernel(fn, grid=1, block=1, name: str | None = None, scope: dict | None = None) -> ir.Kernel:
+    """scope: the defining function's locals, for names that only annotations mention."""
+    return _Parser(fn, scope or {}).kernel(grid, block, name)
 
 
 class _Parser:
-    def __init__(self, fn):
+    def __init__(self, fn, scope: dict):
         self.fn = fn
         self.file = inspect.getsourcefile(fn) or "<unknown>"
         lines, first = inspect.getsourcelines(fn)
@@ -56,7 +57,7 @@ class _Parser:
         tree = ast.parse(textwrap.dedent("".join(lines)))
         self.func = tree.body[0]
         closure = inspect.getclosurevars(fn)
-        self.env = {**vars(builtins), **fn.__globals__, **closure.nonlocals}
+        self.env = {**vars(builtins), **fn.__globals__, **scope, **closure.nonlocals}
         self.scopes: list[dict] = [{}]
         self.used_names: set[str] = set()
 
