@@ -49,9 +49,9 @@ def _lower(node: ir.ForTask):
     body += node.body
     for var, extent in reversed(loops):
         body = (ir.For(var, ir.const(0), ir.const(extent), ir.const(1), body, True, loc=loc),)
-    if m.atoms and any(a.kind == "spatial" for a in m.atoms):
-        return (ir.If(ir.binary("<", worker, m.num_workers, loc=loc), body, (), loc=loc),)
-    return body
+    if isinstance(worker, ir.Const) and 0 <= worker.value < m.num_workers:
+        return body             # e.g. repeat(...).on(0): nothing to guard
+    return (ir.If(ir.binary("<", worker, m.num_workers, loc=loc), body, (), loc=loc),)
 
 
 def _unravel(atom, linear, loc):
