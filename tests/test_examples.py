@@ -1,0 +1,139 @@
+"""The example kernels (examples/): they import, verify, print readable IR and compute what
+their NumPy references say — on the interpreter, and on a GPU where there is one.
+
+Every example's inputs are chosen so that the exact result is representable (see each
+module's make_args), so outputs are compared bit for bit.
+"""
+from __future__ import annotations
+
+import importlib
+import re
+from functools import partial
+
+import numpy as np
+import pytest
+
+from examples import matmul_simt, matmul_tc, reduce_sum, transpose, vector_add
+from spec.lang import bf16, f16, f32, i32
+
+DTYPES = {"f32": f32, "f16": f16, "bf16": bf16, "i32": i32}
+
+# ------------------------------------------------------------------ import, verify, print
+
+PRINTED = {  # kernel -> lines its printed IR must contain (stripped, without the parser's _1, _2 renames)
+    vector_add.vector_add: ["kernel vector_add_f32(n: i32, a: f32[n], b: f32[n], c: f32[n])",
+                            "for i in (spatial(256)).on(threadIdx.x):", "if idx < n:",
+                            "c[idx] = a[idx] + b[idx]"],
+    vector_add.kernel_for["bf16"]: ["kernel vector_add_bf16(n: i32, a: bf16[n], b: bf16[n], c: bf16[n])"],
+    transpose.transpose: ["shared f32 tile[32, 33]", "for i, j in (repeat(4, 1) * spatial(8, 32)).on(threadIdx.x):",
+                          "tile[i, j] = a[r, c]", "syncthreads()"],
+    reduce_sum.reduce_sum: ["for i in (repeat(4) * spatial(256)).on(threadIdx.x):",
+                            "acc = acc + shfl_down(acc, 16 >> k)", "shared f32 warp_sums[8]", "syncthreads()",
+                            "out[blockIdx.x] = total"],
+    reduce_sum.reduce_sum_atomic: ["kernel reduce_sum_atomic(n: i32, a: f32[n], out: f32[1])",
+                                   "atomic_add(out[0], total)"],
+    matmul_simt.matmul_simt: ["shared f32 sa[2, 8, 64]", "register f32 fa[2, 4]",
+                              "for i, j in (spatial(4, 2) * spatial(4, 8) * repeat(4, 4)).on(tid):",
+                              "for i, j in (spatial(4, 2) * spatial(4, 8) * repeat(4, 1)).on(tid):",
+                              "syncthreads()"],
+    matmul_tc.matmul_tc: ["shared f16 sa[3, 64, 32] swizzle(2, 3, 3)", "shared f16 sb[3, 32, 64] swizzle(3, 3, 3)",
+                          "cp_async_wait_group(1)", "syncthreads()", "cp_async_commit_group()",
+                          "cp_async(sa[t % 3, r, q * 8], a[ok ? row : 0, ok ? col : 0], elems=8, valid=ok)",
+                          "ldmatrix(fb[p], sb[s, ks * 16 + lane % 16, warp_n + p * 16 + lane / 16 * 8], num=4, "
+                          "trans=True)",
+                          "mma_sync.m16n8k16(fa[mt], fb[nt / 2, nt % 2], acc[mt, nt])"],
+    matmul_tc.matmul_tc_bf16: ["shared bf16 sa[3, 64, 32] swizzle(2, 3, 3)"],
+}
+
+
+@pytest.mark.parametrize("name", ["vector_add", "transpose", "reduce_sum", "matmul_simt", "matmul_tc"])
+def test_example_module_interface(name):
+    mod = importlib.import_module(f"examples.{name}")
+    assert callable(mod.make_args) and callable(mod.reference) and mod.SIZES
+
+
+@pytest.mark.parametrize("k", list(PRINTED), ids=lambda k: k.name)
+def test_example_verifies_and_prints_readable_ir(k):
+    assert k.verify() is k
+    lines = [re.sub(r"\b([A-Za-z]\w*?)_\d+\b", r"\1", line.strip()) for line in str(k).splitlines()]
+    for expected in PRINTED[k]:
+        assert expected in lines, f"{expected!r} missing from the printed IR of {k.name}:\n{k}"
+
+
+@pytest.mark.parametrize("make", [
+    lambda: matmul_simt.make_matmul_simt(lanes=(4, 4)),
+    lambda: matmul_simt.make_matmul_simt(bm=60),
+    lambda: matmul_simt.make_matmul_simt(bk=3),
+    lambda: matmul_tc.make_matmul_tc(f32),
+    lambda: matmul_tc.make_matmul_tc(bk=24),
+    lambda: matmul_tc.make_matmul_tc(stages=1),
+    lambda: matmul_tc.make_matmul_tc(vec=16),
+    lambda: matmul_tc.row_swizzle(24),
+    lambda: reduce_sum.make_reduce_sum(block=100),
+])
+def test_bad_factory_configurations_are_rejected(make):
+    with pytest.raises(ValueError):
+        make()
+
+
+# ------------------------------------------------------------------ execution against the references
+
+def _cases():
+    for d in DTYPES:
+        for s in vector_add.SIZES:
+            yield f"vector_add_{d}", vector_add.kernel_for[d], partial(vector_add.make_args, dtype=DTYPES[d]), \
+                vector_add.reference, s
+    for s in transpose.SIZES:
+        yield "transpose", transpose.transpose, transpose.make_args, transpose.reference, s
+    for s in reduce_sum.SIZES:
+        yield "reduce_sum", reduce_sum.reduce_sum, reduce_sum.make_args, reduce_sum.reference, s
+        yield "reduce_sum_atomic", reduce_sum.reduce_sum_atomic, partial(reduce_sum.make_args, atomic=True), \
+            reduce_sum.reference, s
+    for s in matmul_simt.SIZES:
+        yield "matmul_simt", matmul_simt.matmul_simt, matmul_simt.make_args, matmul_simt.reference, s
+    small_simt = matmul_simt.make_matmul_simt(bm=32, bn=32, bk=8, warps=(2, 2), lanes=(4, 8))
+    yield "matmul_simt_32x32", small_simt, matmul_simt.make_args, matmul_simt.reference, {"M": 33, "N": 40, "K": 17}
+    for d in ("f16", "bf16"):
+        for s in matmul_tc.SIZES:
+            yield f"matmul_tc_{d}", matmul_tc.kernel_for[d], partial(matmul_tc.make_args, dtype=DTYPES[d]), \
+                matmul_tc.reference, s
+    two_stage = matmul_tc.make_matmul_tc(f16, bm=32, bn=32, bk=16, warps=(1, 2), stages=2, vec=4)
+    yield "matmul_tc_2stage", two_stage, matmul_tc.make_args, matmul_tc.reference, {"M": 21, "N": 36, "K": 52}
+
+
+CASES = [pytest.param(*c[1:], id=f"{c[0]}-" + "-".join(f"{k}{v}" for k, v in c[4].items())) for c in _cases()]
+
+
+def _run_and_compare(launch, k, make_args, reference, sizes):
+    args = make_args(np.random.default_rng(0), **sizes)
+    inputs = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    expected = reference(*inputs)
+    launch(k, *args)
+    names = [p.name for p in k.params]
+    for name, want in expected.items():
+        got = args[names.index(name)]
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want, err_msg=f"{k.name} {sizes}: output {name}")
+    for name, before, after in zip(names, inputs, args):
+        if name not in expected and isinstance(before, np.ndarray):
+            np.testing.assert_array_equal(after, before, err_msg=f"{k.name} modified its input {name}")
+
+
+def _interpret():
+    import refimpl
+    interpret = getattr(refimpl, "interpret", None)
+    if interpret is None:          # the interpreter has not been written yet: nothing to run
+        pytest.skip("refimpl.interpret does not exist yet")
+    return interpret
+
+
+@pytest.mark.parametrize("k, make_args, reference, sizes", CASES)
+def test_example_matches_reference_on_interpreter(k, make_args, reference, sizes):
+    _run_and_compare(_interpret(), k, make_args, reference, sizes)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("k, make_args, reference, sizes", CASES)
+def test_example_matches_reference_on_gpu(k, make_args, reference, sizes):
+    import gpu
+    _run_and_compare(gpu.launch, k, make_args, reference, sizes)
