@@ -252,8 +252,13 @@ def test_composing_with_a_non_mapping_is_a_type_error():
     (spatial(2, 4) * repeat(2, 1), {0: [(0, 0), (1, 0)], 5: [(2, 1), (3, 1)]}),
     (spatial(2, 1) * spatial(2, 2), {0: [(0, 0)], 1: [(0, 1)], 2: [(1, 0)], 4: [(2, 0)], 7: [(3, 1)]}),
     (spatial(2) * repeat(3) * spatial(2), {0: [(0,), (2,), (4,)], 1: [(1,), (3,), (5,)], 2: [(6,), (8,), (10,)]}),
+    (auto_map(4, 6, workers=8), {0: [(0, 0), (0, 2), (0, 4)], 1: [(0, 1), (0, 3), (0, 5)], 7: [(3, 1), (3, 3), (3, 5)]}),
+    (spatial(4, 2) * spatial(4, 8) * repeat(4, 4), {37: [(r, c) for r in range(4) for c in range(52, 56)]}),
+    (repeat(2, 1) * spatial(8, 4) * repeat(1, 2),   # the m16n8 accumulator fragment, SPEC.md §5.7
+     {lane: [(lane // 4 + 8 * (i // 2), 2 * (lane % 4) + i % 2) for i in range(4)] for lane in range(33)}),
 ])
 def test_spec_worked_examples(m, expected):
     for w, tasks in expected.items():
+        tasks = tasks if w < m.num_workers else []
         assert m.worker_tasks(w) == tasks
         assert lowered_tasks(m, w) == tasks
