@@ -1,0 +1,90 @@
+"""`taskmap`: the command line.
+
+    taskmap conform [PATHS...] [-k PATTERN] [--backend interp|cuda|all] [--json FILE]
+    taskmap bench [--suite kernels|interp] [--markdown FILE] [--plot FILE.png]
+    taskmap debug ...            (the interpreter's debugger: refimpl.debug)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .backends import BACKENDS
+from .schema import CaseError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="taskmap", description="taskmap: a kernel compiler built on task mappings")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{conform,bench,debug}")
+
+    c = sub.add_parser("conform", help="run the YAML conformance suite on the interpreter and/or the GPU",
+                       description="Run conformance cases (conformance/README.md describes the YAML schema).")
+    c.add_argument("paths", nargs="*", help="case files or directories (default: the built-in suite)")
+    c.add_argument("-k", dest="pattern", help="only cases whose id contains / glob-matches PATTERN, or tagged so")
+    c.add_argument("--backend", choices=(*BACKENDS, "all"),
+                   help="default: all when a CUDA GPU is available, else interp")
+    c.add_argument("--json", dest="json_file", metavar="FILE", help="also write the results as JSON")
+    c.set_defaults(run=_conform)
+
+    b = sub.add_parser("bench", help="time the example kernels against torch (GPU) or NumPy (interp)")
+    b.add_argument("--suite", choices=("kernels", "interp"), default="kernels",
+                   help="kernels: GPU kernels vs torch (default); interp: interpreter on the CPU vs NumPy")
+    b.add_argument("--markdown", metavar="FILE", help="also write the report as a markdown table")
+    b.add_argument("--plot", metavar="FILE.png", help="also plot the ratios (needs matplotlib)")
+    b.set_defaults(run=_bench)
+
+    sub.add_parser("debug", help="step through a kernel in the interpreter (taskmap debug --help)", add_help=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["debug"]:
+        from refimpl import debug
+        return debug.main(argv[1:])
+    args = _parser().parse_args(argv)
+    return args.run(args)
+
+
+def _conform(args) -> int:
+    from . import report, runner
+    from .loader import load_paths
+    try:
+        cases = load_paths(args.paths or None)
+    except CaseError as e:
+        print(f"taskmap conform: {e}", file=sys.stderr)
+        return 2
+    default_run = not args.paths and not args.pattern
+    if default_run and len(cases) < runner.MIN_DEFAULT_CASES:
+        print(f"taskmap conform: only {len(cases)} cases collected from the built-in suite, expected at "
+              f"least {runner.MIN_DEFAULT_CASES}: the case loader is broken", file=sys.stderr)
+        return 2
+    cases = [c for c in cases if runner.matches(c, args.pattern)]
+    backends, why = runner.choose_backends(args.backend)
+    print(f"backend: {' + '.join(backends)} ({why})")
+    pairs = runner.plan(cases, backends)
+    if not pairs:
+        print(f"taskmap conform: no case matched (pattern {args.pattern!r}, backends {', '.join(backends)})",
+              file=sys.stderr)
+        return 2
+    results = runner.run(pairs, progress=lambda line: print(line, flush=True))
+    print()
+    print(report.table(results))
+    details = report.problems(results)
+    if details:
+        print("\n" + details)
+    print("\n" + report.summary(results))
+    if args.json_file:
+        with open(args.json_file, "w", encoding="utf-8") as f:
+            json.dump(report.as_json(results), f, indent=1)
+    counts = report.counts(results)
+    if not counts["failed"] and not counts["passed"]:
+        print("taskmap conform: every run was skipped, nothing was checked", file=sys.stderr)
+        return 1
+    return 1 if counts["failed"] else 0
+
+
+def _bench(args) -> int:
+    from . import bench
+    return bench.main(args.suite, args.markdown, args.plot)

@@ -1,0 +1,310 @@
+"""The `kernel` case kind: launch one DSL kernel and check one assertion (.wast style).
+
+    assert_return   outputs equal NumPy expressions of the inputs (within SPEC.md §2.5)
+    assert_trap     the interpreter traps with this kind / phrase, at this place
+    assert_invalid  the verifier (or the DSL parser) rejects the kernel with this phrase
+
+Schema: conformance/README.md.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from spec import dtypes as dt
+from spec import ir
+from spec.errors import DSLError, VerifyError
+
+from . import arrays
+from .backends import BACKENDS
+from .cases import Case, CaseInfo, CaseKind, Outcome, register
+from .kernelref import KernelRef, parse_ref
+from .schema import CaseError, Where, YMap, check_keys, get, one_of, ymap
+from .trap_check import TrapExpectation, parse_trap
+
+ASSERTIONS = ("assert_return", "assert_trap", "assert_invalid")
+TENSOR_KEYS = {"init", "seed", "range", "value", "scale", "shape", "dtype"}
+OUTPUT_KEYS = {"value", "exact", "rtol", "atol", "depth"}
+
+
+@dataclass(frozen=True)
+class Expected:
+    name: str
+    text: str             # NumPy expression of the inputs and sizes
+    exact: bool | None    # None: exact for integer/bool outputs, tolerance for floats
+    rtol: float | None
+    atol: float | None
+    depth: int            # reduction depth: multiplies the default rtol (SPEC.md §2.5)
+
+
+@dataclass
+class KernelCase(Case):
+    ref: KernelRef | None = None
+    sizes: dict | None = None
+    args: YMap | None = None
+    seed: int = 0
+    assertion: str = ""
+    expected: tuple[Expected, ...] = ()
+    trap: TrapExpectation | None = None
+    invalid_phrase: str = ""
+    invalid_stage: str = ""
+
+    def run(self, backend: str) -> Outcome:
+        if self.assertion == "assert_invalid":           # static: needs no backend
+            start = time.perf_counter()
+            status, message = self._check_invalid()
+            return Outcome(status, message, seconds=time.perf_counter() - start)
+        reason = BACKENDS[backend].unavailable()
+        if reason:
+            return Outcome("skipped", reason)
+        try:
+            kernel = self.ref.load()
+        except Exception as e:  # noqa: BLE001 — a kernel that fails to build fails its case
+            return Outcome("failed", f"cannot build kernel {self.ref.text}: {type(e).__name__}: {e}")
+        try:
+            args, names, values = self._arguments(kernel, backend)
+        except (CaseError, ValueError) as e:
+            return Outcome("failed", str(e))
+        start = time.perf_counter()
+        try:
+            BACKENDS[backend].launch(kernel, *args)
+            error = None
+        except Exception as e:  # noqa: BLE001 — judged below
+            error = e
+        seconds = time.perf_counter() - start
+        if self.assertion == "assert_trap":
+            status, message = self.trap.check(error)
+            return Outcome(status, message, seconds=seconds)
+        if error is not None:
+            return Outcome("failed", f"unexpected {type(error).__name__}: {error}", seconds=seconds)
+        return self._check_outputs(kernel, args, names, values, seconds)
+
+    # ------------------------------------------------------------ arguments
+    def _arguments(self, kernel: ir.Kernel, backend: str):
+        """(args in parameter order, their names, the namespace for expressions)."""
+        params = {p.name: p for p in kernel.params}
+        for name in self.args:
+            if name not in params:
+                raise self.args.at(name).error(f"`args:` names {name!r}, which is not a parameter of "
+                                               f"kernel {kernel.name} ({', '.join(params)})")
+        scalars: dict = {}
+        for p in kernel.params:
+            if isinstance(p, ir.Var):
+                scalars[p.name] = self._scalar(p)
+        namespace = dict(self.sizes) | scalars
+        args, values = [], {}
+        for i, p in enumerate(kernel.params):
+            if isinstance(p, ir.Var):
+                args.append(scalars[p.name])
+                continue
+            spec = self._tensor_spec(p, scalars, i)
+            make_empty = _interp_empty if backend == "interp" else arrays.garbage
+            array = arrays.make_tensor(spec, make_empty)
+            args.append(array)
+            values[p.name] = (spec, arrays.as_values(array, spec.dtype))
+        namespace |= {n: v for n, (_, v) in values.items()}
+        return args, [p.name for p in kernel.params], (namespace, values)
+
+    def _scalar(self, p: ir.Var):
+        where = self.args.at(p.name) if p.name in self.args else self.where
+        if p.name in self.args:
+            raw = self.args[p.name]
+            value = arrays.evaluate(raw, self.sizes) if isinstance(raw, str) else raw
+        elif p.name in self.sizes:
+            value = self.sizes[p.name]
+        else:
+            raise where.error(f"scalar parameter {p.name!r} has no value: add it to `sizes:` or `args:`")
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+            raise where.error(f"scalar parameter {p.name!r} must be a number, got {value!r}")
+        return float(value) if p.dtype.is_float else int(value)
+
+    def _tensor_spec(self, p: ir.Buffer, scalars: dict, index: int) -> arrays.TensorSpec:
+        raw = self.args.get(p.name, "random")
+        where = self.args.at(p.name) if p.name in self.args else self.where
+        if isinstance(raw, str):
+            raw = {"init": raw}
+        init = raw.get("init", "random")
+        if "shape" in raw:
+            shape = tuple(int(arrays.evaluate(d, self.sizes | scalars)) if isinstance(d, str) else d
+                          for d in raw["shape"])
+        else:
+            shape = tuple(_eval_index_expr(e, scalars, where) for e in p.shape)
+        dtype = dt.by_name(raw["dtype"]) if "dtype" in raw else p.dtype
+        low, high = raw.get("range", (None, None))
+        return arrays.TensorSpec(init, shape, dtype, raw.get("seed", self.seed * 1000 + index),
+                                 low, high, raw.get("value", 0.0), raw.get("scale", 1.0))
+
+    # ------------------------------------------------------------ assertions
+    def _check_outputs(self, kernel, args, names, state, seconds) -> Outcome:
+        namespace, values = state
+        problems, max_abs, max_rel = [], 0.0, 0.0
+        by_name = dict(zip(names, args))
+        for exp in self.expected:
+            if exp.name not in values:
+                problems.append(f"assert_return names {exp.name!r}, which is not a tensor parameter "
+                                f"of kernel {kernel.name}")
+                continue
+            spec, _ = values[exp.name]
+            try:
+                want = arrays.evaluate(exp.text, namespace)
+            except ValueError as e:
+                problems.append(f"{exp.name}: {e}")
+                continue
+            exact = exp.exact if exp.exact is not None else not spec.dtype.is_float
+            base = arrays.RTOL_BASE.get(spec.dtype, 0.0) * exp.depth
+            rtol = exp.rtol if exp.rtol is not None else base
+            atol = exp.atol if exp.atol is not None else base
+            result = arrays.compare(exp.name, by_name[exp.name], want, spec.dtype, exact, rtol, atol)
+            max_abs, max_rel = max(max_abs, result.max_abs_err), max(max_rel, result.max_rel_err)
+            if not result.ok:
+                problems.append(result.message)
+        checked = {e.name for e in self.expected}
+        for name, (spec, before) in values.items():
+            if name in checked or spec.init == "empty":
+                continue
+            result = arrays.compare(name, by_name[name], before, spec.dtype, True, 0.0, 0.0)
+            if not result.ok:
+                problems.append(f"input {name} was modified by the kernel ({result.message})")
+        return Outcome("failed" if problems else "passed", "; ".join(problems), max_abs, max_rel, seconds)
+
+    def _check_invalid(self) -> tuple[str, str]:
+        want = f"{self.invalid_stage} error {self.invalid_phrase!r}"
+        try:
+            obj = self.ref.load()
+            if self.invalid_stage == "dsl" and not isinstance(obj, ir.Kernel):
+                from spec.lang import kernel
+                obj = kernel(obj)
+            if not isinstance(obj, ir.Kernel):
+                return "failed", f"{self.ref.text} is {type(obj).__name__}, not a kernel"
+            obj.verify()
+        except (DSLError, VerifyError) as e:
+            stage = "dsl" if isinstance(e, DSLError) else "verify"
+            if stage != self.invalid_stage:
+                return "failed", f"expected {want}, got a {stage} error: {e}"
+            if not e.phrase.startswith(self.invalid_phrase):
+                return "failed", f"wrong phrase: expected {self.invalid_phrase!r}, got {e.phrase!r} ({e})"
+            return "passed", ""
+        except Exception as e:  # noqa: BLE001
+            return "failed", f"expected {want}, got {type(e).__name__}: {e}"
+        return "failed", f"expected {want}, but the kernel was accepted"
+
+
+def _interp_empty(shape, dtype: dt.DType):
+    import refimpl
+    return refimpl.empty(shape, dtype)
+
+
+def _eval_index_expr(e: ir.Expr, scalars: dict, where: Where) -> int:
+    """A declared tensor dimension (an integer expression of scalar parameters) -> int."""
+    def fold(node):
+        match node:
+            case ir.Var(name=name) if name in scalars:
+                return ir.const(scalars[name], node.type)
+            case ir.Binary(op=op, a=ir.Const() as a, b=ir.Const() as b):
+                return ir.fold(op, a, b) or node
+        return node
+    out = ir.rewrite(e, fold)
+    if not isinstance(out, ir.Const):
+        raise where.error(f"cannot compute a tensor dimension from {e}: give `shape:` explicitly")
+    return int(out.value)
+
+
+# ---------------------------------------------------------------- building from YAML
+
+def build(m: YMap, info: CaseInfo) -> KernelCase:
+    assertion = one_of(m, ASSERTIONS, "a kernel case")
+    ref = parse_ref(get(m, "kernel", "str"), info.base_dir, m.at("kernel"))
+    sizes = get(m, "sizes", "map", {})
+    for k, v in sizes.items():
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise sizes.at(k).error(f"size {k!r} must be an integer, got {v!r}")
+    args = get(m, "args", "map", None) or ymap({}, m.where, {})
+    for name, spec in args.items():
+        _check_arg(args, name, spec)
+    case = KernelCase(info, ref=ref, sizes=dict(sizes), args=args, seed=get(m, "seed", "int", 0),
+                      assertion=assertion)
+    if assertion == "assert_return":
+        case.backends = info.allowed_backends(("interp", "cuda"), "")
+        case.expected = _parse_return(m)
+    elif assertion == "assert_trap":
+        case.backends = info.allowed_backends(("interp",), "traps are checked by the interpreter only")
+        case.trap = parse_trap(get(m, "assert_trap", "map"))
+    else:
+        case.backends = info.allowed_backends(("interp",), "static checks run once, in the interp column")
+        spec = get(m, "assert_invalid", "map")
+        check_keys(spec, {"phrase", "stage"}, "assert_invalid")
+        case.invalid_phrase = get(spec, "phrase", "str", what="assert_invalid")
+        case.invalid_stage = get(spec, "stage", "str", "verify", what="assert_invalid")
+        if case.invalid_stage not in ("verify", "dsl"):
+            raise spec.at("stage").error("`stage:` must be `verify` (the default) or `dsl`")
+    return case
+
+
+def _check_arg(args: YMap, name, spec) -> None:
+    where = args.at(name)
+    if isinstance(spec, str) and spec in arrays.INITS:
+        return
+    if isinstance(spec, (int, float, str)) and not isinstance(spec, bool):
+        if isinstance(spec, str):
+            try:
+                arrays.check_expression(spec)
+            except ValueError as e:
+                raise where.error(str(e)) from None
+        return
+    if not isinstance(spec, YMap):
+        raise where.error(f"argument {name!r} must be a number or expression (scalar), an init name "
+                          f"({', '.join(arrays.INITS)}) or a mapping with {', '.join(sorted(TENSOR_KEYS))}")
+    check_keys(spec, TENSOR_KEYS, f"argument {name!r}")
+    init = get(spec, "init", "str", "random", what=f"argument {name!r}")
+    if init not in arrays.INITS:
+        raise spec.at("init").error(f"unknown init {init!r}; expected one of {', '.join(arrays.INITS)}")
+    get(spec, "seed", "int", 0)
+    get(spec, "value", "number", 0)
+    get(spec, "scale", "number", 1)
+    if "range" in spec:
+        r = spec["range"]
+        if not (isinstance(r, list) and len(r) == 2 and all(isinstance(x, (int, float)) for x in r)):
+            raise spec.at("range").error("`range:` must be [low, high]")
+    if "shape" in spec:
+        shape = get(spec, "shape", "list")
+        if not all(isinstance(d, (int, str)) and not isinstance(d, bool) for d in shape):
+            raise spec.at("shape").error("`shape:` must list integers or size expressions")
+    if "dtype" in spec:
+        try:
+            dt.by_name(get(spec, "dtype", "str"))
+        except ValueError as e:
+            raise spec.at("dtype").error(str(e)) from None
+
+
+def _parse_return(m: YMap) -> tuple[Expected, ...]:
+    outputs = get(m, "assert_return", "map")
+    if not outputs:
+        raise m.at("assert_return").error("`assert_return:` must name at least one output")
+    case_exact = get(m, "exact", "bool", None)
+    case_rtol, case_atol = get(m, "rtol", "number", None), get(m, "atol", "number", None)
+    case_depth = get(m, "depth", "int", 1)
+    out = []
+    for name, spec in outputs.items():
+        if isinstance(spec, str):
+            spec_map = ymap({"value": spec}, outputs.at(name), {})
+        elif isinstance(spec, YMap):
+            spec_map = spec
+            check_keys(spec_map, OUTPUT_KEYS, f"output {name!r}")
+        else:
+            raise outputs.at(name).error(f"output {name!r} must be an expression string or a mapping "
+                                         f"with {', '.join(sorted(OUTPUT_KEYS))}")
+        text = get(spec_map, "value", "str", what=f"output {name!r}")
+        try:
+            arrays.check_expression(text)
+        except ValueError as e:
+            raise spec_map.at("value").error(str(e)) from None
+        out.append(Expected(name, text, get(spec_map, "exact", "bool", case_exact),
+                            get(spec_map, "rtol", "number", case_rtol), get(spec_map, "atol", "number", case_atol),
+                            get(spec_map, "depth", "int", case_depth)))
+    return tuple(out)
+
+
+register(CaseKind("kernel", frozenset({"kernel", "sizes", "args", "seed", "exact", "rtol", "atol", "depth",
+                                       *ASSERTIONS}), ("interp", "cuda"), build, frozenset(ASSERTIONS)))

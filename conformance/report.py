@@ -1,0 +1,57 @@
+"""Conformance results as a table, a summary line, the failure list and JSON."""
+from __future__ import annotations
+
+import math
+
+from tabulate import tabulate
+
+from .runner import Result
+
+
+def _err(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2e}"
+
+
+def table(results: list[Result]) -> str:
+    rows = [(r.case.id, r.backend, _err(r.outcome.max_abs_err), _err(r.outcome.max_rel_err),
+             f"{r.outcome.seconds * 1e3:.1f} ms", r.outcome.status) for r in results]
+    return tabulate(rows, headers=("case", "backend", "max abs err", "max rel err", "time", "status"))
+
+
+def counts(results: list[Result]) -> dict[str, int]:
+    out = {"passed": 0, "failed": 0, "skipped": 0}
+    for r in results:
+        out[r.outcome.status] += 1
+    return out
+
+
+def summary(results: list[Result]) -> str:
+    c = counts(results)
+    return f"{c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped"
+
+
+def problems(results: list[Result]) -> str:
+    """One line per failed run, with why; then the distinct reasons runs were skipped."""
+    lines = [f"FAILED {r.case.id} [{r.backend}] ({r.case.where}): {r.outcome.message}"
+             for r in results if r.outcome.status == "failed"]
+    skipped = {}
+    for r in results:
+        if r.outcome.status == "skipped":
+            skipped.setdefault(r.outcome.message, []).append(r)
+    lines += [f"SKIPPED {len(rs)} {rs[0].backend} run(s): {why}" for why, rs in skipped.items()]
+    return "\n".join(lines)
+
+
+def _json_number(v: float | None) -> float | None:
+    """JSON has no inf/NaN: an unbounded error (a NaN where a number was expected) is null."""
+    return v if v is None or math.isfinite(v) else None
+
+
+def as_json(results: list[Result]) -> dict:
+    return {
+        "cases": [{"id": r.case.id, "backend": r.backend, "status": r.outcome.status,
+                   "max_abs_err": _json_number(r.outcome.max_abs_err),
+                   "max_rel_err": _json_number(r.outcome.max_rel_err),
+                   "seconds": r.outcome.seconds, "message": r.outcome.message} for r in results],
+        "summary": counts(results),
+    }

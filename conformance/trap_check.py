@@ -1,0 +1,116 @@
+"""`assert_trap:` — what a trapping kernel must report (SPEC.md §10) and the check of it.
+
+    assert_trap:
+      kind: race                          # §10 kind
+      phrase: data race on shared memory  # §10 phrase (the message starts with it)
+      at: "tile[i, j] = a[r, c]"          # the trap's DSL line contains this text (or `line: 23`)
+      block: [0, 0]                       # optional: block index, missing trailing dims are 0
+      thread: [3]                         # optional: thread index, or a list of them (a race's pair)
+      buffer: tile                        # optional: the tensor involved
+"""
+from __future__ import annotations
+
+import linecache
+import os
+from dataclasses import dataclass
+
+from .schema import Where, YList, YMap, check_keys, get
+
+TRAP_KEYS = {"kind", "phrase", "line", "at", "block", "thread", "buffer"}
+
+
+@dataclass(frozen=True)
+class TrapExpectation:
+    kind: str
+    phrase: str
+    where: Where
+    line: int | None = None
+    at: str | None = None
+    block: tuple | None = None
+    thread: tuple | None = None         # one index, or a tuple of indices
+    buffer: str | None = None
+
+    def check(self, error) -> tuple[str, str]:
+        from refimpl import KernelTrap
+        want = f"trap {self.kind} ({self.phrase!r})"
+        if error is None:
+            return "failed", f"expected {want}, none raised"
+        if not isinstance(error, KernelTrap):
+            return "failed", f"expected {want}, got {type(error).__name__}: {error}"
+        if error.kind != self.kind:
+            return "failed", f"wrong trap kind: expected {self.kind}, got {error.kind}: {error}"
+        if error.phrase != self.phrase:
+            return "failed", f"wrong trap phrase: expected {self.phrase!r}, got {error.phrase!r}: {error}"
+        problems = self._place_problems(error)
+        return ("failed", "; ".join(problems) + f" (trap: {error})") if problems else ("passed", "")
+
+    def _place_problems(self, trap) -> list[str]:
+        problems = []
+        loc = trap.loc
+        if (self.line is not None or self.at is not None) and loc is None:
+            problems.append("the trap carries no DSL location")
+        elif loc is not None:
+            source = linecache.getline(loc.file, loc.line).strip()
+            here = f"{os.path.basename(loc.file)}:{loc.line} `{source}`"
+            if self.line is not None and loc.line != self.line:
+                problems.append(f"trap at {here}, expected line {self.line}")
+            if self.at is not None and self.at not in source:
+                problems.append(f"trap at {here}, expected a line containing `{self.at}`")
+        if self.block is not None and _dim3(trap.block) != self.block:
+            problems.append(f"trap in block {trap.block}, expected {self.block}")
+        if self.thread is not None and not _thread_matches(trap.thread, self.thread):
+            problems.append(f"trap in thread {trap.thread}, expected {self.thread}")
+        if self.buffer is not None and trap.buffer != self.buffer:
+            problems.append(f"trap on tensor {trap.buffer!r}, expected {self.buffer!r}")
+        return problems
+
+
+def _dim3(index) -> tuple | None:
+    """(x,), [x, y], x -> (x, y, z) with missing trailing dims 0."""
+    if index is None:
+        return None
+    if isinstance(index, int):
+        index = (index,)
+    return tuple(int(v) for v in index) + (0,) * (3 - len(index))
+
+
+def _thread_matches(actual, expected: tuple) -> bool:
+    """`thread: [3]` matches a trap in thread 3, or a race involving thread 3;
+    `thread: [[3], [5]]` matches a race between exactly threads 3 and 5, in that order."""
+    if actual is None:
+        return False
+    several = bool(actual) and not isinstance(actual[0], int)
+    if isinstance(expected[0], tuple):
+        return several and tuple(_dim3(t) for t in actual) == expected
+    return expected in (tuple(_dim3(t) for t in actual) if several else (_dim3(actual),))
+
+
+def parse_trap(m: YMap) -> TrapExpectation:
+    from refimpl.traps import PHRASES
+    check_keys(m, TRAP_KEYS, "assert_trap")
+    kind = get(m, "kind", "str", what="assert_trap")
+    if kind not in PHRASES:
+        raise m.at("kind").error(f"unknown trap kind {kind!r}; SPEC.md §10 kinds: {', '.join(PHRASES)}")
+    phrase = get(m, "phrase", "str", what="assert_trap")
+    if phrase not in PHRASES[kind]:
+        raise m.at("phrase").error(f"{phrase!r} is not a phrase of trap kind {kind}; expected one of: "
+                                   + "; ".join(PHRASES[kind]))
+    if "line" in m and "at" in m:
+        raise m.at("at").error("give either `line:` or `at:`, not both")
+    return TrapExpectation(kind, phrase, m.where, line=get(m, "line", "int", None), at=get(m, "at", "str", None),
+                           block=_index_field(m, "block"), thread=_index_field(m, "thread", pairs=True),
+                           buffer=get(m, "buffer", "str", None))
+
+
+def _index_field(m: YMap, key: str, pairs: bool = False):
+    if key not in m:
+        return None
+    v = m[key]
+    if isinstance(v, int) and not isinstance(v, bool):
+        return _dim3(v)
+    if isinstance(v, YList) and 1 <= len(v) <= 3 and all(isinstance(x, int) for x in v):
+        return _dim3(v)
+    if pairs and isinstance(v, YList) and v and all(isinstance(x, YList) and 1 <= len(x) <= 3 for x in v):
+        return tuple(_dim3(x) for x in v)
+    more = ", or a list of such lists" if pairs else ""
+    raise m.at(key).error(f"`{key}:` must be an index: an integer or a list of 1-3 integers{more}")

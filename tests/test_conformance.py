@@ -1,0 +1,33 @@
+"""The YAML conformance suite (conformance/cases) as pytest items: one per case and backend.
+
+Same cases, same checks as `taskmap conform`; cuda runs carry the `gpu` marker, so they
+skip (with the reason) on machines without a GPU.
+"""
+from __future__ import annotations
+
+import pytest
+
+from conformance.loader import load_paths
+from conformance.runner import MIN_DEFAULT_CASES
+
+CASES = load_paths()
+PARAMS = [pytest.param(case, backend, id=f"{case.id}[{backend}]",
+                       marks=[pytest.mark.gpu] if backend == "cuda" else [])
+          for case in CASES for backend in case.backends]
+
+
+def test_suite_is_complete():
+    """A loader bug must not pass by collecting nothing (the CLI enforces the same floor)."""
+    assert len(CASES) >= MIN_DEFAULT_CASES
+    kinds = {c.assertion for c in CASES}
+    assert kinds == {"assert_return", "assert_trap", "assert_invalid"}
+    assert sum(c.assertion == "assert_trap" for c in CASES) >= 20
+    assert sum(c.assertion == "assert_invalid" for c in CASES) >= 10
+
+
+@pytest.mark.parametrize("case, backend", PARAMS)
+def test_case(case, backend):
+    outcome = case.run(backend)
+    if outcome.status == "skipped":
+        pytest.skip(outcome.message)
+    assert outcome.status == "passed", f"{case.where}: {outcome.message}"
