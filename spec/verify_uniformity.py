@@ -1,0 +1,149 @@
+"""Which values differ between the threads of a block (SPEC.md §9.6): the abstract domain of
+the barrier check.
+
+A value is either uniform (`None`: equal in every thread of a block) or a `Dep`: a label per
+linear thread id such that threads with equal labels hold equal values. An exact Dep's labels
+are the values themselves (integer and bool expressions of the thread indices and constants,
+computed like §2.3 does). When the block shape is not a compile-time constant the labels are
+unknown (`labels is None`) and any thread may differ from any other.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import dtypes as dt
+from . import ir
+
+WARP = 32
+
+
+@dataclass(frozen=True, eq=False)
+class Dep:
+    labels: np.ndarray | None
+    exact: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class Threads:
+    """The block's threads, by linear id (§1.2); `count` is None when the block is dynamic."""
+    count: int | None
+    specials: dict                  # "threadIdx.x" -> Dep or None
+
+    @staticmethod
+    def of(block: tuple[int, int, int] | None) -> Threads:
+        if block is None:
+            return Threads(None, {f"threadIdx.{a}": Dep(None) for a in "xyz"})
+        bx, by, bz = block
+        tid = np.arange(bx * by * bz)
+        values = {"x": tid % bx, "y": tid // bx % by, "z": tid // (bx * by)}
+        return Threads(len(tid), {f"threadIdx.{a}": None if n == 1 else Dep(values[a], exact=True)
+                                  for a, n in zip("xyz", block)})
+
+    def varying(self) -> Dep:
+        return Dep(None if self.count is None else np.arange(self.count))
+
+    def all(self) -> np.ndarray | None:
+        return None if self.count is None else np.ones(self.count, dtype=bool)
+
+    def segments(self, width: int) -> Dep:
+        return Dep(None if self.count is None else np.arange(self.count) // width)
+
+
+def meet(*values) -> Dep | None:
+    """The common refinement: threads equal in every operand's partition (never exact)."""
+    deps = [v for v in values if v is not None]
+    if not deps:
+        return None
+    if any(d.labels is None for d in deps):
+        return Dep(None)
+    if len(deps) == 1:
+        return Dep(deps[0].labels)
+    rows = np.stack([d.labels for d in deps], axis=1)
+    return Dep(np.unique(rows, axis=0, return_inverse=True)[1].reshape(-1))
+
+
+def join(defs: list) -> Dep | None:
+    """A variable's summary over all its definitions (flow-insensitive)."""
+    if len(defs) == 1 or (defs and all(isinstance(d, Dep) and d.exact for d in defs)
+                          and all(np.array_equal(d.labels, defs[0].labels) for d in defs)):
+        return defs[0]
+    return meet(*defs)
+
+
+def same(a, b) -> bool:
+    if a is None or b is None:
+        return a is b
+    if a.exact != b.exact or (a.labels is None) != (b.labels is None):
+        return False
+    if a.labels is None or a.exact:
+        return a.labels is None or np.array_equal(a.labels, b.labels)
+    return np.array_equal(_classes(a.labels), _classes(b.labels))
+
+
+def _classes(labels: np.ndarray) -> np.ndarray:
+    return np.unique(labels, return_inverse=True)[1].reshape(-1)
+
+
+def uniform_on(v, mask) -> bool:
+    """Equal in every active thread of the block."""
+    if v is None:
+        return True
+    if v.labels is None:
+        return False
+    active = v.labels[mask]
+    return active.size == 0 or bool(np.all(active == active[0]))
+
+
+def warp_uniform_on(v, mask) -> bool:
+    """Equal in every active lane of each warp."""
+    if v is None:
+        return True
+    if v.labels is None:
+        return False
+    warps = np.nonzero(mask)[0] // WARP
+    pairs = np.unique(np.stack([warps, v.labels[mask]], axis=1), axis=0)
+    return len(pairs) == len(np.unique(warps))
+
+
+def restrict(mask, v, truth: bool):
+    """The threads of `mask` where the exact condition `v` is `truth` (mask itself otherwise)."""
+    if mask is None or v is None or not v.exact:
+        return mask
+    return mask & ((v.labels != 0) == truth)
+
+
+# ---------------------------------------------------------------- exact evaluation (§2.3)
+
+def wrap(values: np.ndarray, dtype: dt.DType) -> np.ndarray:
+    """Integer results modulo 2^bits (two's complement), bool as 0/1."""
+    if dtype is dt.boolean:
+        return (values != 0).astype(np.int64)
+    if dtype.bits >= 64:
+        return values
+    span = 1 << dtype.bits
+    low = 0 if dtype.kind == "uint" else -(span >> 1)
+    return (values - low) % span + low
+
+
+def exact_binary(op: str, a: np.ndarray, b: np.ndarray, operand: dt.DType) -> np.ndarray | None:
+    """C semantics on integer/bool operands; None where the operation would trap (§2.3)."""
+    if op in ("/", "%"):
+        if np.any(b == 0):
+            return None
+        q = np.abs(a) // np.abs(b) * np.where((a < 0) != (b < 0), -1, 1)
+        return q if op == "/" else a - q * b
+    if op in ("<<", ">>"):
+        if np.any((b < 0) | (b >= operand.bits)):
+            return None
+        return a << b if op == "<<" else a >> b
+    table = {"+": np.add, "-": np.subtract, "*": np.multiply, "&": np.bitwise_and, "|": np.bitwise_or,
+             "^": np.bitwise_xor, "min": np.minimum, "max": np.maximum, "&&": np.logical_and,
+             "||": np.logical_or, "<": np.less, "<=": np.less_equal, ">": np.greater,
+             ">=": np.greater_equal, "==": np.equal, "!=": np.not_equal}
+    return table[op](a, b).astype(np.int64)
+
+
+def exact_unary(op: str, a: np.ndarray) -> np.ndarray:
+    return {"neg": np.negative, "not": lambda x: (x == 0).astype(np.int64), "invert": np.invert}[op](a)
