@@ -69,7 +69,7 @@ def _dim3(index) -> tuple | None:
     """(x,), [x, y], x -> (x, y, z) with missing trailing dims 0."""
     if index is None:
         return None
-    if isinstance(index, int):
+    if not isinstance(index, (tuple, list)):
         index = (index,)
     return tuple(int(v) for v in index) + (0,) * (3 - len(index))
 
@@ -79,7 +79,7 @@ def _thread_matches(actual, expected: tuple) -> bool:
     `thread: [[3], [5]]` matches a race between exactly threads 3 and 5, in that order."""
     if actual is None:
         return False
-    several = bool(actual) and not isinstance(actual[0], int)
+    several = len(actual) > 0 and isinstance(actual[0], (tuple, list))
     if isinstance(expected[0], tuple):
         return several and tuple(_dim3(t) for t in actual) == expected
     return expected in (tuple(_dim3(t) for t in actual) if several else (_dim3(actual),))

@@ -1,0 +1,146 @@
+"""Case files: a malformed file fails with file:line and what was expected, never a traceback."""
+from __future__ import annotations
+
+import os
+import textwrap
+
+import pytest
+
+from conformance.loader import load_file, load_paths
+from conformance.schema import CaseError
+
+BUGS = os.path.join(os.path.dirname(__file__), "..", "conformance", "kernels", "bugs.py")
+
+
+def write(tmp_path, text: str, name: str = "cases.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).replace("BUGS", os.path.abspath(BUGS)))
+    return str(path)
+
+
+def error_of(path: str) -> str:
+    with pytest.raises(CaseError) as e:
+        load_file(path)
+    return str(e.value)
+
+
+GOOD_CASE = """\
+cases:
+  - name: copy
+    kernel: BUGS::copy32
+    sizes: {n: 32}
+    assert_return: {b: "a"}
+"""
+
+
+def test_a_good_file_loads(tmp_path):
+    [case] = load_file(write(tmp_path, GOOD_CASE))
+    assert case.id == "cases/copy"
+    assert case.backends == ("interp", "cuda")
+    assert case.sizes == {"n": 32}
+    assert [e.text for e in case.expected] == ["a"]
+
+
+@pytest.mark.parametrize("text, line, phrase", [
+    ("cases:\n  - name: x\n    kernel: [unclosed\n", 4, "invalid YAML"),
+    ("cases:\n  - name: x\n    kernal: BUGS::copy32\n    assert_return: {b: a}\n", 3,
+     "unknown key `kernal` in a `kernel` case; expected one of:"),
+    ("cases:\n  - name: x\n    kernel: BUGS::copy32\n", 2,
+     "needs exactly one of assert_return, assert_trap, assert_invalid (found: none)"),
+    ("cases:\n  - name: x\n    kernel: BUGS::copy32\n    assert_return: {b: a}\n"
+     "    assert_trap: {kind: oob, phrase: out of bounds global access}\n", 2, "(found: assert_return, assert_trap)"),
+    ("cases:\n  - name: x\n    kernel: BUGS::copy32\n    sizes: [1, 2]\n    assert_return: {b: a}\n", 4,
+     "`sizes:` must be a mapping, got a list"),
+    ("cases:\n  - name: x\n    kernel: nowhere.py::k\n    assert_return: {b: a}\n", 3, "kernel file 'nowhere.py' not found"),
+    ("cases:\n  - name: x\n    kernel: BUGS\n    assert_return: {b: a}\n", 3, "must look like `file.py::name`"),
+    ("cases:\n  - name: x\n    kernel: BUGS::copy32\n    assert_trap: {kind: oob, phrase: out of bound}\n", 4,
+     "'out of bound' is not a phrase of trap kind oob"),
+    ("cases:\n  - name: x\n    kernel: BUGS::copy32\n    assert_trap: {kind: boom, phrase: x}\n", 4,
+     "unknown trap kind 'boom'"),
+    ("cases:\n  - name: x\n    kernel: BUGS::copy32\n    assert_trap:\n      kind: oob\n"
+     "      phrase: out of bounds global access\n      thread: [1, 2, 3, 4]\n", 7, "`thread:` must be an index"),
+    ("cases:\n  - name: x\n    each: {n: [1, 2]}\n    kernel: BUGS::copy32\n    assert_return: {b: a}\n", 2,
+     "needs {placeholders} in its name"),
+    ("cases:\n  - name: x\n    name: y\n", 3, "duplicate key 'name'"),
+    ("cases:\n  - name: x\n    kernel: BUGS::copy32\n    backends: [tpu]\n    assert_return: {b: a}\n", 4,
+     "unknown backend 'tpu'"),
+    ("cases:\n  - name: x\n    kernel: BUGS::copy32\n    backends: [cuda]\n"
+     "    assert_trap: {kind: oob, phrase: out of bounds global access}\n", 2,
+     "backend 'cuda' not allowed here: traps are checked by the interpreter only"),
+    ("cases:\n  - name: x\n    kernel: BUGS::copy32\n    assert_return: {b: a.__class__}\n", 4,
+     "names starting with '_' are not allowed"),
+    ("cases:\n  - name: x\n    kernel: BUGS::copy32\n    assert_return: {b: 'a +'}\n", 4, "invalid Python expression"),
+    ("cases:\n  - name: x\n    kernel: BUGS::copy32\n    args: {a: {init: normal}}\n    assert_return: {b: a}\n", 4,
+     "unknown init 'normal'"),
+    ("cases:\n  - name: x\n    kernel: BUGS::copy32\n    args: {a: {dtype: f128}}\n    assert_return: {b: a}\n", 4,
+     "unknown dtype 'f128'"),
+    ("cases:\n  - name: x\n    kind: operator\n", 3, "unknown case kind 'operator'"),
+    ("cases:\n  - name: has space\n    kernel: BUGS::copy32\n    assert_return: {b: a}\n", 2,
+     "may use letters, digits"),
+    ("cases: []\n", 1, "`cases:` is empty"),
+    ("- just a list\n", 1, "a case file is a mapping"),
+    ("", 1, "empty case file"),
+])
+def test_malformed_files_say_where_and_what(tmp_path, text, line, phrase):
+    path = write(tmp_path, text)
+    message = error_of(path)
+    assert message.startswith(f"{path}:{line}: "), message
+    assert phrase in message
+
+
+def test_defaults_merge_and_case_assertion_replaces_inherited_one(tmp_path):
+    path = write(tmp_path, """\
+        defaults:
+          kernel: BUGS::copy32
+          sizes: {n: 32}
+          args: {a: arange, b: empty}
+          backends: [interp, cuda]
+          assert_return: {b: "a"}
+        cases:
+          - name: plain
+            args: {a: zeros}
+          - name: trap
+            args: {a: empty}
+            assert_trap: {kind: uninit, phrase: uninitialized global read}
+        """)
+    plain, trap = load_file(path)
+    assert dict(plain.args) == {"a": "zeros", "b": "empty"}
+    assert plain.assertion == "assert_return" and plain.backends == ("interp", "cuda")
+    assert trap.assertion == "assert_trap" and trap.backends == ("interp",)   # inherited cuda narrowed
+
+
+def test_each_expands_products_and_rows_with_typed_values(tmp_path):
+    path = write(tmp_path, """\
+        defaults: {kernel: BUGS::copy32, assert_return: {b: "a"}}
+        cases:
+          - name: "n{n}-s{seed}"
+            each: {n: [1, 32], seed: [0, 1]}
+            sizes: {n: "{n}"}
+            seed: "{seed}"
+          - name: "row-{n}"
+            each:
+              - {n: 5, args: {a: zeros}}
+              - {n: 6, args: {a: arange}}
+            sizes: {n: "{n}"}
+            args: "{args}"
+        """)
+    cases = load_file(path)
+    assert [c.id for c in cases] == ["cases/n1-s0", "cases/n1-s1", "cases/n32-s0", "cases/n32-s1",
+                                     "cases/row-5", "cases/row-6"]
+    assert [c.sizes["n"] for c in cases] == [1, 1, 32, 32, 5, 6]
+    assert [c.seed for c in cases[:4]] == [0, 1, 0, 1]
+    assert dict(cases[5].args) == {"a": "arange"}
+    assert cases[5].where.line == 10           # a row's case points at its row
+
+
+def test_duplicate_ids_across_the_suite_are_refused(tmp_path):
+    write(tmp_path, GOOD_CASE, "a.yaml")
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub", GOOD_CASE, "a.yaml")
+    with pytest.raises(CaseError, match="duplicate case id 'a/copy'"):
+        load_paths([str(tmp_path)])
+
+
+def test_missing_path_is_a_case_error(tmp_path):
+    with pytest.raises(CaseError, match="no such case file or directory"):
+        load_paths([str(tmp_path / "missing.yaml")])
