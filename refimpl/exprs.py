@@ -1,0 +1,187 @@
+"""Expressions (SPEC.md §4) compiled once into closures `f(state, sel) -> lane values`.
+
+Values are computed on every lane (inactive lanes carry harmless garbage) except where
+SPEC.md makes evaluation conditional: loads, integer division, shifts and shuffles look at the
+active lanes `sel` only, and `&&`, `||`, `select` evaluate their lazy operands only on the
+lanes that need them (§2.3), so a guarded `a[i]` never traps on the lanes that skip it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from spec import dtypes as dt
+from spec import ir
+
+from . import memory
+from . import numerics as num
+from .collectives import shuffle
+
+
+def compile_expr(e: ir.Expr, cx):
+    match e:
+        case ir.Const(value=v, type=t):
+            c = num.scalar(v, t)
+            return lambda st, sel: c
+        case ir.Var():
+            return _var(e, cx)
+        case ir.Special(name=name):
+            return lambda st, sel: st.special[name]
+        case ir.Unary(op=op, a=a):
+            fa, t = compile_expr(a, cx), a.dtype
+            return lambda st, sel: num.unary(op, fa(st, sel), t)
+        case ir.Binary(op="&&" | "||"):
+            return _logic(e, cx)
+        case ir.Binary(op="<<" | ">>"):
+            return _shift(e, cx)
+        case ir.Binary(op=op, a=a, b=b) if op in num.COMPARE:
+            t = dt.promote(a.dtype, b.dtype)
+            fa, fb, cmp = converted(a, t, cx), converted(b, t, cx), num.COMPARE[op]
+            return lambda st, sel: cmp(fa(st, sel), fb(st, sel))
+        case ir.Binary(op="/" | "%", a=a) if not e.dtype.is_float:
+            return _int_division(e, cx)
+        case ir.Binary(op=op, a=a, b=b):
+            t = e.dtype
+            fa, fb = converted(a, t, cx), converted(b, t, cx)
+            return lambda st, sel: num.binary(op, fa(st, sel), fb(st, sel), t)
+        case ir.Select():
+            return _select(e, cx)
+        case ir.Cast(a=a, type=t):
+            return converted(a, t, cx)
+        case ir.Call(fn=fn, args=args):
+            t = e.dtype
+            fs = [converted(x, t, cx) for x in args]
+            return lambda st, sel: num.math_call(fn, [f(st, sel) for f in fs], t)
+        case ir.Load(buffer=buf, indices=idx):
+            return _load(e, cx)
+        case ir.Shuffle(kind=kind, width=width):
+            fv, fl = compile_expr(e.value, cx), compile_expr(e.lane, cx)
+            return lambda st, sel: shuffle(st, sel, kind, fv(st, sel), fl(st, sel), width, e)
+    raise TypeError(f"not an expression: {e!r}")
+
+
+def converted(e: ir.Expr, t: dt.DType, cx):
+    """e's closure, its values converted to t (§2.4) when its type differs."""
+    f, src = compile_expr(e, cx), e.dtype
+    if src == t:
+        return f
+    return lambda st, sel: num.convert(f(st, sel), src, t)
+
+
+def active(values, sel):
+    """The values on the active lanes (uniform values stay scalars)."""
+    return values if sel is None or np.ndim(values) == 0 else values[sel]
+
+
+def split(cond, sel, L: int):
+    """Active lanes where cond holds / fails; None stands for every lane."""
+    if sel is None:
+        yes, no = np.flatnonzero(cond), np.flatnonzero(~cond)
+    else:
+        c = cond[sel]
+        yes, no = sel[c], sel[~c]
+    return (None if len(yes) == L else yes), (None if len(no) == L else no)
+
+
+def first_lane(bad, sel) -> int:
+    """The lowest active lane where `bad` (over all lanes, or uniform) holds, else -1."""
+    if np.ndim(bad) == 0:
+        return (0 if sel is None else int(sel[0])) if bad else -1
+    hits = np.flatnonzero(bad if sel is None else bad[sel])
+    if not hits.size:
+        return -1
+    return int(hits[0] if sel is None else sel[hits[0]])
+
+
+def _var(e: ir.Var, cx):
+    slot = cx.var_slot(e)
+    if e.name not in cx.maybe_uninit:
+        return lambda st, sel: st.vars[slot]
+
+    def read(st, sel):
+        init = st.var_init[slot]
+        if init is not None:
+            lane = first_lane(~init, sel)
+            if lane >= 0:
+                raise st.trap("uninitialized variable read", f"{e.name} is read before it was assigned", e, lane,
+                              hint="assign the variable on every path before reading it")
+        return st.vars[slot]
+    return read
+
+
+def _logic(e: ir.Binary, cx):
+    fa, fb, is_and = compile_expr(e.a, cx), compile_expr(e.b, cx), e.op == "&&"
+
+    def run(st, sel):
+        a = fa(st, sel)
+        if np.ndim(a) == 0:
+            return fb(st, sel) if bool(a) == is_and else a
+        need, _ = split(a if is_and else ~a, sel, st.L)
+        if need is not None and not len(need):
+            return a
+        b = fb(st, need)
+        return (a & b) if is_and else (a | b)
+    return run
+
+
+def _select(e: ir.Select, cx):
+    fc, t = compile_expr(e.cond, cx), e.dtype
+    fa, fb = converted(e.a, t, cx), converted(e.b, t, cx)
+
+    def run(st, sel):
+        c = fc(st, sel)
+        if np.ndim(c) == 0:
+            return fa(st, sel) if c else fb(st, sel)
+        yes, no = split(c, sel, st.L)
+        if yes is not None and not len(yes):
+            return fb(st, sel)
+        if no is not None and not len(no):
+            return fa(st, sel)
+        return np.where(c, fa(st, yes), fb(st, no))
+    return run
+
+
+def _int_division(e: ir.Binary, cx):
+    t = e.dtype
+    fa, fb = converted(e.a, t, cx), converted(e.b, t, cx)
+
+    def run(st, sel):
+        a, b = fa(st, sel), fb(st, sel)
+        zero = b == 0
+        lane = first_lane(zero, sel)
+        if lane >= 0:
+            raise st.trap("integer divide by zero", "the divisor is 0",
+                          e, lane, hint="guard the division so the divisor is never zero")
+        if np.ndim(zero) and zero.any():                    # inactive lanes: any non-zero divisor
+            b = np.where(zero, num.scalar(1, t), b)
+        return num.binary(e.op, a, b, t)
+    return run
+
+
+def _shift(e: ir.Binary, cx):
+    t = e.dtype
+    fa, fb = compile_expr(e.a, cx), compile_expr(e.b, cx)
+
+    def run(st, sel):
+        a, b = fa(st, sel), fb(st, sel)
+        bad = (b < 0) | (b >= t.bits)
+        lane = first_lane(bad, sel)
+        if lane >= 0:
+            amount = int(b if np.ndim(b) == 0 else b[lane])
+            raise st.trap("shift out of range", f"shift by {amount} of a {t.bits}-bit {t.short}", e, lane,
+                          hint=f"keep the shift amount in [0, {t.bits})")
+        if np.ndim(bad) and bad.any():
+            b = np.where(bad, 0, b)
+        return num.shift(e.op, a, b, t)
+    return run
+
+
+def _load(e: ir.Load, cx):
+    slot = cx.buf_slot(e.buffer)
+    fidx = [compile_expr(i, cx) for i in e.indices]
+
+    def run(st, sel):
+        sp = st.spaces[slot]
+        index = [f(st, sel) for f in fidx]
+        off = memory.element_offsets(st, sp, index, sel, e)
+        return memory.load(st, sp, index, off, sel, e)
+    return run

@@ -1,0 +1,212 @@
+"""Scalar arithmetic of SPEC.md §2 on lane arrays.
+
+A value of kernel type `t` is held as a NumPy array (or NumPy scalar, when uniform over
+lanes) of `lane_dtype(t)`: the storage type, except bf16, which is held as float32 values
+that are exactly representable in bf16. Every function here returns values already rounded
+to the result type (§2.3: one rounding per operation, f16/bf16 included).
+
+Integer division by zero and out-of-range shifts are checked by the caller (exprs.py), which
+knows the active lanes and the source location; here divisors are assumed non-zero.
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from spec import dtypes as dt
+
+F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def lane_dtype(t: dt.DType) -> np.dtype:
+    if t is dt.boolean:
+        return np.dtype(np.bool_)
+    return F32 if t is dt.bfloat16 else t.storage
+
+
+def scalar(value, t: dt.DType):
+    """A Python constant as a uniform lane value of type t (constants are exact in t)."""
+    return lane_dtype(t).type(value)
+
+
+def from_storage(x, t: dt.DType):
+    """Memory contents (storage dtype) -> lane values."""
+    if t is dt.bfloat16:
+        return dt.from_bf16_bits(x)
+    return x.view(np.bool_) if t is dt.boolean and x.dtype != np.bool_ else x
+
+
+def to_storage(x, t: dt.DType):
+    """Lane values of type t -> storage dtype (values are already rounded to t)."""
+    if t is dt.bfloat16:
+        return dt.to_bf16_bits(x)
+    return np.asarray(x, dtype=t.storage)
+
+
+# ---------------------------------------------------------------- rounding helpers
+
+def round_to_odd_f32(x64):
+    """f64 -> f32 rounding to odd: a later round-to-nearest to ≤ 22 bits is then correct."""
+    x64 = np.asarray(x64, F64)
+    y = x64.astype(F32)
+    back = y.astype(F64)
+    inexact = (back != x64) & np.isfinite(x64)
+    even = (y.view(np.uint32) & np.uint32(1)) == 0
+    toward = np.where(back < x64, np.float32(np.inf), np.float32(-np.inf))
+    return np.where(inexact & even, np.nextafter(y, toward), y)
+
+
+def round_f64_to(x64, t: dt.DType):
+    """Round exact-or-odd-rounded f64 values once to float type t."""
+    if t is dt.bfloat16:
+        return dt.bf16_round(round_to_odd_f32(x64))
+    return np.asarray(x64, F64).astype(lane_dtype(t))
+
+
+def round_f32_to(x32, t: dt.DType):
+    """Round f32 values (exact results of f16/bf16 operations, or f32 results) to t."""
+    if t is dt.bfloat16:
+        return dt.bf16_round(x32)
+    return np.asarray(x32).astype(lane_dtype(t))
+
+
+def tf32_round(x32):
+    """f32 -> tf32 (10-bit mantissa, round to nearest even), kept as f32 (§5.7)."""
+    x32 = np.asarray(x32, F32)
+    bits = x32.view(np.uint32)
+    r = (bits + np.uint32(0xFFF) + ((bits >> np.uint32(13)) & np.uint32(1))) & np.uint32(0xFFFFE000)
+    return np.where(np.isfinite(x32), r.view(np.float32), x32)
+
+
+# ---------------------------------------------------------------- conversions (§2.4)
+
+def convert(x, src: dt.DType, dst: dt.DType):
+    if src == dst:
+        return x
+    if dst is dt.boolean:
+        return np.not_equal(x, 0)
+    if src is dt.boolean:
+        return np.asarray(x).astype(lane_dtype(dst))
+    if dst.is_integer:
+        return _float_to_int(x, dst) if src.is_float else np.asarray(x).astype(dst.storage)
+    if src.is_integer:
+        return round_f64_to(np.asarray(x).astype(F64), dst) if dst is dt.bfloat16 \
+            else np.asarray(x).astype(lane_dtype(dst))
+    if dst is dt.bfloat16:
+        return dt.bf16_round(round_to_odd_f32(x)) if src is dt.float64 else dt.bf16_round(np.asarray(x, F32))
+    return np.asarray(x).astype(lane_dtype(dst))
+
+
+def _float_to_int(x, dst: dt.DType):
+    """Truncate toward zero, saturate to dst's range, NaN -> 0."""
+    info = np.iinfo(dst.storage)
+    t = np.trunc(np.asarray(x, F64))
+    top = float(info.max) + 1.0                   # 2^bits or 2^(bits-1): exact in f64
+    safe = np.where(np.isnan(t) | (t >= top), 0.0, np.maximum(t, float(info.min)))
+    out = safe.astype(dst.storage)
+    return np.where(t >= top, info.max, out).astype(dst.storage)
+
+
+# ---------------------------------------------------------------- operators (§2.3)
+
+def _c_div(a, b):
+    q = np.floor_divide(a, b)
+    r = a - q * b
+    fix = (r != 0) & ((a < 0) != (b < 0))
+    return np.where(fix, q + 1, q).astype(np.result_type(a, b))
+
+
+def _arith(op, a, b):
+    match op:
+        case "+": return a + b
+        case "-": return a - b
+        case "*": return a * b
+
+
+def binary(op: str, a, b, t: dt.DType):
+    """a op b with both operands already converted to the operation type t (not for shifts,
+    comparisons or logic)."""
+    if op in ("min", "max"):
+        f = (np.fmin if op == "min" else np.fmax) if t.is_float else (np.minimum if op == "min" else np.maximum)
+        return f(a, b)
+    if op in ("&", "|", "^"):
+        return {"&": np.bitwise_and, "|": np.bitwise_or, "^": np.bitwise_xor}[op](a, b)
+    if t.is_float:
+        if t in (dt.float16, dt.bfloat16):
+            a, b = np.asarray(a, F32), np.asarray(b, F32)
+        r = a / b if op == "/" else _arith(op, a, b) if op != "%" else np.fmod(a, b)
+        return round_f32_to(r, t) if t in (dt.float16, dt.bfloat16) else r
+    if op == "/":
+        return _c_div(a, b)
+    if op == "%":
+        return np.asarray(a - _c_div(a, b) * b).astype(lane_dtype(t))
+    return np.asarray(_arith(op, a, b)).astype(lane_dtype(t))
+
+
+COMPARE = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+           "==": np.equal, "!=": np.not_equal}
+
+
+def shift(op: str, a, b, t: dt.DType):
+    """a << b / a >> b, amounts already checked to lie in [0, bits)."""
+    b = np.asarray(b).astype(lane_dtype(t))
+    return np.left_shift(a, b) if op == "<<" else np.right_shift(a, b)
+
+
+def unary(op: str, a, t: dt.DType):
+    if op == "not" or (op == "invert" and t is dt.boolean):
+        return np.logical_not(a)
+    if op == "invert":
+        return np.invert(a)
+    return np.negative(a)
+
+
+# ---------------------------------------------------------------- math intrinsics (§4.6)
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+_UNARY_MATH = {
+    "exp": np.exp, "exp2": np.exp2, "log": np.log, "log2": np.log2, "sqrt": np.sqrt,
+    "tanh": np.tanh, "sin": np.sin, "cos": np.cos, "abs": np.abs, "floor": np.floor, "ceil": np.ceil,
+}
+
+
+def math_call(fn: str, args: list, t: dt.DType):
+    """Intrinsic fn on arguments already converted to t; f16/bf16 are computed in f32."""
+    if fn == "abs" and not t.is_float:
+        return np.abs(args[0])
+    if fn == "fma":
+        return fma(*args, t)
+    narrow = t in (dt.float16, dt.bfloat16)
+    xs = [np.asarray(a, F32) if narrow else np.asarray(a) for a in args]
+    if fn in _UNARY_MATH:
+        r = _UNARY_MATH[fn](xs[0])
+    elif fn == "rsqrt":
+        r = (1.0 / np.sqrt(xs[0].astype(F64))).astype(xs[0].dtype)
+    elif fn == "erf":
+        r = _erf(xs[0].astype(F64)).astype(F64).astype(xs[0].dtype)
+    elif fn == "pow":
+        r = np.power(xs[0], xs[1])
+    else:
+        raise ValueError(f"unknown intrinsic {fn}")
+    return round_f32_to(r, t) if narrow else r
+
+
+def fma(a, b, c, t: dt.DType):
+    """a*b + c rounded once (§2.3). For ≤ 24-bit significands a*b is exact in f64; the sum is
+    rounded to odd in f64, so the final rounding to t is correct."""
+    if t is dt.float64:
+        exact = np.frompyfunc(lambda x, y, z: float(Fraction(x) * Fraction(y) + Fraction(z))
+                              if math.isfinite(x * y + z) else x * y + z, 3, 1)
+        a, b, c = np.broadcast_arrays(np.asarray(a, F64), np.asarray(b, F64), np.asarray(c, F64))
+        return np.asarray(exact(a, b, c), dtype=F64)
+    p = np.asarray(a, F64) * np.asarray(b, F64)
+    c = np.asarray(c, F64)
+    s = p + c
+    bb = s - p
+    err = (p - (s - bb)) + (c - bb)
+    even = (s.view(np.uint64) & np.uint64(1)) == 0
+    toward = np.where(err > 0, np.inf, -np.inf)
+    s = np.where((err != 0) & even & np.isfinite(s), np.nextafter(s, toward), s)
+    return round_f64_to(s, t)

@@ -1,0 +1,75 @@
+"""A lowered kernel compiled once into closures, with its variable and tensor slots."""
+from __future__ import annotations
+
+import numpy as np
+
+from spec import ir
+from spec.printer import _Lines, expr_str
+
+from . import memory
+from .exprs import compile_expr
+from .stmts import compile_block
+
+
+class Program:
+    def __init__(self, kernel: ir.Kernel):
+        self.kernel = kernel
+        self.var_slots: dict[str, int] = {}
+        self.buf_slots: dict[str, int] = {}
+        self.buffers: dict[int, ir.Buffer] = {}
+        self.maybe_uninit = {n.var.name for n in ir.walk(kernel) if isinstance(n, ir.DeclareVar) and n.init is None}
+        self.uses_async = any(isinstance(n, ir.CpAsync) for n in ir.walk(kernel))
+        for p in kernel.params:
+            self.var_slot(p) if isinstance(p, ir.Var) else self.buf_slot(p)
+        self.grid = [compile_expr(e, self) for e in kernel.grid]
+        self.block = [compile_expr(e, self) for e in kernel.block]
+        self.shapes = {self.buf_slot(b): [compile_expr(e, self) for e in b.shape]
+                       for b in ir.walk(kernel) if isinstance(b, ir.Buffer)}
+        self.strides = {self.buf_slot(b): [compile_expr(e, self) for e in b.layout.strides]
+                        for b in ir.walk(kernel) if isinstance(b, ir.Buffer) and isinstance(b.layout, ir.Strided)}
+        self.body = compile_block(kernel.body, self)
+        self._code: dict[int, str] = {}
+
+    def var_slot(self, v: ir.Var) -> int:
+        return self.var_slots.setdefault(v.name, len(self.var_slots))
+
+    def buf_slot(self, b: ir.Buffer) -> int:
+        slot = self.buf_slots.setdefault(b.name, len(self.buf_slots))
+        self.buffers[slot] = b
+        return slot
+
+    def code_of(self, node) -> str:
+        """Source-like text of a statement or expression, for messages."""
+        key = id(node)
+        if key not in self._code:
+            if isinstance(node, (ir.Expr, ir.Ref)):
+                text = expr_str(node)
+            else:
+                lines = _Lines()
+                lines.stmt(node, 0)
+                text = lines.lines[0].rstrip(":")
+            self._code[key] = text
+        return self._code[key]
+
+    # ------------------------------------------------------------ tensors
+    def shape_of(self, st, slot: int) -> tuple[int, ...]:
+        return tuple(int(f(st, None)) for f in self.shapes[slot])
+
+    def geometry(self, st, slot: int):
+        b = self.buffers[slot]
+        shape = self.shape_of(st, slot)
+        strides = tuple(int(f(st, None)) for f in self.strides[slot]) if slot in self.strides else None
+        return shape, *memory.layout_strides(shape, strides)
+
+    def allocate(self, st, slot: int, b: ir.Buffer):
+        """A fresh, uninitialized shared (per block) or register (per lane) tensor."""
+        shape, strides, size = self.geometry(st, slot)
+        copies = st.B if b.scope == "shared" else st.L
+        base = (st.lane_block if b.scope == "shared" else st.all_lanes) * size
+        n = copies * size
+        checks = st.checks
+        st.spaces[slot] = memory.Space(
+            b, np.zeros(n, b.dtype.storage), shape, strides, size, base,
+            init=np.zeros(n, bool) if checks else None,
+            race=memory.RaceShadow(n) if checks and b.scope == "shared" else None,
+            pending=np.zeros(n, bool) if checks and self.uses_async and b.scope == "shared" else None)

@@ -1,0 +1,79 @@
+"""Execution state of one batch of blocks running in lockstep (SPEC.md §1).
+
+Lane `l` is thread `l % T` of the batch's block `l // T`; all per-thread values are arrays
+over lanes. An "active set" `sel` is None (every lane) or a sorted array of lane indices.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .memory import Groups
+from .traps import KernelTrap
+
+
+class State:
+    def __init__(self, prog, grid: tuple, block: tuple, blocks: np.ndarray, spaces: list,
+                 checks: bool, trace, groups: Groups, asyncs):
+        self.prog = prog
+        self.kernel = prog.kernel.name
+        self.grid, self.bdim = grid, block
+        self.T = block[0] * block[1] * block[2]
+        self.blocks = blocks                       # global linear ids of the batch's blocks
+        self.B = len(blocks)
+        self.L = self.B * self.T
+        self.all_lanes = np.arange(self.L)
+        self.tid = np.tile(np.arange(self.T, dtype=np.int64), self.B)
+        self.lane_block = np.repeat(np.arange(self.B, dtype=np.int64), self.T)
+        self.lane_warp = self.lane_block * groups.WPB + self.tid // 32
+        self.gid = np.repeat(blocks.astype(np.int64) * self.T, self.T) + self.tid
+        self.special = self._specials()
+        self.vars: list = [None] * len(prog.var_slots)
+        self.var_init: list = [None] * len(prog.var_slots)
+        self.spaces = spaces
+        self.bar = np.zeros(self.L, np.int64)
+        self.wbar = np.zeros(self.L, np.int64)
+        self.stamp = np.zeros(self.L, np.int64)
+        self.checks = checks
+        self.trace = trace
+        self.groups = groups
+        self.asyncs = asyncs
+        self.current_block = None
+
+    def _specials(self) -> dict:
+        bx, by, _ = self.bdim
+        gx, gy, _ = self.grid
+        b = np.repeat(self.blocks.astype(np.int64), self.T)
+        i32 = np.int32
+        return {
+            "threadIdx.x": (self.tid % bx).astype(i32), "threadIdx.y": (self.tid // bx % by).astype(i32),
+            "threadIdx.z": (self.tid // (bx * by)).astype(i32),
+            "blockIdx.x": (b % gx).astype(i32), "blockIdx.y": (b // gx % gy).astype(i32),
+            "blockIdx.z": (b // (gx * gy)).astype(i32),
+            **{f"blockDim.{a}": i32(v) for a, v in zip("xyz", self.bdim)},
+            **{f"gridDim.{a}": i32(v) for a, v in zip("xyz", self.grid)},
+        }
+
+    # ------------------------------------------------------------ coordinates
+    def coords_of_gid(self, gid: int) -> tuple[tuple, tuple]:
+        b, t = divmod(int(gid), self.T)
+        gx, gy, _ = self.grid
+        bx, by, _ = self.bdim
+        return (b % gx, b // gx % gy, b // (gx * gy)), (t % bx, t // bx % by, t // (bx * by))
+
+    def block_of(self, lane: int) -> tuple:
+        return self.coords_of_gid(self.gid[lane])[0]
+
+    def thread_of(self, lane: int) -> tuple:
+        return self.coords_of_gid(self.gid[lane])[1]
+
+    def refresh_stamp(self):
+        self.stamp = (self.bar << 32) | self.wbar
+
+    # ------------------------------------------------------------ traps
+    def trap(self, phrase: str, detail: str, node, lane: int, *, thread=None, code: str | None = None,
+             hint: str = "", buffer=None, index=None) -> KernelTrap:
+        if code is None:
+            code = self.prog.code_of(node)
+        return KernelTrap(phrase, detail, kernel=self.kernel, loc=getattr(node, "loc", None),
+                          block=self.block_of(lane), thread=thread if thread is not None else self.thread_of(lane),
+                          buffer=buffer, index=index, code=code, hint=hint)

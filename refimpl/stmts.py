@@ -1,0 +1,271 @@
+"""Statements (SPEC.md §5) compiled once into closures `f(state, sel)`.
+
+Control flow is masked: `if` runs each branch on the lanes that take it; a `for` whose bounds
+agree on all active lanes iterates once in Python for all of them, otherwise each lane runs
+its own trip count under a shrinking active set; `while` iterates while any lane is active.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from spec import ir
+
+from . import asynccopy, atomics, collectives, memory
+from . import numerics as num
+from .exprs import compile_expr, converted, first_lane, split
+
+
+def compile_block(stmts, cx):
+    fs = [compile_stmt(s, cx) for s in stmts]
+    if len(fs) == 1:
+        return fs[0]
+
+    def run(st, sel):
+        for f in fs:
+            f(st, sel)
+    return run
+
+
+def set_var(st, slot: int, value, sel, dtype):
+    """Assign on the active lanes (copying: value arrays may be shared with other variables)."""
+    if sel is None:
+        st.vars[slot] = value
+        return
+    old = st.vars[slot]
+    out = np.zeros(st.L, dtype) if old is None else np.array(np.broadcast_to(old, (st.L,)), dtype)
+    out[sel] = value if np.ndim(value) == 0 else value[sel]
+    st.vars[slot] = out
+
+
+def _mark_init(st, slot, sel):
+    init = st.var_init[slot]
+    if init is not None:
+        init[slice(None) if sel is None else sel] = True
+
+
+def compile_stmt(s: ir.Stmt, cx):
+    match s:
+        case ir.DeclareVar(var=v, init=None):
+            return _declare_uninit(s, cx)
+        case ir.DeclareVar(var=v, init=e) | ir.Assign(var=v, value=e):
+            return _assign(s, v, e, cx)
+        case ir.DeclareBuffer(buffer=b):
+            slot = cx.buf_slot(b)
+            return lambda st, sel: st.prog.allocate(st, slot, b)
+        case ir.Store():
+            return _store(s, cx)
+        case ir.For():
+            return _for(s, cx)
+        case ir.If(cond=c, then=then, orelse=orelse):
+            return _if(s, cx)
+        case ir.While():
+            return _while(s, cx)
+        case ir.SyncThreads():
+            return _traced(s, lambda st, sel: collectives.syncthreads(st, sel, s))
+        case ir.SyncWarp():
+            return _traced(s, lambda st, sel: collectives.syncwarp(st, sel, s))
+        case ir.CpAsync():
+            return _cp_async(s, cx)
+        case ir.CpAsyncCommit():
+            return _traced(s, lambda st, sel: asynccopy.commit(st, sel))
+        case ir.CpAsyncWait(pending=n):
+            return _traced(s, lambda st, sel: asynccopy.wait(st, sel, s, n))
+        case ir.LdMatrix(dst=dst, src=src, num=n, trans=t):
+            fdst, fsrc = _ref(dst, cx), _ref(src, cx)
+            return _traced(s, lambda st, sel: collectives.ldmatrix(st, sel, s, *fdst(st, sel), *fsrc(st, sel), n, t))
+        case ir.MmaSync(shape=shape, a=a, b=b, acc=acc):
+            fa, fb, fc = _ref(a, cx), _ref(b, cx), _ref(acc, cx)
+            return _traced(s, lambda st, sel: collectives.mma_sync(st, sel, s, shape, fa(st, sel), fb(st, sel),
+                                                                   fc(st, sel)))
+        case ir.Atomic():
+            return _atomic(s, cx)
+        case ir.Assert():
+            return _assert(s, cx)
+    raise TypeError(f"not a statement: {s!r}")
+
+
+def _traced(s, f):
+    def run(st, sel):
+        f(st, sel)
+        if st.trace is not None:
+            st.trace.step(st, s, sel, None)
+    return run
+
+
+def _assign(s, v: ir.Var, e: ir.Expr, cx):
+    slot, fe, dtype = cx.var_slot(v), converted(e, v.dtype, cx), num.lane_dtype(v.dtype)
+    tracked = v.name in cx.maybe_uninit
+
+    def run(st, sel):
+        set_var(st, slot, fe(st, sel), sel, dtype)
+        if tracked:
+            _mark_init(st, slot, sel)
+        if st.trace is not None:
+            st.trace.step(st, s, sel, lambda lane: f"{v.name} = {_at(st.vars[slot], lane)}")
+    return run
+
+
+def _declare_uninit(s: ir.DeclareVar, cx):
+    slot, dtype = cx.var_slot(s.var), num.lane_dtype(s.var.dtype)
+
+    def run(st, sel):
+        st.vars[slot] = np.zeros(st.L, dtype)
+        st.var_init[slot] = np.zeros(st.L, bool)
+    return run
+
+
+def _at(values, lane: int):
+    x = values if np.ndim(values) == 0 else values[lane]
+    return x.item() if hasattr(x, "item") else x
+
+
+def _ref(ref: ir.Ref, cx):
+    """Closure giving (space, index values) of a Ref: trailing indices default to 0."""
+    slot = cx.buf_slot(ref.buffer)
+    fidx = [compile_expr(i, cx) for i in ref.indices]
+    zeros = [np.int32(0)] * (ref.buffer.ndim - len(ref.indices))
+    return lambda st, sel: (st.spaces[slot], [f(st, sel) for f in fidx] + zeros)
+
+
+def _store(s: ir.Store, cx):
+    slot = cx.buf_slot(s.buffer)
+    fidx = [compile_expr(i, cx) for i in s.indices]
+    fval = converted(s.value, s.buffer.dtype, cx)
+
+    def run(st, sel):
+        sp = st.spaces[slot]
+        index = [f(st, sel) for f in fidx]
+        value = fval(st, sel)
+        off = memory.element_offsets(st, sp, index, sel, s)
+        memory.store(st, sp, index, off, value, sel, s)
+        if st.trace is not None:
+            st.trace.step(st, s, sel, lambda lane: f"{sp.name}[{', '.join(str(_at(i, lane)) for i in index)}] = "
+                                                   f"{_at(value, lane)}")
+    return run
+
+
+def _if(s: ir.If, cx):
+    fc, then = compile_expr(s.cond, cx), compile_block(s.then, cx)
+    orelse = compile_block(s.orelse, cx) if s.orelse else None
+
+    def run(st, sel):
+        c = fc(st, sel)
+        if st.trace is not None:
+            st.trace.step(st, s, sel, lambda lane: f"-> {bool(_at(c, lane))}")
+        if np.ndim(c) == 0:
+            if c:
+                then(st, sel)
+            elif orelse is not None:
+                orelse(st, sel)
+            return
+        yes, no = split(c, sel, st.L)
+        if yes is None or len(yes):
+            then(st, yes)
+        if orelse is not None and (no is None or len(no)):
+            orelse(st, no)
+    return run
+
+
+def _uniform(x, sel):
+    if np.ndim(x) == 0:
+        return int(x)
+    xs = x if sel is None else x[sel]
+    lo = xs.min()
+    return int(lo) if lo == xs.max() else None
+
+
+def _for(s: ir.For, cx):
+    slot, body = cx.var_slot(s.var), compile_block(s.body, cx)
+    fa, fb, fc = (converted(e, s.var.dtype, cx) for e in (s.start, s.stop, s.step))
+    make = num.lane_dtype(s.var.dtype).type
+
+    def run(st, sel):
+        a, b, c = fa(st, sel), fb(st, sel), fc(st, sel)
+        lane = first_lane(c == 0, sel)
+        if lane >= 0:
+            raise st.trap("zero loop step", "range() step is 0", s, lane, hint="use a non-zero step")
+        ua, ub, uc = _uniform(a, sel), _uniform(b, sel), _uniform(c, sel)
+        if None not in (ua, ub, uc):
+            for v in range(ua, ub, uc):
+                st.vars[slot] = make(v)
+                if st.trace is not None:
+                    st.trace.step(st, s, sel, lambda lane: f"{s.var.name} = {v}")
+                body(st, sel)
+            return
+        v = np.array(np.broadcast_to(a, (st.L,)))
+        cur = sel
+        while True:
+            going = np.where(c > 0, v < b, v > b)
+            cur, _ = split(going, cur, st.L)
+            if cur is not None and not len(cur):
+                return
+            st.vars[slot] = v
+            if st.trace is not None:
+                st.trace.step(st, s, cur, lambda lane: f"{s.var.name} = {_at(v, lane)}")
+            body(st, cur)
+            v = (v + c).astype(v.dtype)
+    return run
+
+
+def _while(s: ir.While, cx):
+    fc, body = compile_expr(s.cond, cx), compile_block(s.body, cx)
+
+    def run(st, sel):
+        cur = sel
+        while True:
+            c = fc(st, cur)
+            if st.trace is not None:
+                st.trace.step(st, s, cur, lambda lane: f"-> {bool(_at(c, lane))}")
+            if np.ndim(c) == 0:
+                if not c:
+                    return
+            else:
+                cur, _ = split(c, cur, st.L)
+                if cur is not None and not len(cur):
+                    return
+            body(st, cur)
+    return run
+
+
+def _cp_async(s: ir.CpAsync, cx):
+    fdst, fsrc = _ref(s.dst, cx), _ref(s.src, cx)
+    fvalid = compile_expr(s.valid, cx) if s.valid is not None else None
+
+    def run(st, sel):
+        valid = fvalid(st, sel) if fvalid is not None else None
+        asynccopy.issue(st, sel, s, *fdst(st, sel), *fsrc(st, sel), s.elems, valid)
+    return _traced(s, run)
+
+
+def _atomic(s: ir.Atomic, cx):
+    t = s.target.buffer.dtype
+    ftarget = _ref(s.target, cx)
+    fval = converted(s.value, t, cx)
+    fcmp = converted(s.compare, t, cx) if s.compare is not None else None
+    result = s.result
+    rslot = cx.var_slot(result) if result is not None else None
+
+    def run(st, sel):
+        sp, index = ftarget(st, sel)
+        value = fval(st, sel)
+        compare = fcmp(st, sel) if fcmp is not None else None
+        off = memory.element_offsets(st, sp, index, sel, s)
+        old = atomics.atomic(st, sel, s, sp, index, off, s.op, value, compare, result is not None)
+        if result is not None:
+            set_var(st, rslot, num.convert(old, t, result.dtype), sel, num.lane_dtype(result.dtype))
+            _mark_init(st, rslot, sel)
+        if st.trace is not None:
+            st.trace.step(st, s, sel, (lambda lane: f"{result.name} = {_at(st.vars[rslot], lane)}")
+                          if result is not None else None)
+    return run
+
+
+def _assert(s: ir.Assert, cx):
+    fc = compile_expr(s.cond, cx)
+
+    def run(st, sel):
+        c = fc(st, sel)
+        lane = first_lane(np.logical_not(c), sel)
+        if lane >= 0:
+            raise st.trap("assertion failed", s.message, s, lane)
+    return run

@@ -1,0 +1,65 @@
+"""KernelTrap: the dynamic errors of SPEC.md §10, each with a stable kind and phrase."""
+from __future__ import annotations
+
+import os
+
+from spec.errors import TaskmapError
+
+# kind -> phrases (SPEC.md §10's table, in order)
+PHRASES = {
+    "oob": ("out of bounds global access", "out of bounds shared access", "out of bounds register access"),
+    "uninit": ("uninitialized global read", "uninitialized shared read", "uninitialized register read",
+               "uninitialized variable read"),
+    "race": ("data race on shared memory", "data race on global memory"),
+    "barrier": ("divergent barrier",),
+    "collective": ("divergent warp collective",),
+    "async": ("read of pending async copy destination", "write to pending async copy destination",
+              "wait on uncommitted async copies", "async copies pending at kernel exit",
+              "misaligned async copy"),
+    "align": ("misaligned ldmatrix row",),
+    "arith": ("integer divide by zero", "shift out of range"),
+    "assert": ("assertion failed",),
+    "loop": ("zero loop step",),
+    "launch": ("invalid launch configuration", "shape mismatch", "dtype mismatch"),
+}
+KIND_OF = {p: k for k, ps in PHRASES.items() for p in ps}
+
+
+def where(loc) -> str:
+    """`file.py:17` for a DSL location (the basename keeps messages short and stable)."""
+    return f"{os.path.basename(loc.file)}:{loc.line}" if loc is not None else "<unknown>"
+
+
+class KernelTrap(TaskmapError):
+    """A kernel did something SPEC.md §10 forbids, found while interpreting it.
+
+    kind/phrase: §10's table; kernel: kernel name; loc: DSL location (spec.ir.Loc) of the
+    offending statement or expression; block: block index (x, y, z); thread: thread index
+    (x, y, z), or a list of them when several threads are involved (a race: [first, second]);
+    buffer: tensor name; index: element index tuple.
+    """
+
+    def __init__(self, phrase: str, detail: str = "", *, kernel: str = "", loc=None, block=None,
+                 thread=None, buffer: str | None = None, index=None, code: str = "", hint: str = ""):
+        self.kind = KIND_OF[phrase]
+        self.phrase = phrase
+        self.kernel = kernel
+        self.loc = loc
+        self.block = block
+        self.thread = thread
+        self.buffer = buffer
+        self.index = index
+        text = phrase + (f": {detail}" if detail else "")
+        if block is not None:
+            text += f" in block {fmt3(block)}"
+        if loc is not None:
+            text += f" at {where(loc)}" + (f" ({code})" if code else "")
+        if kernel:
+            text += f" [kernel {kernel}]"
+        if hint:
+            text += f"; {hint}"
+        super().__init__(text)
+
+
+def fmt3(t) -> str:
+    return "(" + ",".join(str(int(v)) for v in t) + ")"
