@@ -88,3 +88,7 @@ def _conform(args) -> int:
 def _bench(args) -> int:
     from . import bench
     return bench.main(args.suite, args.markdown, args.plot)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -17,11 +17,14 @@ from spec import dtypes as dt
 from spec import ir
 from spec.errors import DSLError, VerifyError
 
+from gpu import host
+from gpu.host import LaunchError
+
 from . import arrays
 from .backends import BACKENDS
 from .cases import Case, CaseInfo, CaseKind, Outcome, register
 from .kernelref import KernelRef, parse_ref
-from .schema import CaseError, Where, YMap, check_keys, get, one_of, ymap
+from .schema import CaseError, YMap, check_keys, get, one_of, ymap
 from .trap_check import TrapExpectation, parse_trap
 
 ASSERTIONS = ("assert_return", "assert_trap", "assert_invalid")
@@ -130,7 +133,10 @@ class KernelCase(Case):
             shape = tuple(int(arrays.evaluate(d, self.sizes | scalars)) if isinstance(d, str) else d
                           for d in raw["shape"])
         else:
-            shape = tuple(_eval_index_expr(e, scalars, where) for e in p.shape)
+            try:
+                shape = host.shape(p, scalars)
+            except LaunchError as e:
+                raise where.error(f"cannot compute the shape of {p.name}: {e}; give `shape:` explicitly") from None
         dtype = dt.by_name(raw["dtype"]) if "dtype" in raw else p.dtype
         low, high = raw.get("range", (None, None))
         return arrays.TensorSpec(init, shape, dtype, raw.get("seed", self.seed * 1000 + index),
@@ -194,21 +200,6 @@ class KernelCase(Case):
 def _interp_empty(shape, dtype: dt.DType):
     import refimpl
     return refimpl.empty(shape, dtype)
-
-
-def _eval_index_expr(e: ir.Expr, scalars: dict, where: Where) -> int:
-    """A declared tensor dimension (an integer expression of scalar parameters) -> int."""
-    def fold(node):
-        match node:
-            case ir.Var(name=name) if name in scalars:
-                return ir.const(scalars[name], node.type)
-            case ir.Binary(op=op, a=ir.Const() as a, b=ir.Const() as b):
-                return ir.fold(op, a, b) or node
-        return node
-    out = ir.rewrite(e, fold)
-    if not isinstance(out, ir.Const):
-        raise where.error(f"cannot compute a tensor dimension from {e}: give `shape:` explicitly")
-    return int(out.value)
 
 
 # ---------------------------------------------------------------- building from YAML

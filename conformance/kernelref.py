@@ -33,7 +33,7 @@ class KernelRef:
     def load(self):
         """The kernel (or, for DSL-error cases, the plain function) this reference names.
         Raises whatever importing the file or calling the factory raises."""
-        module = _import(self.path)
+        module = import_file(self.path)
         if not hasattr(module, self.attr):
             raise LookupError(f"{self.path} has no attribute {self.attr!r}")
         obj = getattr(module, self.attr)
@@ -73,7 +73,8 @@ def _literal(node, where: Where):
         raise where.error(f"factory arguments must be literals or dtype names, got {ast.unparse(node)!r}") from None
 
 
-def _import(path: str):
+def import_file(path: str):
+    """The module at `path` (imported once; a failure is re-raised on every later call)."""
     if path not in _modules:
         name = "taskmap_case_kernels." + os.path.splitext(os.path.basename(path))[0] \
                + "_" + hashlib.sha1(path.encode()).hexdigest()[:8]
