@@ -196,7 +196,7 @@ HEADERS = ("kernel", "size", "ours (us)", "baseline", "baseline (us)", "ours", "
 def table(rows: list[Row], fmt: str = "simple") -> str:
     body = [(r.kernel, r.size, f"{r.ours_us:.1f}", r.baseline, f"{r.baseline_us:.1f}", r.throughput,
              f"{r.ratio:.3g}") for r in rows]
-    return tabulate(body, headers=HEADERS, tablefmt=fmt)
+    return tabulate(body, headers=HEADERS, tablefmt=fmt, disable_numparse=True)
 
 
 def markdown(rows: list[Row], suite: str, header: list[str]) -> str:
@@ -233,8 +233,8 @@ def main(suite: str, markdown_file: str | None, plot_file: str | None) -> int:
     if suite == "kernels":
         reason = cuda_unavailable()
         if reason:
-            print(f"taskmap bench: needs a CUDA GPU ({reason}); `taskmap bench --suite interp` times the "
-                  "interpreter on the CPU", file=sys.stderr)
+            print(f"taskmap bench: the kernels suite needs a CUDA GPU ({reason}); "
+                  "`taskmap bench --suite interp` times the interpreter on the CPU", file=sys.stderr)
             return 1
         rows, header = gpu_rows(), gpu_header()
     else:

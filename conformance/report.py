@@ -15,7 +15,8 @@ def _err(v: float | None) -> str:
 def table(results: list[Result]) -> str:
     rows = [(r.case.id, r.backend, _err(r.outcome.max_abs_err), _err(r.outcome.max_rel_err),
              f"{r.outcome.seconds * 1e3:.1f} ms", r.outcome.status) for r in results]
-    return tabulate(rows, headers=("case", "backend", "max abs err", "max rel err", "time", "status"))
+    return tabulate(rows, headers=("case", "backend", "max abs err", "max rel err", "time", "status"),
+                    disable_numparse=True)
 
 
 def counts(results: list[Result]) -> dict[str, int]:

@@ -1,0 +1,52 @@
+"""`taskmap bench`: the interpreter suite end to end, the report formats, the no-GPU path."""
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+
+from conformance import bench, cli
+
+BENCH_CONFTEST = os.path.join(os.path.dirname(__file__), "bench", "conftest.py")
+
+
+def test_interp_suite_times_every_example_and_writes_markdown(tmp_path, capsys):
+    md = tmp_path / "perf.md"
+    assert cli.main(["bench", "--suite", "interp", "--markdown", str(md)]) == 0
+    text = md.read_text()
+    for kernel in ("vector_add", "transpose", "reduce_sum", "matmul_simt", "matmul_tc"):
+        assert f"| {kernel} " in text
+    assert "| kernel " in text and "NumPy reference()" in text and "ratio = baseline time / our time" in text
+    assert "ratio" in capsys.readouterr().out
+
+
+def test_rows_report_the_ratio_of_baseline_to_ours():
+    row = bench.Row("k", "n=1", ours_us=2.0, baseline="torch", baseline_us=3.0, throughput="1 GB/s")
+    assert row.ratio == 1.5
+    header, _, line = bench.table([row], "github").splitlines()
+    assert [c.strip() for c in header.strip("|").split("|")] == list(bench.HEADERS)
+    assert [c.strip() for c in line.strip("|").split("|")] == ["k", "n=1", "2.0", "torch", "3.0", "1 GB/s", "1.5"]
+
+
+def test_kernels_suite_without_gpu_says_so_in_one_line(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "cuda_unavailable", lambda: "no CUDA GPU: none here")
+    assert cli.main(["bench"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "needs a CUDA GPU (no CUDA GPU: none here)" in err
+
+
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is not None, reason="matplotlib is installed here")
+def test_plot_without_matplotlib_is_a_clear_message(tmp_path):
+    row = bench.Row("k", "n=1", 2.0, "torch", 3.0, "1 GB/s")
+    assert "matplotlib is not installed" in bench.plot([row], str(tmp_path / "p.png"), "t")
+
+
+def test_benchmark_machine_info_records_the_gpu_or_its_absence(monkeypatch):
+    spec = importlib.util.spec_from_file_location("bench_conftest", BENCH_CONFTEST)
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+    monkeypatch.setattr(conftest, "cuda_unavailable", lambda: "no CUDA GPU: none here")
+    info = {}
+    conftest.pytest_benchmark_update_machine_info(None, info)
+    assert info == {"gpu": "none (no CUDA GPU: none here)"}
