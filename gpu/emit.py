@@ -1,0 +1,278 @@
+"""Kernel IR -> one readable CUDA C `extern "C" __global__` function per kernel.
+
+The kernel is lowered first with the pipeline every backend shares (`spec.passes.lower`).
+Statements carry `#line N "file.py"` directives (toggleable) so compiler messages, profilers
+and debuggers point at the DSL source; `Emitted.line_locs` maps each emitted line back to
+its DSL location when the directives are off.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+from spec import dtypes as dt
+from spec import ir
+from spec.passes import lower
+
+from .emit_expr import ExprEmitter, strip_parens, cname, convert, ctype, offset
+from .prelude import PRELUDE
+
+STATIC_SHARED_LIMIT = 48 * 1024   # bytes of static __shared__ a kernel may declare
+
+
+@dataclass(frozen=True)
+class Emitted:
+    name: str                               # the C symbol
+    kernel: ir.Kernel                       # the lowered kernel the source was made from
+    source: str                             # a complete translation unit (prelude + kernel)
+    line_locs: tuple[ir.Loc | None, ...]    # DSL location of each source line (index = line - 1)
+    dynamic_shared: tuple[ir.Buffer, ...]   # carved from `extern __shared__`, in this order
+
+    def loc_of_line(self, line: int) -> ir.Loc | None:
+        return self.line_locs[line - 1] if 0 < line <= len(self.line_locs) else None
+
+
+def cuda_source(k: ir.Kernel | ir.Module, line_directives: bool = True) -> str:
+    """The CUDA C translation unit for a kernel (or every kernel of a module)."""
+    kernels = k.kernels if isinstance(k, ir.Module) else (k,)
+    parts = [emit_kernel(x, line_directives, prelude=i == 0).source for i, x in enumerate(kernels)]
+    return "\n".join(parts)
+
+
+def emit_kernel(k: ir.Kernel, line_directives: bool = True, prelude: bool = True) -> Emitted:
+    lowered = lower(k)
+    out = _Writer(line_directives)
+    if prelude:
+        for line in PRELUDE.strip("\n").split("\n"):
+            out.raw(line)
+        out.raw("")
+    dynamic = _dynamic_shared(lowered)
+    _Kernel(lowered, out, dynamic).emit()
+    return Emitted(cname(k.name), lowered, "\n".join(out.lines) + "\n", tuple(out.locs), dynamic)
+
+
+def shared_bytes(buf: ir.Buffer, shape: tuple[int, ...]) -> int:
+    """Bytes a dynamic shared buffer takes, rounded up to 16 so the next one stays aligned."""
+    return (math.prod(shape) * buf.dtype.nbytes + 15) // 16 * 16
+
+
+def written_buffers(k: ir.Kernel) -> set[str]:
+    """Names of the buffers the kernel stores to or updates atomically."""
+    stores = {n.buffer.name for n in ir.walk(k) if isinstance(n, ir.Store)}
+    return stores | {n.target.buffer.name for n in ir.walk(k) if isinstance(n, ir.Atomic)}
+
+
+def _dynamic_shared(k: ir.Kernel) -> tuple[ir.Buffer, ...]:
+    shared = [n.buffer for n in ir.walk(k) if isinstance(n, ir.DeclareBuffer) and n.buffer.scope == "shared"]
+    static = [b for b in shared if all(isinstance(s, ir.Const) for s in b.shape)]
+    static_bytes = sum(math.prod(s.value for s in b.shape) * b.dtype.nbytes for b in static)
+    if static_bytes > STATIC_SHARED_LIMIT:       # too big for static: carve everything dynamically
+        return tuple(shared)
+    return tuple(b for b in shared if b not in static)
+
+
+class _Writer:
+    def __init__(self, line_directives: bool):
+        self.directives = line_directives
+        self.lines: list[str] = []
+        self.locs: list[ir.Loc | None] = []
+        self.mapped: tuple[str, int] | None = None    # (file, line) the next line maps to
+
+    def raw(self, text: str, loc: ir.Loc | None = None):
+        self.lines.append(text)
+        self.locs.append(loc)
+        if self.mapped:
+            self.mapped = (self.mapped[0], self.mapped[1] + 1)
+
+    def line(self, depth: int, text: str, loc: ir.Loc | None):
+        if self.directives and loc is not None and self.mapped != (loc.file, loc.line):
+            self.raw(f"#line {loc.line} {json.dumps(loc.file)}", loc)
+            self.mapped = (loc.file, loc.line)
+        self.raw("    " * depth + text, loc)
+
+
+class _Kernel:
+    def __init__(self, k: ir.Kernel, out: _Writer, dynamic: tuple[ir.Buffer, ...]):
+        self.k, self.out, self.dynamic = k, out, dynamic
+        threads = math.prod(b.value for b in k.block) if all(isinstance(b, ir.Const) for b in k.block) else None
+        self.threads = threads
+        self.mask = "0xffffffffu" if threads is not None and threads % 32 == 0 else "tm_warp_mask()"
+        self.x = ExprEmitter(self.mask)
+
+    # ---------------------------------------------------------------- kernel
+    def emit(self):
+        k, out = self.k, self.out
+        written = written_buffers(k)
+        params = []
+        for p in k.params:
+            if isinstance(p, ir.Var):
+                params.append(f"{ctype(p.dtype)} {cname(p.name)}")
+            else:
+                const = "" if p.name in written else "const "
+                params.append(f"{const}{ctype(p.dtype)}* __restrict__ {cname(p.name)}")
+        bounds = f"__launch_bounds__({self.threads}) " if self.threads else ""
+        out.line(0, f'extern "C" __global__ void {bounds}{cname(k.name)}({", ".join(params)}) {{', k.loc)
+        if self.threads:      # lets nvcc prove register-tensor indices constant after unrolling
+            for axis, extent in zip("xyz", k.block):
+                out.line(1, f"__builtin_assume(threadIdx.{axis} < {extent.value}u);", k.loc)
+        if self.dynamic:
+            out.line(1, "extern __shared__ __align__(16) unsigned char tm_smem[];", k.loc)
+        self.block(k.body, 1)
+        out.raw("}")
+
+    def block(self, body, depth: int):
+        for s in body:
+            self.stmt(s, depth)
+
+    def value(self, e: ir.Expr, t: dt.DType) -> str:
+        return strip_parens(convert(self.x.emit(e), e.dtype, t))
+
+    def ref(self, r: ir.Ref) -> str:
+        off = offset(r.buffer, r.indices, self.x.emit)
+        return cname(r.buffer.name) if off == "0" else f"{cname(r.buffer.name)} + {off}"
+
+    # ---------------------------------------------------------------- statements
+    def stmt(self, s: ir.Stmt, d: int):
+        line = lambda text: self.out.line(d, text, s.loc)   # noqa: E731
+        x = self.x
+        match s:
+            case ir.DeclareVar(var=v, init=init):
+                value = "" if init is None else f" = {self.value(init, v.dtype)}"
+                line(f"{ctype(v.dtype)} {cname(v.name)}{value};")
+            case ir.Assign(var=v, value=e):
+                line(f"{cname(v.name)} = {self.value(e, v.dtype)};")
+            case ir.DeclareBuffer(buffer=b):
+                line(self.declare(b))
+            case ir.Store(buffer=b, indices=idx, value=e):
+                line(f"{cname(b.name)}[{offset(b, idx, x.emit)}] = {self.value(e, b.dtype)};")
+            case ir.For():
+                self.for_loop(s, d)
+            case ir.If(cond=c, then=then, orelse=orelse):
+                line(f"if ({x(c)}) {{")
+                self.block(then, d + 1)
+                if orelse:
+                    self.out.line(d, "} else {", s.loc)
+                    self.block(orelse, d + 1)
+                self.out.raw("    " * d + "}", s.loc)
+            case ir.While(cond=c, body=body):
+                line(f"while ({x(c)}) {{")
+                self.block(body, d + 1)
+                self.out.raw("    " * d + "}", s.loc)
+            case ir.SyncThreads():
+                line("__syncthreads();")
+            case ir.SyncWarp():
+                line(f"__syncwarp({self.mask});")
+            case ir.CpAsync(dst=dst, src=src, elems=n, valid=v):
+                valid = "true" if v is None else x(v)
+                line(f"tm_cp_async<{n * dst.buffer.dtype.nbytes}>({self.ref(dst)}, {self.ref(src)}, {valid});")
+            case ir.CpAsyncCommit():
+                line("tm_cp_async_commit();")
+            case ir.CpAsyncWait(pending=n):
+                line(f"tm_cp_async_wait<{n}>();")
+            case ir.LdMatrix(dst=dst, src=src, num=n, trans=t):
+                line(f"tm_ldmatrix<{n}, {'true' if t else 'false'}>({self.ref(dst)}, {self.ref(src)});")
+            case ir.MmaSync(shape=shape, a=a, b=b, acc=acc):
+                line(f"tm_mma_{shape}({self.ref(a)}, {self.ref(b)}, {self.ref(acc)});")
+            case ir.Atomic(op=op, target=t, value=v, compare=c, result=r):
+                ty = t.buffer.dtype
+                args = [self.ref(t)] + ([convert(x.emit(c), c.dtype, ty)] if c is not None else [])
+                call = f"tm_atomic_{op}({', '.join(args + [convert(x.emit(v), v.dtype, ty)])})"
+                line(f"{cname(r.name)} = {convert(call, ty, r.dtype)};" if r is not None else f"{call};")
+            case ir.Assert(cond=c, message=m):
+                where = json.dumps(f"{s.loc}: " if s.loc else "")
+                line(f"if (!({x(c)})) {{ printf(\"%sassertion failed: %s\\n\", {where}, {json.dumps(m)}); __trap(); }}")
+            case _:
+                raise TypeError(f"the CUDA emitter cannot emit {type(s).__name__} (lower the kernel first)")
+
+    def declare(self, b: ir.Buffer) -> str:
+        t, name = ctype(b.dtype), cname(b.name)
+        if b in self.dynamic:
+            offset_bytes = " + ".join(self.dynamic_size(o) for o in self.dynamic[:self.dynamic.index(b)]) or "0"
+            return f"{t}* {name} = ({t}*)(tm_smem + {offset_bytes});"
+        size = math.prod(s.value for s in b.shape)
+        scope = "__shared__ " if b.scope == "shared" else ""
+        return f"{scope}__align__(16) {t} {name}[{size}];"
+
+    def dynamic_size(self, b: ir.Buffer) -> str:
+        elems = ir.const(1)
+        for s in b.shape:
+            elems = ir.binary("*", elems, s)
+        return f"(({self.x.emit(elems)} * {b.dtype.nbytes} + 15) & ~15)"
+
+    def for_loop(self, s: ir.For, d: int):
+        vector = _vector_copy(s)
+        if vector is not None:
+            return self.vector_copy(s, d, *vector)
+        self.scalar_loop(s, d)
+
+    def vector_copy(self, s: ir.For, d: int, store: ir.Store, load: ir.Load, nbytes: int):
+        """An unrolled element-by-element copy of 8 or 16 contiguous bytes: one vector access
+        when both addresses are aligned at run time, else the loop as written."""
+        src = self.ref(ir.Ref(load.buffer, _first(load.indices, s.var)))
+        dst = self.ref(ir.Ref(store.buffer, _first(store.indices, s.var)))
+        word = "uint4" if nbytes == 16 else "uint2"
+        self.out.line(d, f"if ((((uintptr_t)({dst}) | (uintptr_t)({src})) & {nbytes - 1}) == 0) {{", s.loc)
+        self.out.line(d + 1, f"*({word}*)({dst}) = *(const {word}*)({src});", s.loc)
+        self.out.line(d, "} else {", s.loc)
+        self.scalar_loop(s, d + 1)
+        self.out.raw("    " * d + "}", s.loc)
+
+    def scalar_loop(self, s: ir.For, d: int):
+        x, v = self.x, cname(s.var.name)
+        t = s.var.dtype
+        init = [f"{ctype(t)} {v} = {convert(x.emit(s.start), s.start.dtype, t)}"]
+        stop, step = (self.hoist(e, f"{v}_{what}", t, init) for e, what in ((s.stop, "stop"), (s.step, "step")))
+        if isinstance(s.step, ir.Const):
+            cond = f"{v} {'<' if s.step.value > 0 else '>'} {stop}"
+        else:
+            cond = f"({step} > 0 ? {v} < {stop} : {v} > {stop})"
+        if s.unroll:
+            self.out.line(d, "#pragma unroll" if s.unroll is True else f"#pragma unroll {int(s.unroll)}", s.loc)
+        self.out.line(d, f"for ({', '.join(init)}; {cond}; {v} += {step}) {{", s.loc)
+        self.block(s.body, d + 1)
+        self.out.raw("    " * d + "}", s.loc)
+
+    def hoist(self, e: ir.Expr, name: str, t: dt.DType, init: list) -> str:
+        """Loop bounds are evaluated once, before the first iteration (SPEC §5.2)."""
+        code = convert(self.x.emit(e), e.dtype, t)
+        if isinstance(e, ir.Const):
+            return code
+        init.append(f"{name} = {code}")
+        return name
+
+
+def _vector_copy(s: ir.For):
+    """(store, load, bytes) when `s` is `for v in range(V) unroll: dst[..., b + v] = src[..., c + v]`
+    over row-major tensors of one dtype, V elements being 8 or 16 bytes; else None."""
+    if not (s.unroll and s.start == ir.const(0) and s.step == ir.const(1) and isinstance(s.stop, ir.Const)):
+        return None
+    if len(s.body) != 1 or not isinstance(s.body[0], ir.Store) or not isinstance(s.body[0].value, ir.Load):
+        return None
+    store, load = s.body[0], s.body[0].value
+    nbytes = s.stop.value * store.buffer.dtype.nbytes
+    if nbytes not in (8, 16) or store.buffer.dtype != load.buffer.dtype or store.buffer.name == load.buffer.name:
+        return None
+    for idx, buf in ((store.indices, store.buffer), (load.indices, load.buffer)):
+        if not isinstance(buf.layout, ir.RowMajor) or len(idx) != buf.ndim or not _last_is_plus_var(idx, s.var):
+            return None
+    return store, load, nbytes
+
+
+def _uses(e, var: ir.Var) -> bool:
+    return any(n == var for n in ir.walk(e))
+
+
+def _last_is_plus_var(idx, var: ir.Var) -> bool:
+    """The loop variable appears only as `... + var` (or `var`) in the last index."""
+    if any(_uses(i, var) for i in idx[:-1]):
+        return False
+    last = idx[-1]
+    if last == var:
+        return True
+    return isinstance(last, ir.Binary) and last.op == "+" and last.b == var and not _uses(last.a, var)
+
+
+def _first(idx, var: ir.Var):
+    """The indices at var = 0 (`base + var` -> `base`)."""
+    return idx[:-1] + ((ir.const(0, var.dtype) if idx[-1] == var else idx[-1].a),)

@@ -1,0 +1,81 @@
+"""Host-side launch geometry: grid, block, tensor shapes and dynamic shared memory, evaluated
+from a kernel's scalar arguments with the C integer semantics of SPEC.md §2.3."""
+from __future__ import annotations
+
+import numpy as np
+
+from spec import dtypes as dt
+from spec import ir
+from spec.errors import TaskmapError
+
+from .emit import shared_bytes
+
+
+class LaunchError(TaskmapError):
+    """A launch the device cannot run or arguments that do not match the kernel (SPEC §1.1, §3.4)."""
+    kind = "launch"
+
+    def __init__(self, phrase: str, detail: str):
+        self.phrase = phrase
+        super().__init__(f"{phrase}: {detail}")
+
+
+def evaluate(e: ir.Expr, env: dict) -> int | float | bool:
+    """Value of a scalar expression over constants and scalar parameters (no memory, no threads)."""
+    match e:
+        case ir.Const(value=v):
+            return v
+        case ir.Var(name=n):
+            return env[n]
+        case ir.Cast(a=a, type=t):
+            return _wrap(evaluate(a, env), t)
+        case ir.Unary(op=op, a=a):
+            v = evaluate(a, env)
+            return {"neg": lambda: _wrap(-v, e.dtype), "not": lambda: not v, "invert": lambda: _wrap(~v, e.dtype)}[op]()
+        case ir.Select(cond=c, a=a, b=b):
+            return evaluate(a, env) if evaluate(c, env) else evaluate(b, env)
+        case ir.Binary(op=op, a=a, b=b):
+            x = evaluate(a, env)
+            if op == "&&":
+                return bool(x) and bool(evaluate(b, env))
+            if op == "||":
+                return bool(x) or bool(evaluate(b, env))
+            return _binary(op, x, evaluate(b, env), e.dtype)
+    raise LaunchError("invalid launch configuration",
+                      f"{type(e).__name__} cannot appear in a launch dimension or tensor shape")
+
+
+def _binary(op, x, y, t: dt.DType):
+    if op in ("/", "%") and t.is_integer:
+        if y == 0:
+            raise LaunchError("invalid launch configuration", "integer divide by zero in a launch expression")
+        q = abs(x) // abs(y) * (1 if (x >= 0) == (y >= 0) else -1)       # C: truncate toward zero
+        return _wrap(q if op == "/" else x - q * y, t)
+    table = {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y, "/": lambda: x / y,
+             "min": lambda: min(x, y), "max": lambda: max(x, y), "&": lambda: x & y, "|": lambda: x | y,
+             "^": lambda: x ^ y, "<<": lambda: x << y, ">>": lambda: x >> y, "<": lambda: x < y,
+             "<=": lambda: x <= y, ">": lambda: x > y, ">=": lambda: x >= y, "==": lambda: x == y,
+             "!=": lambda: x != y}
+    v = table[op]()
+    return v if isinstance(v, bool) else _wrap(v, t)
+
+
+def _wrap(v, t: dt.DType):
+    if t is dt.boolean:
+        return bool(v)
+    if t.is_integer:
+        v = int(v) & ((1 << t.bits) - 1)
+        return v - (1 << t.bits) if t.kind == "int" and v >= 1 << (t.bits - 1) else v
+    return float(np.dtype(t.compute).type(v))
+
+
+def dims(exprs, env) -> tuple[int, int, int]:
+    return tuple(int(evaluate(e, env)) for e in exprs)
+
+
+def shape(buf: ir.Buffer, env) -> tuple[int, ...]:
+    return tuple(int(evaluate(s, env)) for s in buf.shape)
+
+
+def dynamic_shared_bytes(buffers, env) -> int:
+    return sum(shared_bytes(b, shape(b, env)) for b in buffers)

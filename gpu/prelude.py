@@ -1,0 +1,173 @@
+"""CUDA C helpers every emitted translation unit starts with (SPEC.md §2.3–§2.4, §5.4–§5.8).
+
+Each helper exists because plain CUDA C differs from SPEC.md there: saturating float->int
+conversion, wrapping narrow-integer atomics, shuffles whose out-of-segment lanes read their
+own value, tensor-core and async-copy PTX that has no C spelling.
+"""
+
+PRELUDE = r"""
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#include <stdint.h>
+
+typedef __nv_bfloat16 bf16_t;
+
+// ---- f16/bf16: every operation is computed in float and rounded back (SPEC §2.3)
+__device__ __forceinline__ float tm_f32(half x) { return __half2float(x); }
+__device__ __forceinline__ float tm_f32(bf16_t x) { return __bfloat162float(x); }
+__device__ __forceinline__ half tm_f16(float x) { return __float2half_rn(x); }
+__device__ __forceinline__ bf16_t tm_bf16(float x) { return __float2bfloat16_rn(x); }
+__device__ __forceinline__ half tm_f16_bits(unsigned short b) { return __ushort_as_half(b); }
+__device__ __forceinline__ bf16_t tm_bf16_bits(unsigned short b) { return __ushort_as_bfloat16(b); }
+
+// ---- float -> integer: truncate toward zero, saturate, NaN -> 0 (SPEC §2.4).
+// cvt.rzi.{s32,u32,s64} saturate and map NaN to 0; narrower targets clamp the s32 result.
+__device__ __forceinline__ int32_t tm_to_i32(float x) { return __float2int_rz(x); }
+__device__ __forceinline__ int32_t tm_to_i32(double x) { return __double2int_rz(x); }
+__device__ __forceinline__ uint32_t tm_to_u32(float x) { return __float2uint_rz(x); }
+__device__ __forceinline__ uint32_t tm_to_u32(double x) { return __double2uint_rz(x); }
+__device__ __forceinline__ int64_t tm_to_i64(float x) { return __float2ll_rz(x); }
+__device__ __forceinline__ int64_t tm_to_i64(double x) { return __double2ll_rz(x); }
+template <class F> __device__ __forceinline__ int8_t tm_to_i8(F x) { return (int8_t)max(-128, min(127, tm_to_i32(x))); }
+template <class F> __device__ __forceinline__ int16_t tm_to_i16(F x) { return (int16_t)max(-32768, min(32767, tm_to_i32(x))); }
+template <class F> __device__ __forceinline__ uint8_t tm_to_u8(F x) { return (uint8_t)min(255u, tm_to_u32(x)); }
+
+// ---- wrapping abs (abs(INT_MIN) == INT_MIN, SPEC §2.3)
+__device__ __forceinline__ int32_t tm_abs(int32_t x) { return x < 0 ? (int32_t)(0u - (uint32_t)x) : x; }
+__device__ __forceinline__ int64_t tm_abs(int64_t x) { return x < 0 ? (int64_t)(0ull - (uint64_t)x) : x; }
+
+// ---- swizzled layout: o ^ ((o & mask) >> shift) (SPEC §3.3)
+__device__ __forceinline__ int32_t tm_swizzle(int32_t o, int32_t mask, int shift) { return o ^ ((o & mask) >> shift); }
+
+// ---- warps (SPEC §5.6): lanes of a partial last warp are excluded from the member mask
+__device__ __forceinline__ int tm_lane() { int l; asm("mov.u32 %0, %%laneid;" : "=r"(l)); return l; }
+__device__ __forceinline__ unsigned tm_warp_mask() {
+    unsigned n = blockDim.x * blockDim.y * blockDim.z;
+    unsigned tid = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
+    unsigned live = min(32u, n - (tid & ~31u));
+    return live == 32 ? 0xffffffffu : (1u << live) - 1u;
+}
+template <class T> struct tm_shfl_word { typedef T type; };
+template <> struct tm_shfl_word<bool> { typedef int type; };
+template <> struct tm_shfl_word<int8_t> { typedef int type; };
+template <> struct tm_shfl_word<int16_t> { typedef int type; };
+template <> struct tm_shfl_word<uint8_t> { typedef int type; };
+#define TM_SHFL(kind, call) \
+    template <class T> __device__ __forceinline__ T tm_shfl_##kind(unsigned m, T v, int x, int w) { \
+        typedef typename tm_shfl_word<T>::type W; return (T)call(m, (W)v, x, w); }
+TM_SHFL(xor, __shfl_xor_sync)
+TM_SHFL(down, __shfl_down_sync)
+TM_SHFL(up, __shfl_up_sync)
+TM_SHFL(idx, __shfl_sync)
+// General form: lane l reads lane s of its own width-segment, or itself when s is outside.
+__device__ __forceinline__ int tm_shfl_src(int kind, int x, int w) {
+    int l = tm_lane(), r = l & (w - 1);
+    int s = kind == 0 ? (r ^ x) : kind == 1 ? r + x : kind == 2 ? r - x : (x & (w - 1));
+    return (s >= 0 && s < w) ? l - r + s : l;
+}
+
+// ---- atomics (SPEC §5.8): native where the hardware has one, else a compare-and-swap loop
+template <class T, class F> __device__ T tm_atomic_rmw(T* p, F f) {
+    T cur;
+    if constexpr (sizeof(T) == 8) {
+        unsigned long long* w = (unsigned long long*)p;
+        unsigned long long old = *(volatile unsigned long long*)w, assumed;
+        do { assumed = old; memcpy(&cur, &assumed, 8); T nv = f(cur); unsigned long long nb; memcpy(&nb, &nv, 8);
+             old = atomicCAS(w, assumed, nb); } while (old != assumed);
+    } else {
+        unsigned* w = (unsigned*)((uintptr_t)p & ~(uintptr_t)3);
+        unsigned shift = sizeof(T) == 4 ? 0 : ((uintptr_t)p & 3) * 8;
+        unsigned mask = sizeof(T) == 4 ? 0xffffffffu : ((1u << (8 * sizeof(T))) - 1u) << shift;
+        unsigned old = *(volatile unsigned*)w, assumed;
+        do { assumed = old; unsigned bits = (assumed & mask) >> shift; memcpy(&cur, &bits, sizeof(T));
+             T nv = f(cur); unsigned nb = 0; memcpy(&nb, &nv, sizeof(T));
+             old = atomicCAS(w, assumed, (assumed & ~mask) | ((nb << shift) & mask)); } while (old != assumed);
+    }
+    return cur;
+}
+template <class T> __device__ __forceinline__ T tm_atomic_add(T* p, T v) { return tm_atomic_rmw(p, [=](T x) { return (T)(x + v); }); }
+__device__ __forceinline__ int32_t tm_atomic_add(int32_t* p, int32_t v) { return atomicAdd(p, v); }
+__device__ __forceinline__ uint32_t tm_atomic_add(uint32_t* p, uint32_t v) { return atomicAdd(p, v); }
+__device__ __forceinline__ int64_t tm_atomic_add(int64_t* p, int64_t v) { return (int64_t)atomicAdd((unsigned long long*)p, (unsigned long long)v); }
+__device__ __forceinline__ float tm_atomic_add(float* p, float v) { return atomicAdd(p, v); }
+__device__ __forceinline__ double tm_atomic_add(double* p, double v) { return atomicAdd(p, v); }
+__device__ __forceinline__ half tm_atomic_add(half* p, half v) { return atomicAdd(p, v); }
+__device__ __forceinline__ bf16_t tm_atomic_add(bf16_t* p, bf16_t v) { return atomicAdd(p, v); }
+template <class T> __device__ __forceinline__ T tm_max(T a, T b) { return a < b ? b : a; }
+template <class T> __device__ __forceinline__ T tm_min(T a, T b) { return b < a ? b : a; }
+__device__ __forceinline__ float tm_max(float a, float b) { return fmaxf(a, b); }
+__device__ __forceinline__ float tm_min(float a, float b) { return fminf(a, b); }
+__device__ __forceinline__ double tm_max(double a, double b) { return fmax(a, b); }
+__device__ __forceinline__ double tm_min(double a, double b) { return fmin(a, b); }
+__device__ __forceinline__ half tm_max(half a, half b) { return tm_f16(fmaxf(tm_f32(a), tm_f32(b))); }
+__device__ __forceinline__ half tm_min(half a, half b) { return tm_f16(fminf(tm_f32(a), tm_f32(b))); }
+__device__ __forceinline__ bf16_t tm_max(bf16_t a, bf16_t b) { return tm_bf16(fmaxf(tm_f32(a), tm_f32(b))); }
+__device__ __forceinline__ bf16_t tm_min(bf16_t a, bf16_t b) { return tm_bf16(fminf(tm_f32(a), tm_f32(b))); }
+template <class T> __device__ __forceinline__ T tm_atomic_max(T* p, T v) { return tm_atomic_rmw(p, [=](T x) { return tm_max(x, v); }); }
+template <class T> __device__ __forceinline__ T tm_atomic_min(T* p, T v) { return tm_atomic_rmw(p, [=](T x) { return tm_min(x, v); }); }
+__device__ __forceinline__ int32_t tm_atomic_max(int32_t* p, int32_t v) { return atomicMax(p, v); }
+__device__ __forceinline__ int32_t tm_atomic_min(int32_t* p, int32_t v) { return atomicMin(p, v); }
+__device__ __forceinline__ uint32_t tm_atomic_max(uint32_t* p, uint32_t v) { return atomicMax(p, v); }
+__device__ __forceinline__ uint32_t tm_atomic_min(uint32_t* p, uint32_t v) { return atomicMin(p, v); }
+__device__ __forceinline__ int64_t tm_atomic_max(int64_t* p, int64_t v) { return atomicMax((long long*)p, (long long)v); }
+__device__ __forceinline__ int64_t tm_atomic_min(int64_t* p, int64_t v) { return atomicMin((long long*)p, (long long)v); }
+template <class T> __device__ __forceinline__ T tm_atomic_exch(T* p, T v) { return tm_atomic_rmw(p, [=](T) { return v; }); }
+__device__ __forceinline__ int32_t tm_atomic_exch(int32_t* p, int32_t v) { return atomicExch(p, v); }
+__device__ __forceinline__ uint32_t tm_atomic_exch(uint32_t* p, uint32_t v) { return atomicExch(p, v); }
+__device__ __forceinline__ float tm_atomic_exch(float* p, float v) { return atomicExch(p, v); }
+// compare-and-swap compares bit patterns (so -0.0 != 0.0 and a NaN can match itself)
+template <class T> __device__ __forceinline__ T tm_atomic_cas(T* p, T cmp, T v) {
+    return tm_atomic_rmw(p, [=](T x) { return memcmp(&x, &cmp, sizeof(T)) == 0 ? v : x; });
+}
+__device__ __forceinline__ int32_t tm_atomic_cas(int32_t* p, int32_t c, int32_t v) { return atomicCAS(p, c, v); }
+__device__ __forceinline__ uint32_t tm_atomic_cas(uint32_t* p, uint32_t c, uint32_t v) { return atomicCAS(p, c, v); }
+__device__ __forceinline__ int64_t tm_atomic_cas(int64_t* p, int64_t c, int64_t v) {
+    return (int64_t)atomicCAS((unsigned long long*)p, (unsigned long long)c, (unsigned long long)v);
+}
+
+// ---- asynchronous copies (SPEC §5.4): src-size 0 zero-fills without reading the source
+template <int BYTES> __device__ __forceinline__ void tm_cp_async(void* dst, const void* src, bool valid) {
+    unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+    if constexpr (BYTES == 16)
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(s), "l"(src), "r"(valid ? 16 : 0) : "memory");
+    else
+        asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;" :: "r"(s), "l"(src), "n"(BYTES), "r"(valid ? BYTES : 0) : "memory");
+}
+__device__ __forceinline__ void tm_cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N> __device__ __forceinline__ void tm_cp_async_wait() { asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory"); }
+
+// ---- tensor cores (SPEC §5.7): fragments are register arrays viewed as 32-bit words
+template <int NUM, bool TRANS> __device__ __forceinline__ void tm_ldmatrix(void* dst, const void* src) {
+    unsigned s = (unsigned)__cvta_generic_to_shared(src);
+    uint32_t* d = (uint32_t*)dst;
+    if constexpr (NUM == 1 && !TRANS) asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];" : "=r"(d[0]) : "r"(s) : "memory");
+    if constexpr (NUM == 1 && TRANS) asm volatile("ldmatrix.sync.aligned.m8n8.x1.trans.shared.b16 {%0}, [%1];" : "=r"(d[0]) : "r"(s) : "memory");
+    if constexpr (NUM == 2 && !TRANS) asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];" : "=r"(d[0]), "=r"(d[1]) : "r"(s) : "memory");
+    if constexpr (NUM == 2 && TRANS) asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];" : "=r"(d[0]), "=r"(d[1]) : "r"(s) : "memory");
+    if constexpr (NUM == 4 && !TRANS) asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                                                   : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3]) : "r"(s) : "memory");
+    if constexpr (NUM == 4 && TRANS) asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
+                                                  : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3]) : "r"(s) : "memory");
+}
+// mma.sync m16n8k16 (f16/bf16 -> f32) and m16n8k8 (tf32 -> f32): acc += a @ b
+__device__ __forceinline__ void tm_mma_m16n8k16(const half* a, const half* b, float* c) {
+    const uint32_t* A = (const uint32_t*)a; const uint32_t* B = (const uint32_t*)b;
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(A[0]), "r"(A[1]), "r"(A[2]), "r"(A[3]), "r"(B[0]), "r"(B[1]));
+}
+__device__ __forceinline__ void tm_mma_m16n8k16(const bf16_t* a, const bf16_t* b, float* c) {
+    const uint32_t* A = (const uint32_t*)a; const uint32_t* B = (const uint32_t*)b;
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(A[0]), "r"(A[1]), "r"(A[2]), "r"(A[3]), "r"(B[0]), "r"(B[1]));
+}
+// tf32 operands are rounded to nearest (ties to even) first: the mma itself would truncate
+__device__ __forceinline__ uint32_t tm_tf32(float x) { uint32_t r; asm("cvt.rn.tf32.f32 %0, %1;" : "=r"(r) : "f"(x)); return r; }
+__device__ __forceinline__ void tm_mma_m16n8k8(const float* a, const float* b, float* c) {
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(tm_tf32(a[0])), "r"(tm_tf32(a[1])), "r"(tm_tf32(a[2])), "r"(tm_tf32(a[3])),
+                   "r"(tm_tf32(b[0])), "r"(tm_tf32(b[1])));
+}
+"""

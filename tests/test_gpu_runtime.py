@@ -1,0 +1,128 @@
+"""The pycuda runtime on a real device: argument kinds, launch checks, dynamic shared memory,
+CUDA graphs, timing. Expected values come from NumPy."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spec.lang import (f16, f32, i32, kernel, shared_tensor, syncthreads, threadIdx, blockIdx, spatial,
+                       bf16)
+from spec import dtypes as dt
+
+pytestmark = pytest.mark.gpu
+
+
+@kernel(grid=lambda n: (n + 127) // 128, block=128)
+def axpy(n: i32, alpha: f32, x: f32[n], y: f32[n]):
+    i = blockIdx.x * 128 + threadIdx.x
+    if i < n:
+        y[i] = alpha * x[i] + y[i]
+
+
+@kernel(grid=1, block=lambda t: t)
+def reverse_dynamic(t: i32, n: i32, a: f32[n], b: f32[n]):
+    """A dynamically sized shared tile (n floats): b = reversed a."""
+    tile = shared_tensor(f32, [n])
+    for i in range(threadIdx.x, n, t):
+        tile[i] = a[i]
+    syncthreads()
+    for i in range(threadIdx.x, n, t):
+        b[i] = tile[n - 1 - i]
+
+
+@kernel(grid=1, block=256)
+def scale_halves(h: f16, g: bf16, x: f16[256], y: bf16[256]):
+    x[threadIdx.x] = x[threadIdx.x] * h
+    y[threadIdx.x] = y[threadIdx.x] * g
+
+
+@kernel(grid=1, block=32)
+def increment(a: i32[32]):
+    a[threadIdx.x] = a[threadIdx.x] + 1
+
+
+def test_numpy_launch_copies_back_into_the_same_arrays():
+    import gpu
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal(1000).astype(np.float32), rng.standard_normal(1000).astype(np.float32)
+    want = (np.float32(0.5) * x) + y             # two roundings: SPEC §2.3 forbids contraction
+    gpu.launch(axpy, 1000, 0.5, x, y)
+    np.testing.assert_array_equal(y, want)
+
+
+def test_half_scalars_are_passed_by_value():
+    import gpu
+    x = np.arange(256, dtype=np.float16)
+    y = dt.to_bf16_bits(np.arange(256, dtype=np.float32))
+    gpu.launch(scale_halves, 1.5, -2.0, x, y)
+    np.testing.assert_array_equal(x, (np.arange(256) * 1.5).astype(np.float16))
+    np.testing.assert_array_equal(dt.from_bf16_bits(y), dt.from_bf16_bits(dt.to_bf16_bits(np.arange(256) * -2.0)))
+
+
+def test_device_arrays_torch_tensors_and_raw_pointers_run_without_copies():
+    import gpu
+    import pycuda.gpuarray as gpuarray
+    torch = pytest.importorskip("torch")
+    ck = gpu.compile(axpy)
+    x = np.arange(300, dtype=np.float32)
+    gx, gy = gpuarray.to_gpu(x), gpuarray.to_gpu(np.ones(300, np.float32))
+    ck(300, 2.0, gx, gy)
+    np.testing.assert_array_equal(gy.get(), 2 * x + 1)
+    ck(300, 1.0, int(gx.gpudata), gy.gpudata)        # raw pointer, DeviceAllocation
+    np.testing.assert_array_equal(gy.get(), 3 * x + 1)
+    tx, ty = torch.arange(300, dtype=torch.float32, device="cuda"), torch.zeros(300, device="cuda")
+    ck(300, 3.0, tx, ty)
+    torch.cuda.synchronize()
+    np.testing.assert_array_equal(ty.cpu().numpy(), 3 * x)
+
+
+def test_argument_mismatches_name_the_parameter():
+    import gpu
+    with pytest.raises(gpu.LaunchError, match="shape mismatch.*parameter y"):
+        gpu.launch(axpy, 10, 1.0, np.zeros(10, np.float32), np.zeros(11, np.float32))
+    with pytest.raises(gpu.LaunchError, match="dtype mismatch.*parameter x"):
+        gpu.launch(axpy, 10, 1.0, np.zeros(10, np.float64), np.zeros(10, np.float32))
+
+
+def test_dynamic_shared_memory_over_48k_is_granted():
+    import gpu
+    n = 30000                                   # 120 000 bytes of shared memory
+    a = np.random.default_rng(1).standard_normal(n).astype(np.float32)
+    b = np.zeros(n, np.float32)
+    gpu.launch(reverse_dynamic, 512, n, a, b)
+    np.testing.assert_array_equal(b, a[::-1])
+
+
+def test_launch_limits_say_which_limit_and_by_how_much():
+    import gpu
+    with pytest.raises(gpu.LaunchError, match="2048 threads, over the device limit of 1024 by 1024"):
+        gpu.launch(reverse_dynamic, 2048, 4, np.zeros(4, np.float32), np.zeros(4, np.float32))
+    with pytest.raises(gpu.LaunchError, match="shared memory per block, over the device limit of .* by"):
+        gpu.launch(reverse_dynamic, 32, 100_000, np.zeros(100_000, np.float32), np.zeros(100_000, np.float32))
+
+
+def test_graph_replays_the_captured_launch_sequence():
+    import gpu
+    import pycuda.gpuarray as gpuarray
+    drv = gpu.runtime.driver()
+    a = gpuarray.zeros(32, np.int32)
+    go = gpu.compile(increment).prepared(a)
+    stream = drv.Stream()
+    with gpu.graph.capture(stream) as g:
+        for _ in range(10):
+            go(stream)
+    assert not a.get().any()                    # captured, not run
+    for _ in range(3):
+        g.replay(stream)
+    stream.synchronize()
+    np.testing.assert_array_equal(a.get(), np.full(32, 30))
+
+
+def test_time_kernel_reports_device_time():
+    import gpu
+    import pycuda.gpuarray as gpuarray
+    a = gpuarray.zeros(32, np.int32)
+    go = gpu.compile(increment).prepared(a)
+    t = gpu.time_kernel(go, repeat=20)
+    assert 0 < t["min_us"] <= t["median_us"] <= t["max_us"] < 1e5
+    np.testing.assert_array_equal(a.get(), np.full(32, 25))     # 5 warm-up + 20 timed runs
