@@ -13,58 +13,49 @@ from .verify_types import check_types
 
 CHECKS = (check_launch, check_scopes, check_types, check_memory, check_barriers)
 
-# The stable error phrases (VerifyError.phrase) and the rule each enforces: SPEC.md §9.1
-# repeats this table, and tests/test_verifier.py checks the two agree.
+# The stable error phrases (VerifyError.phrase) -> the SPEC.md section of the rule each
+# enforces. SPEC.md §9.1 tabulates them with their rules; tests/test_verifier.py checks the two agree.
 PHRASES = {
-    "invalid launch dimension": "grid/block extents are integer expressions of scalar parameters; constant "
-                                "ones lie in CUDA's ranges",
-    "too many threads per block": "a constant block has at most 1024 threads",
-    "undeclared variable": "a variable is used only inside the scope that declares it",
-    "undeclared tensor": "a tensor is used only inside the scope that declares it",
-    "duplicate name": "every variable and tensor of a kernel has its own name",
-    "assignment to kernel parameter": "scalar parameters are read-only",
-    "assignment to loop variable": "range and task-mapping loop variables are read-only",
-    "type mismatch": "values match their target's dtype (declarations, assignments, stores, atomics, "
-                     "cp_async/ldmatrix operands); uses match declarations",
-    "constant out of range": "a constant's value is representable in its dtype",
-    "condition is not bool": "if/while/assert/select/valid= conditions and the operands of && || not are bool",
-    "arithmetic on bool": "+ - * / % neg min max take numbers, not bool",
-    "bitwise operation on non-integer": "& | ^ ~ take integers (or bools for & | ^); << >> take integers",
-    "math intrinsic on non-float": "math intrinsics take floats; abs also signed integers",
-    "index is not an integer": "tensor indices and shuffle lanes are integers",
-    "wrong number of indices": "element accesses (load, store, atomic) give exactly ndim indices; views at "
-                               "most ndim",
-    "loop bound is not an integer": "range bounds, loop variables and task workers are integers",
-    "loop step is zero": "a constant range step is non-zero",
-    "task mapping arity mismatch": "a task-mapping loop binds one variable per mapping dimension",
-    "unknown operation": "operators, intrinsics, special registers and atomics are the ones SPEC §4-§5 define",
-    "invalid shuffle width": "shuffle width is a power of two from 1 to 32",
-    "unsupported shuffle type": "shuffles move i32 u32 i64 f16 bf16 f32 f64 values",
-    "invalid tensor scope": "parameters are global tensors; the body declares shared or register tensors",
-    "tensor shape is not an integer": "extents and strides are integers",
-    "tensor shape must depend only on scalar parameters": "global and shared shapes use constants and scalar "
-                                                          "parameters only",
-    "register tensor shape must be constant": "register tensor extents are compile-time constants",
-    "invalid tensor shape": "constant extents are >= 1; strides match ndim; swizzle parameters are >= 0",
-    "cp_async must copy global to shared": "cp_async's source is global and its destination shared",
-    "invalid cp_async size": "cp_async moves 4, 8 or 16 bytes",
-    "invalid wait count": "cp_async_wait_group(n) has n >= 0",
-    "ldmatrix must load shared to registers": "ldmatrix's source is shared and its destination a register view",
-    "invalid ldmatrix fragment": "num in {1, 2, 4}; 16-bit elements; the destination view holds 2*num "
-                                 "row-major elements",
-    "mma_sync operands must be registers": "a, b and acc are register views",
-    "invalid mma_sync fragment": "m16n8k16: a 8, b 4 f16/bf16 (alike), acc 4 f32; m16n8k8 (tf32): a 4, b 2, "
-                                 "acc 4, all f32; views row-major",
-    "atomic must target global or shared memory": "atomics update global or shared elements",
-    "unsupported atomic type": "the atomic exists natively in CUDA for the element dtype",
-    "shared memory exceeds device limit": "constant-size shared tensors of a block total <= 232448 bytes",
-    "register tensors exceed per-thread limit": "register tensors of a thread total <= 1020 bytes",
-    "barrier in thread-dependent branch": "syncthreads is not under a condition that may differ within a "
-                                          "block; syncwarp not under one that may differ within a warp",
-    "warp collective in thread-dependent branch": "shuffles, ldmatrix, mma_sync are not under a condition "
-                                                  "that may differ within a warp",
-    "task mapping has more workers than threads": "when the worker is an exact function of the thread index, "
-                                                  "every worker of the mapping has a thread",
+    "invalid launch dimension": "9.5",
+    "too many threads per block": "9.5",
+    "undeclared variable": "9.2",
+    "undeclared tensor": "9.2",
+    "duplicate name": "9.2",
+    "assignment to kernel parameter": "9.2",
+    "assignment to loop variable": "9.2",
+    "type mismatch": "9.2, 9.3",
+    "constant out of range": "9.3",
+    "condition is not bool": "9.3",
+    "arithmetic on bool": "9.3",
+    "bitwise operation on non-integer": "9.3",
+    "math intrinsic on non-float": "9.3",
+    "index is not an integer": "9.3",
+    "wrong number of indices": "9.3",
+    "loop bound is not an integer": "9.3",
+    "loop step is zero": "9.3",
+    "task mapping arity mismatch": "9.3",
+    "unknown operation": "9.3",
+    "invalid shuffle width": "9.3",
+    "unsupported shuffle type": "9.3",
+    "invalid tensor scope": "9.4",
+    "tensor shape is not an integer": "9.4",
+    "tensor shape must depend only on scalar parameters": "9.4",
+    "register tensor shape must be constant": "9.4",
+    "invalid tensor shape": "9.4",
+    "cp_async must copy global to shared": "9.4",
+    "invalid cp_async size": "9.4",
+    "invalid wait count": "9.4",
+    "ldmatrix must load shared to registers": "9.4",
+    "invalid ldmatrix fragment": "9.4",
+    "mma_sync operands must be registers": "9.4",
+    "invalid mma_sync fragment": "9.4",
+    "atomic must target global or shared memory": "9.4",
+    "unsupported atomic type": "9.4",
+    "shared memory exceeds device limit": "9.4",
+    "register tensors exceed per-thread limit": "9.4",
+    "barrier in thread-dependent branch": "9.6",
+    "warp collective in thread-dependent branch": "9.6",
+    "task mapping has more workers than threads": "9.6",
 }
 
 

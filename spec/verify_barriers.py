@@ -21,7 +21,7 @@ from . import dtypes as dt
 from . import ir
 from .mapping import Atom, TaskMapping
 from .printer import expr_str
-from .verify_common import fail, own_exprs, where
+from .verify_common import const_value, fail, own_exprs, where
 from .verify_launch import block_shape
 from .verify_uniformity import (Dep, Threads, exact_binary, exact_unary, join, meet, restrict, same,
                                 uniform_on, warp_uniform_on, wrap)
@@ -45,6 +45,7 @@ class _State:
     env: dict                         # variable -> summary from the previous pass
     regs: dict                        # register tensor -> summary of its contents
     report: bool
+    at: ir.Stmt | None = None                   # the statement being analysed
     defs: dict = field(default_factory=dict)
     reg_defs: dict = field(default_factory=dict)
     depth: dict = field(default_factory=dict)   # name -> len(ctl) where it was declared
@@ -62,7 +63,7 @@ class _State:
 
 
 def check_barriers(kernel: ir.Kernel) -> None:
-    threads = Threads.of(block_shape(kernel))
+    threads = Threads.of(tuple(const_value(e) for e in kernel.block))
     env, regs = {}, {}
     for _ in range(MAX_PASSES):
         st = _State(kernel, threads, env, regs, report=False)
@@ -88,6 +89,7 @@ def _block(body, st: _State, ctx: _Ctx) -> None:
 
 
 def _stmt(s, st: _State, ctx: _Ctx) -> None:
+    st.at = s
     vals = [_value(e, st, ctx) for e in own_exprs(s)]
     match s:
         case ir.DeclareVar(var=v):
@@ -188,7 +190,7 @@ def _collective(node, what: str, st: _State, ctx: _Ctx, guards) -> None:
                    f"{what} is warp-collective (SPEC §5.6, §5.7): every lane of a warp must execute it "
                    f"together, but it is inside {desc}, which can differ between lanes of one warp; make the "
                    "condition depend on the warp index only (threadIdx.x // 32) or move the collective out",
-                   node)
+                   node, st.at)
 
 
 def _value(e, st: _State, ctx: _Ctx, guards: tuple = ()):

@@ -10,10 +10,14 @@ from .errors import VerifyError
 
 
 def fail(kernel: ir.Kernel, phrase: str, detail: str, node, at=None) -> VerifyError:
-    """The error for `node`; `at` (its statement) stands in where `node` carries no DSL location."""
-    if getattr(node, "loc", None) is None and at is not None:
+    """The error for `node`, inside `at` (its statement or declaration). The IR window marks the
+    statement (the kernel header for parameters and launch dimensions). `at` stands in for the
+    location where `node` has none, and for a name (Var, Buffer): one object serves every use
+    of a name and carries its declaration's location."""
+    if at is not None and (getattr(node, "loc", None) is None or isinstance(node, (ir.Var, ir.Buffer))):
         node = at
-    return VerifyError(phrase, detail, node=node, window=printer.window(kernel, node), kernel=kernel.name)
+    marked = at if isinstance(at, ir.Stmt) else node if isinstance(node, ir.Stmt) else kernel
+    return VerifyError(phrase, detail, node=node, window=printer.window(kernel, marked), kernel=kernel.name)
 
 
 def refs(stmt: ir.Stmt) -> tuple[ir.Ref, ...]:

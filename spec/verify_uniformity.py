@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import dtypes as dt
-from . import ir
 
 WARP = 32
 
@@ -32,9 +31,10 @@ class Threads:
     specials: dict                  # "threadIdx.x" -> Dep or None
 
     @staticmethod
-    def of(block: tuple[int, int, int] | None) -> Threads:
-        if block is None:
-            return Threads(None, {f"threadIdx.{a}": Dep(None) for a in "xyz"})
+    def of(block: tuple) -> Threads:
+        """block: the (x, y, z) extents, each an int or None where it is not a constant."""
+        if None in block:
+            return Threads(None, {f"threadIdx.{a}": None if n == 1 else Dep(None) for a, n in zip("xyz", block)})
         bx, by, bz = block
         tid = np.arange(bx * by * bz)
         values = {"x": tid % bx, "y": tid // bx % by, "z": tid // (bx * by)}

@@ -1,0 +1,429 @@
+"""The static verifier (SPEC.md §9): every catalogued invalid kernel fails with its phrase, at
+its DSL line, with the printed-IR window; correct kernels of every kind verify clean."""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import pathlib
+import re
+
+import pytest
+
+from spec import dtypes as dt
+from spec import ir, passes, printer
+from spec.errors import DSLError, VerifyError
+from spec.lang import (atomic_add, blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group, f16, f32,
+                       i32, kernel, ldmatrix, mma_sync, register_tensor, repeat, select, shared_tensor, shfl_down,
+                       shfl_idx, shfl_xor, spatial, swizzle, syncthreads, syncwarp, threadIdx, u32)
+from spec.verifier import PHRASES
+from tests import invalid_kernels
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+MARK = "# <-"
+
+
+def marked_line(path: str, first: int) -> int:
+    """The first line at or after `first` carrying the `# <-` marker: where the error must point."""
+    lines = pathlib.Path(path).read_text().splitlines()
+    return next(n for n in range(first, len(lines) + 1) if MARK in lines[n - 1])
+
+
+# ---------------------------------------------------------------- the catalogue
+
+@pytest.mark.parametrize("k, phrase", invalid_kernels.CATALOGUE, ids=[k.name for k, _ in invalid_kernels.CATALOGUE])
+def test_catalogued_kernel_fails_at_its_marked_line(k, phrase):
+    e = rejected(k, phrase)
+    line = marked_line(k.loc.file, k.loc.line)
+    assert e.node.loc.file == k.loc.file and e.node.loc.line == line, str(e)
+    text = str(e)
+    assert text.startswith(f"{k.loc.file}:{line}:") and f": {phrase}: " in text
+    assert f"(in kernel {k.name})" in text
+    printed = printer.kernel_lines(k).where         # id(node) -> printed line index
+    at_line = {printed[id(n)] + 1 for n in ir.walk(k) if id(n) in printed and n.loc and n.loc.line == line}
+    marked = int(re.search(r"^  > +(\d+) \| ", text, re.M).group(1))
+    assert marked in at_line, "the window marks the statement written on the marked line"
+
+
+def rejected(k: ir.Kernel, phrase: str) -> VerifyError:
+    """verify() fails with `phrase`, and the message ends with consecutive lines of the printed
+    IR, exactly one of them marked `>`."""
+    with pytest.raises(VerifyError) as info:
+        k.verify()
+    assert info.value.phrase == phrase, str(info.value)
+    text = str(info.value)
+    printed = str(k).splitlines()
+    window = re.findall(r"^(  > |    ) *(\d+) \| (.*)$", text, re.M)
+    numbers = [int(n) for _, n, _ in window]
+    assert len(window) >= 2 and numbers == list(range(numbers[0], numbers[0] + len(window))), text
+    assert all(printed[int(n) - 1] == line for _, n, line in window), text
+    assert [m for m, _, _ in window].count("  > ") == 1, text
+    return info.value
+
+
+@pytest.mark.parametrize("k, phrase", invalid_kernels.HAND_BUILT, ids=[k.name for k, _ in invalid_kernels.HAND_BUILT])
+def test_hand_built_ir_fails(k, phrase):
+    assert str(rejected(k, phrase)).startswith(f"{invalid_kernels.__file__}:")
+
+
+@pytest.mark.parametrize("make, message, hint", invalid_kernels.DSL_ERRORS,
+                         ids=[f.__name__ for f, _, _ in invalid_kernels.DSL_ERRORS])
+def test_unsupported_python_fails_at_decoration(make, message, hint):
+    with pytest.raises(DSLError) as info:
+        make()
+    lines, first = inspect.getsourcelines(make)
+    line = marked_line(invalid_kernels.__file__, first)
+    text = str(info.value)
+    assert re.match(rf"{re.escape(invalid_kernels.__file__)}:{line}:\d+: ", text), text
+    assert message in text and hint in text.split("\n  hint: ", 1)[1]
+
+
+def test_every_phrase_is_documented_in_spec_and_exercised():
+    spec = (ROOT / "spec" / "SPEC.md").read_text()
+    table = spec[spec.index("9.1 **Error phrases**"):spec.index("9.2 **Scopes.**")]
+    rows = [r for r in table.splitlines() if r.startswith("| ") and not r.startswith("| phrase")]
+    documented = {r.split(" | ")[0].strip("| "): r.rsplit("|", 2)[1].strip() for r in rows}
+    assert documented == PHRASES
+    exercised = {p for _, p in invalid_kernels.CATALOGUE + invalid_kernels.HAND_BUILT}
+    assert exercised == set(PHRASES)
+
+
+# ---------------------------------------------------------------- correct kernels verify clean
+
+@kernel(grid=lambda n: (n + 255) // 256, block=256)
+def vector_add(n: i32, a: f32[n], b: f32[n], c: f32[n]):
+    i = blockIdx.x * 256 + threadIdx.x
+    if i < n:
+        c[i] = a[i] + b[i]
+
+
+@kernel(grid=lambda m, n: ((n + 31) // 32, (m + 31) // 32), block=(32, 8))
+def transpose(m: i32, n: i32, a: f32[m, n], b: f32[n, m]):
+    tile = shared_tensor(f32, [32, 33])
+    for k in range(4):
+        r = blockIdx.y * 32 + threadIdx.y + 8 * k
+        c = blockIdx.x * 32 + threadIdx.x
+        if r < m and c < n:
+            tile[threadIdx.y + 8 * k, threadIdx.x] = a[r, c]
+    syncthreads()
+    for k in range(4):
+        r = blockIdx.x * 32 + threadIdx.y + 8 * k
+        c = blockIdx.y * 32 + threadIdx.x
+        if r < n and c < m:
+            b[r, c] = tile[threadIdx.x, threadIdx.y + 8 * k]
+
+
+@kernel(grid=32, block=256)
+def warp_shuffle_sum(n: i32, x: f32[n], out: f32[1]):
+    partial = shared_tensor(f32, [8])
+    warp = threadIdx.x // 32
+    lane = threadIdx.x % 32
+    v = 0.0
+    i = blockIdx.x * 256 + threadIdx.x
+    while i < n:                                   # thread-dependent loop, no barrier inside
+        v += x[i]
+        i += 32 * 256
+    offset = 16
+    while offset > 0:                              # uniform loop around shuffles
+        v += shfl_xor(v, offset)
+        offset = offset // 2
+    if lane == 0:
+        partial[warp] = v
+    syncthreads()
+    if warp == 0:                                  # warp-uniform: shuffles inside are fine
+        w = select(lane < 8, partial[lane % 8], 0.0)
+        d = 4
+        while d > 0:
+            w += shfl_down(w, d)
+            d = d // 2
+        total = shfl_idx(w, 0)                     # broadcast: warp-uniform from here on
+        if total > 0.0:
+            w = shfl_xor(w, 1)
+        if lane == 0:
+            atomic_add(out[0], w)
+
+
+BM, BN, BK = 64, 64, 8
+SIMT_TILE = spatial(16, 16) * repeat(4, 4)         # 256 threads, 4x4 outputs each
+
+
+@kernel(grid=lambda m, n, k: ((n + BN - 1) // BN, (m + BM - 1) // BM), block=256)
+def simt_matmul_double_buffered(m: i32, n: i32, k: i32, a: f32[m, k], b: f32[k, n], c: f32[m, n]):
+    sa = shared_tensor(f32, [2, BK, BM])
+    sb = shared_tensor(f32, [2, BK, BN])
+    acc = register_tensor(f32, [4, 4])
+    tid = threadIdx.x
+    for i, j in repeat(4, 4).on(0):
+        acc[i, j] = 0.0
+    row0 = blockIdx.y * BM
+    col0 = blockIdx.x * BN
+    for r, kk in (repeat(2, 1) * spatial(32, 8)).on(tid):
+        sa[0, kk, r] = a[row0 + r, kk] if row0 + r < m and kk < k else 0.0
+    for kk, cc in (repeat(1, 2) * spatial(8, 32)).on(tid):
+        sb[0, kk, cc] = b[kk, col0 + cc] if kk < k and col0 + cc < n else 0.0
+    syncthreads()
+    tiles = (k + BK - 1) // BK
+    for t in range(tiles):
+        cur = t % 2
+        if t + 1 < tiles:                          # uniform: prefetch the next stage
+            for r, kk in (repeat(2, 1) * spatial(32, 8)).on(tid):
+                gk = (t + 1) * BK + kk
+                sa[1 - cur, kk, r] = a[row0 + r, gk] if row0 + r < m and gk < k else 0.0
+            for kk, cc in (repeat(1, 2) * spatial(8, 32)).on(tid):
+                gk = (t + 1) * BK + kk
+                sb[1 - cur, kk, cc] = b[gk, col0 + cc] if gk < k and col0 + cc < n else 0.0
+        for kk in range(BK, unroll=True):
+            for i, j in SIMT_TILE.on(tid):
+                acc[i % 4, j % 4] += sa[cur, kk, i] * sb[cur, kk, j]
+        syncthreads()
+    for i, j in SIMT_TILE.on(tid):
+        if row0 + i < m and col0 + j < n:
+            c[row0 + i, col0 + j] = acc[i % 4, j % 4]
+
+
+TM, TN, TK = 64, 64, 32
+
+
+@kernel(grid=lambda m, n, k: (n // TN, m // TM), block=128)
+def tensor_core_matmul(m: i32, n: i32, k: i32, a: f16[m, k], b: f16[k, n], c: f32[m, n]):
+    sa = shared_tensor(f16, [2, TM, TK], layout=swizzle(2, 3, 3))
+    sb = shared_tensor(f16, [2, TK, TN], layout=swizzle(3, 3, 3))
+    fa = register_tensor(f16, [2, 8])
+    fb = register_tensor(f16, [4, 4])
+    acc = register_tensor(f32, [2, 4, 4])
+    warp = threadIdx.x // 32
+    lane = threadIdx.x % 32
+    for mi, ni, e in repeat(2, 4, 4).on(0):
+        acc[mi, ni, e] = 0.0
+    row0 = blockIdx.y * TM
+    col0 = blockIdx.x * TN
+    for r, ch in (repeat(2, 1) * spatial(32, 4)).on(threadIdx.x):
+        cp_async(sa[0, r, ch * 8], a[row0 + r, ch * 8], elems=8)
+    for r, ch in (repeat(2, 1) * spatial(16, 8)).on(threadIdx.x):
+        cp_async(sb[0, r, ch * 8], b[r, col0 + ch * 8], elems=8)
+    cp_async_commit_group()
+    tiles = k // TK
+    for t in range(tiles):
+        cur = t % 2
+        if t + 1 < tiles:
+            for r, ch in (repeat(2, 1) * spatial(32, 4)).on(threadIdx.x):
+                cp_async(sa[1 - cur, r, ch * 8], a[row0 + r, (t + 1) * TK + ch * 8], elems=8)
+            for r, ch in (repeat(2, 1) * spatial(16, 8)).on(threadIdx.x):
+                cp_async(sb[1 - cur, r, ch * 8], b[(t + 1) * TK + r, col0 + ch * 8], elems=8)
+        cp_async_commit_group()
+        cp_async_wait_group(1)
+        syncthreads()
+        for wm, wn in spatial(2, 2).on(warp):      # 4 workers = the block's 4 warps: no divergence
+            for kk in range(TK // 16):
+                for mi in range(2):
+                    ldmatrix(fa[mi], sa[cur, wm * 32 + mi * 16 + lane % 16, kk * 16 + lane // 16 * 8], num=4)
+                for ni in range(4):
+                    ldmatrix(fb[ni], sb[cur, kk * 16 + lane % 16, wn * 32 + ni * 8], num=2, trans=True)
+                for mi, ni in repeat(2, 4).on(0):
+                    mma_sync(fa[mi], fb[ni], acc[mi, ni])
+        syncthreads()
+    cp_async_wait_group(0)
+    for wm, wn in spatial(2, 2).on(warp):
+        for mi, ni, e in repeat(2, 4, 4).on(0):
+            r = row0 + wm * 32 + mi * 16 + lane // 4 + 8 * (e // 2)
+            cl = col0 + wn * 32 + ni * 8 + 2 * (lane % 4) + e % 2
+            c[r, cl] = acc[mi, ni, e]
+
+
+CORRECT = [vector_add, transpose, warp_shuffle_sum, simt_matmul_double_buffered, tensor_core_matmul]
+
+
+def example_kernels():
+    out = []
+    for path in sorted((ROOT / "examples").glob("*.py")):
+        module = importlib.import_module(f"examples.{path.stem}")
+        out += [k for k in vars(module).values() if isinstance(k, ir.Kernel)]
+    return out
+
+
+@pytest.mark.parametrize("k", CORRECT + example_kernels(), ids=lambda k: k.name)
+def test_correct_kernels_verify_clean_before_and_after_lowering(k):
+    k.verify()
+    passes.lower(k).verify()
+
+
+# ---------------------------------------------------------------- thread-dependence precision (§9.6)
+
+def test_conditions_proven_uniform_allow_barriers_and_collectives():
+    @kernel(block=(32, 4))
+    def k(n: i32, a: f32[128], flags: i32[4]):
+        s = shared_tensor(f32, [128])
+        tid = threadIdx.x + threadIdx.y * 32
+        if threadIdx.x < 32:                       # always true in a 32-wide block
+            syncthreads()
+        if flags[blockIdx.x] > 0 and n > 2:        # uniform load index, uniform parameter
+            syncthreads()
+        if threadIdx.y == 1:                       # one warp per row: warp-uniform
+            a[tid] = shfl_xor(a[tid], 1)
+            syncwarp()
+        x = 0
+        for i in range(n):                         # loop-carried but uniform
+            x = x + i
+        if x > 3:
+            s[tid] = 1.0
+            syncthreads()
+        for w in spatial(4).on(tid // 32):
+            v = shfl_idx(a[tid], 0)                # warp-uniform broadcast
+            if v > 0.0:
+                a[tid] = shfl_xor(v, 2)
+
+    k.verify()
+
+
+def test_conditions_that_split_a_warp_reject_collectives_only():
+    @kernel(block=64)
+    def warp_split_ok_for_syncthreads_check(a: f32[64]):
+        if threadIdx.x // 32 == 1:
+            a[threadIdx.x] = shfl_xor(a[threadIdx.x], 1)
+
+    warp_split_ok_for_syncthreads_check.verify()
+
+    @kernel(block=64, verify=False)
+    def barrier_in_warp_branch(a: f32[64]):
+        if threadIdx.x // 32 == 1:
+            syncthreads()
+
+    with pytest.raises(VerifyError, match="barrier in thread-dependent branch"):
+        barrier_in_warp_branch.verify()
+
+    @kernel(block=64, verify=False)
+    def shuffle_in_select_branch(a: f32[64]):
+        a[threadIdx.x] = select(threadIdx.x % 2 == 0, shfl_xor(a[threadIdx.x], 1), 0.0)
+
+    with pytest.raises(VerifyError, match="warp collective in thread-dependent branch") as info:
+        shuffle_in_select_branch.verify()
+    assert "short-circuit condition `threadIdx.x % 2 == 0`" in str(info.value)
+
+
+def test_register_contents_and_loop_carried_values_are_tracked():
+    @kernel(block=64, verify=False)
+    def via_register(a: f32[64]):
+        r = register_tensor(i32, [2])
+        r[0] = 0
+        r[1] = threadIdx.x
+        if r[0] > 0:                               # r[0] holds a thread index at times: may differ
+            syncthreads()
+
+    @kernel(block=64, verify=False)
+    def via_swap(a: f32[64]):
+        x = threadIdx.x
+        y = 0
+        i = 0
+        while i < 2:
+            y = x
+            x = 0
+            i += 1
+        if y == 0:
+            syncthreads()
+
+    for k in (via_register, via_swap):
+        with pytest.raises(VerifyError, match="barrier in thread-dependent branch"):
+            k.verify()
+
+
+def test_dynamic_block_counts_thread_indices_as_varying():
+    @kernel(block=lambda nt: nt, verify=False)
+    def k(nt: i32, a: f32[1024]):
+        if threadIdx.x < 1024:
+            syncthreads()
+
+    with pytest.raises(VerifyError, match="barrier in thread-dependent branch"):
+        k.verify()
+
+    @kernel(block=lambda nt: (nt, 1, 1))
+    def uniform(nt: i32, a: f32[1024]):
+        if threadIdx.y == 0 and blockIdx.x >= 0:   # y extent is the constant 1
+            syncthreads()
+
+    uniform.verify()
+
+
+def test_mapping_coverage_counts_only_threads_that_reach_the_loop():
+    @kernel(block=128)
+    def lanes_of_warp_zero(a: f32[32]):
+        if threadIdx.x < 32:
+            for i in spatial(32).on(threadIdx.x):
+                a[i] = 0.0
+
+    lanes_of_warp_zero.verify()
+
+    @kernel(block=128, verify=False)
+    def half_the_lanes(a: f32[32]):
+        if threadIdx.x < 16:
+            for i in spatial(32).on(threadIdx.x):
+                a[i] = 0.0
+
+    with pytest.raises(VerifyError, match="task mapping has more workers than threads") as info:
+        half_the_lanes.verify()
+    assert "takes only 16 of the values 0..31" in str(info.value)
+
+
+# ---------------------------------------------------------------- smaller rules
+
+def test_front_end_conversions_keep_the_ir_well_typed():
+    @kernel(block=32)
+    def k(total: f32[1], h: f16[32], counts: i32[4]):
+        atomic_add(total[0], h[threadIdx.x])       # f16 value converted to the f32 target
+        old = atomic_add(counts[0], 1)
+        counts[1] = old
+        x: u32 = 7
+        counts[2] = x
+
+    add = next(s for s in ir.walk(k) if isinstance(s, ir.Atomic))
+    assert add.value.dtype == dt.float32
+    k.verify()
+
+
+def test_constants_must_fit_their_dtype():
+    for value, dtype, ok in ((255, dt.uint8, True), (256, dt.uint8, False), (-1, dt.uint32, False),
+                             (65504.0, dt.float16, True), (70000.0, dt.float16, False),
+                             (float("-inf"), dt.float16, True), (1e39, dt.float32, False), (1.5, dt.int32, False)):
+        k = _kernel_storing(ir.Const(value, dtype))
+        if ok:
+            k.verify()
+        else:
+            with pytest.raises(VerifyError, match="constant out of range"):
+                k.verify()
+
+
+def _kernel_storing(value: ir.Expr) -> ir.Kernel:
+    """A one-store kernel writing `value` into a tensor of its own dtype."""
+    out = ir.Buffer("out", value.dtype, (ir.const(1),), "global")
+    return ir.Kernel("store_const", (out,), (ir.const(1),) * 3, (ir.const(1),) * 3,
+                     (ir.Store(out, (ir.const(0),), value),))
+
+
+def test_fragment_views_count_the_sub_tensor():
+    @kernel(block=32)
+    def ok(c: f32[32, 4]):
+        fa = register_tensor(f16, [3, 2, 8])
+        fb = register_tensor(f16, [2, 4])
+        acc = register_tensor(f32, [4, 4])
+        mma_sync(fa[2, 1], fb[1], acc[3])
+
+    ok.verify()
+
+    @kernel(block=32, verify=False)
+    def element_not_view(c: f32[32, 4]):
+        fa = register_tensor(f16, [8])
+        fb = register_tensor(f16, [4])
+        acc = register_tensor(f32, [4])
+        mma_sync(fa[0], fb, acc)
+
+    with pytest.raises(VerifyError, match="invalid mma_sync fragment") as info:
+        element_not_view.verify()
+    assert "`fa[0]` is a view of 1 element(s)" in str(info.value)
+
+
+def test_errors_point_inside_hand_built_ir_without_locations():
+    k = _kernel_storing(ir.Binary("&", ir.const(1.0), ir.const(2.0)))
+    k = dataclasses.replace(k, body=(dataclasses.replace(k.body[0], loc=ir.Loc("gen.py", 7, 3)),))
+    with pytest.raises(VerifyError) as info:
+        k.verify()
+    assert info.value.phrase == "bitwise operation on non-integer"
+    assert str(info.value).startswith("gen.py:7:3: ")        # the enclosing statement's location
