@@ -387,8 +387,9 @@ class _Parser:
             arity(3 if op == "cas" else 2)
             target = self.ref(a[0])
             like = target.buffer.dtype
-            compare = self.expr(a[1], like) if op == "cas" else None
-            return [ir.Atomic(op, target, self.expr(a[-1], like), compare, result, loc=loc)]
+            compare = self.convert(self.expr(a[1], like), like, call) if op == "cas" else None
+            value = self.convert(self.expr(a[-1], like), like, call)       # like a store (§2.4)
+            return [ir.Atomic(op, target, value, compare, result, loc=loc)]
         if name is not None:
             raise self.error(call, f"{name}() produces a value; it cannot stand alone as a statement")
         raise self.error(call, f"unsupported call statement `{ast.unparse(call.func)}(...)`",
@@ -410,7 +411,7 @@ class _Parser:
         s = sub.slice
         elts = s.elts if isinstance(s, ast.Tuple) else [s]
         if any(isinstance(e, ast.Slice) for e in elts):
-            raise self.error(sub, "slices are not supported; index element by element")
+            raise self.error(sub, "slices are not supported", "index element by element, e.g. in a loop over range(...)")
         return tuple(self.expr(e) for e in elts)
 
     def value(self, node):
