@@ -41,7 +41,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["debug"]:
-        from refimpl import debug
+        try:
+            from refimpl import debug
+        except ImportError as e:
+            print(f"taskmap debug: the interpreter's debugger is not available ({e})", file=sys.stderr)
+            return 2
         return debug.main(argv[1:])
     args = _parser().parse_args(argv)
     return args.run(args)
