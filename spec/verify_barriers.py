@@ -139,7 +139,7 @@ def _branch(ctx: _Ctx, cond, mask, desc: str) -> _Ctx:
 
 def _for_task(s: ir.ForTask, w, st: _State, ctx: _Ctx) -> None:
     m: TaskMapping = s.mapping
-    if w is None:
+    if uniform_on(w, st.threads.all()):
         for v in s.vars:                           # every thread runs the same tasks
             st.declare(v.name, None, ctx)
         _block(s.body, st, ctx)
@@ -196,8 +196,8 @@ def _collective(node, what: str, st: _State, ctx: _Ctx, guards) -> None:
 def _value(e, st: _State, ctx: _Ctx, guards: tuple = ()):
     """The abstract value of expression `e`; also checks the shuffles it evaluates."""
     match e:
-        case ir.Const():
-            return None
+        case ir.Const(value=v, type=t):
+            return None if t.is_float else st.threads.constant(v)
         case ir.Special(name=n):
             return st.threads.specials.get(n)
         case ir.Var(name=n):
@@ -231,14 +231,9 @@ def _exact(e, vals, threads: Threads):
     children = list(ir.children(e))
     if threads.count is None or e.dtype.is_float or any(c.dtype.is_float for c in children):
         return None
-    arrays = []
-    for c, v in zip(children, vals):
-        if isinstance(c, ir.Const):
-            arrays.append(np.full(threads.count, int(c.value), dtype=np.int64))
-        elif v is not None and v.exact:
-            arrays.append(v.labels)
-        else:
-            return None
+    if not all(v is not None and v.exact for v in vals):
+        return None
+    arrays = [v.labels for v in vals]
     match e:
         case ir.Binary(op="<<" | ">>" as op, a=a):
             out = exact_binary(op, wrap(arrays[0], a.dtype), arrays[1], a.dtype)

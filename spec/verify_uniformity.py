@@ -1,11 +1,12 @@
 """Which values differ between the threads of a block (SPEC.md §9.6): the abstract domain of
 the barrier check.
 
-A value is either uniform (`None`: equal in every thread of a block) or a `Dep`: a label per
-linear thread id such that threads with equal labels hold equal values. An exact Dep's labels
-are the values themselves (integer and bool expressions of the thread indices and constants,
-computed like §2.3 does). When the block shape is not a compile-time constant the labels are
-unknown (`labels is None`) and any thread may differ from any other.
+A value is either uniform (`None`: equal in every thread of a block, value unknown) or a
+`Dep`: a label per linear thread id such that threads with equal labels hold equal values. An
+exact Dep's labels are the values themselves: integer and bool constants and expressions of
+them and the thread indices, computed like §2.3 does (so `threadIdx.x < 256` in a 256-thread
+block is known to be true everywhere). When the block shape is not a compile-time constant the
+labels are unknown (`labels is None`) and any thread may differ from any other.
 """
 from __future__ import annotations
 
@@ -38,8 +39,11 @@ class Threads:
         bx, by, bz = block
         tid = np.arange(bx * by * bz)
         values = {"x": tid % bx, "y": tid // bx % by, "z": tid // (bx * by)}
-        return Threads(len(tid), {f"threadIdx.{a}": None if n == 1 else Dep(values[a], exact=True)
-                                  for a, n in zip("xyz", block)})
+        return Threads(len(tid), {f"threadIdx.{a}": Dep(values[a], exact=True) for a in "xyz"}
+                       | {f"blockDim.{a}": Dep(np.full(len(tid), n), exact=True) for a, n in zip("xyz", block)})
+
+    def constant(self, value) -> Dep | None:
+        return None if self.count is None else Dep(np.full(self.count, int(value), dtype=np.int64), exact=True)
 
     def varying(self) -> Dep:
         return Dep(None if self.count is None else np.arange(self.count))
@@ -53,7 +57,7 @@ class Threads:
 
 def meet(*values) -> Dep | None:
     """The common refinement: threads equal in every operand's partition (never exact)."""
-    deps = [v for v in values if v is not None]
+    deps = [v for v in values if v is not None and not _constant(v)]
     if not deps:
         return None
     if any(d.labels is None for d in deps):
@@ -80,6 +84,10 @@ def same(a, b) -> bool:
     if a.labels is None or a.exact:
         return a.labels is None or np.array_equal(a.labels, b.labels)
     return np.array_equal(_classes(a.labels), _classes(b.labels))
+
+
+def _constant(d: Dep) -> bool:
+    return d.labels is not None and bool(np.all(d.labels == d.labels[0]))
 
 
 def _classes(labels: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import pytest
 from spec import dtypes as dt
 from spec import ir, passes, printer
 from spec.errors import DSLError, VerifyError
-from spec.lang import (atomic_add, blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group, f16, f32,
+from spec.lang import (atomic_add, blockDim, blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group, f16, f32,
                        i32, kernel, ldmatrix, mma_sync, register_tensor, repeat, select, shared_tensor, shfl_down,
                        shfl_idx, shfl_xor, spatial, swizzle, syncthreads, syncwarp, threadIdx, u32)
 from spec.verifier import PHRASES
@@ -271,6 +271,12 @@ def test_conditions_proven_uniform_allow_barriers_and_collectives():
             v = shfl_idx(a[tid], 0)                # warp-uniform broadcast
             if v > 0.0:
                 a[tid] = shfl_xor(v, 2)
+        linear = threadIdx.x + threadIdx.y * blockDim.x
+        threads = 128                              # a local holding a constant
+        if linear // 32 == 3 and linear < threads:
+            a[linear] = shfl_xor(a[linear], 4)
+        if linear < threads:
+            syncthreads()
 
     k.verify()
 
