@@ -72,7 +72,7 @@ def _conform(args) -> int:
         print(f"taskmap conform: no case matched (pattern {args.pattern!r}, backends {', '.join(backends)})",
               file=sys.stderr)
         return 2
-    results = runner.run(pairs, progress=lambda line: print(line, flush=True))
+    results = runner.run(pairs, out=sys.stdout)
     print()
     print(report.table(results))
     details = report.problems(results)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Callable
+from typing import TextIO
 
 from .backends import BACKENDS, cuda_unavailable
 from .cases import Case, Outcome
@@ -41,12 +41,16 @@ def plan(cases: list[Case], backends: tuple[str, ...]) -> list[tuple[Case, str]]
     return [(c, b) for c in cases for b in c.backends if b in backends]
 
 
-def run(pairs: list[tuple[Case, str]], progress: Callable[[str], None] | None = None) -> list[Result]:
+def run(pairs: list[tuple[Case, str]], out: TextIO | None = None) -> list[Result]:
+    """Run each (case, backend); with `out`, write `[i/n] id backend ... status` as it goes."""
     results = []
     for i, (case, backend) in enumerate(pairs, 1):
+        if out:
+            out.write(f"[{i}/{len(pairs)}] {case.id} {backend} ... ")
+            out.flush()
         outcome = case.run(backend)
-        if progress:
-            status = "ok" if outcome.status == "passed" else outcome.status.upper()
-            progress(f"[{i}/{len(pairs)}] {case.id} {backend} ... {status}")
+        if out:
+            out.write(("ok" if outcome.status == "passed" else outcome.status.upper()) + "\n")
+            out.flush()
         results.append(Result(case, backend, outcome))
     return results

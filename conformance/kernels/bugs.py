@@ -7,6 +7,7 @@ cases test the dynamic checks.
 """
 from __future__ import annotations
 
+from spec import ir
 from spec.lang import (blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group, f16, f32, i32,
                        kernel, ldmatrix, register_tensor, shared_tensor, shfl_xor, syncthreads, syncwarp,
                        threadIdx)
@@ -72,6 +73,21 @@ def uninit_register(n: i32, a: f32[n], b: f32[n]):
     r = register_tensor(f32, [2])
     r[0] = a[threadIdx.x]
     b[threadIdx.x] = r[0] + r[1]               # bug: r[1] never written
+
+
+@kernel(grid=1, block=32, verify=False)
+def _read_before_assign(n: i32, a: f32[n], b: f32[n]):
+    x = a[threadIdx.x]
+    b[threadIdx.x] = x                         # reads x, declared without a value below
+
+
+def _drop_initializer(node):
+    return ir.DeclareVar(node.var, None, loc=node.loc) if isinstance(node, ir.DeclareVar) else node
+
+
+# The DSL always gives a local a value; IR (another front end, a pass) need not. This is
+# _read_before_assign with `x` declared uninitialized, then read.
+uninit_variable = ir.rewrite(_read_before_assign, _drop_initializer)
 
 
 # ---------------------------------------------------------------- §1.4 races
