@@ -180,18 +180,26 @@ def divergent_shuffle(n: i32, a: f32[n], b: f32[n]):
     b[i] = v
 
 
-@kernel(grid=1, block=32, verify=False)
-def divergent_ldmatrix(n: i32, a: f16[n], b: f16[n]):
-    tile = shared_tensor(f16, [8, 8])
-    lane = threadIdx.x
-    for k in range(2):
-        tile[lane // 4, (lane % 4) * 2 + k] = a[lane * 2 + k]
-    syncthreads()
-    frag = register_tensor(f16, [2])
-    if lane < 16:
-        ldmatrix(frag, tile[lane % 8, 0], num=1)   # bug: a warp collective under a lane test
-    b[lane * 2] = frag[0]
-    b[lane * 2 + 1] = frag[1]
+def _ldmatrix_8x8(column: int, lanes: int):
+    """One 8x8 f16 matrix through ldmatrix: rows start at `column` of a [8, 16] tile, and
+    only lanes below `lanes` execute the load."""
+    @kernel(grid=1, block=32, verify=False, name=f"ldmatrix_col{column}_lanes{lanes}")
+    def ldmatrix_8x8(n: i32, a: f16[n], b: f16[n]):
+        tile = shared_tensor(f16, [8, 16])
+        lane = threadIdx.x
+        for k in range(4):
+            tile[lane // 4, (lane % 4) * 4 + k] = a[lane * 4 + k]
+        syncthreads()
+        frag = register_tensor(f16, [2])
+        if lane < lanes:
+            ldmatrix(frag, tile[lane % 8, column], num=1)
+        b[lane * 2] = frag[0]
+        b[lane * 2 + 1] = frag[1]
+    return ldmatrix_8x8
+
+
+divergent_ldmatrix = _ldmatrix_8x8(column=0, lanes=16)    # bug: a warp collective under a lane test
+ldmatrix_misaligned = _ldmatrix_8x8(column=1, lanes=32)   # bug: rows start 2 bytes past a 16-byte boundary
 
 
 # ---------------------------------------------------------------- §5.4 async copies
@@ -254,21 +262,6 @@ def async_landing_race(n: i32, a: f32[n], b: f32[n]):
     cp_async_commit_group()
     cp_async_wait_group(0)
     b[i] = tile[31 - i]                        # bug: another thread's copy, no barrier after the wait
-
-
-# ---------------------------------------------------------------- §5.7 ldmatrix alignment
-
-@kernel(grid=1, block=32, verify=False)
-def ldmatrix_misaligned(n: i32, a: f16[n], b: f16[n]):
-    tile = shared_tensor(f16, [8, 16])
-    lane = threadIdx.x
-    for k in range(4):
-        tile[lane // 4, (lane % 4) * 4 + k] = a[lane * 4 + k]
-    syncthreads()
-    frag = register_tensor(f16, [2])
-    ldmatrix(frag, tile[lane % 8, 1], num=1)   # bug: rows start 2 bytes past a 16-byte boundary
-    b[lane * 2] = frag[0]
-    b[lane * 2 + 1] = frag[1]
 
 
 # ---------------------------------------------------------------- §2.3 arithmetic
