@@ -108,7 +108,10 @@ def _stmt(s, st: _State, ctx: _Ctx) -> None:
             _block(orelse, st, _branch(ctx, vals[0], restrict(ctx.mask, vals[0], False), desc))
         case ir.While(cond=c, body=body):
             desc = f"`while {expr_str(c)}`{where(s)}"
-            _block(body, st, _branch(ctx, vals[0], restrict(ctx.mask, vals[0], True), desc))
+            inner = _branch(ctx, vals[0], restrict(ctx.mask, vals[0], True), desc)
+            _block(body, st, inner)
+            st.at = s
+            _value(c, st, inner)                   # later evaluations: only threads still looping
         case ir.For(var=v, start=a, stop=b, step=c, body=body):
             st.declare(v.name, meet(vals[0], vals[2]), ctx)
             desc = f"`for {v.name} in range({expr_str(a)}, {expr_str(b)}, {expr_str(c)})`{where(s)} " \

@@ -305,6 +305,16 @@ def test_conditions_that_split_a_warp_reject_collectives_only():
         shuffle_in_select_branch.verify()
     assert "short-circuit condition `threadIdx.x % 2 == 0`" in str(info.value)
 
+    @kernel(block=64, verify=False)
+    def shuffle_in_condition_of_divergent_loop(a: f32[64]):
+        v = a[threadIdx.x]
+        while shfl_xor(v, 1) > 0.0:                # lanes leave the loop at different times
+            v -= 1.0
+
+    with pytest.raises(VerifyError, match="warp collective in thread-dependent branch") as info:
+        shuffle_in_condition_of_divergent_loop.verify()
+    assert "inside `while shfl_xor(v, 1) > 0.0`" in str(info.value)
+
 
 def test_register_contents_and_loop_carried_values_are_tracked():
     @kernel(block=64, verify=False)
