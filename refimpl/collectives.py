@@ -30,12 +30,11 @@ def syncthreads(st, sel, node):
                           f"thread {_xyz(st, lane)} did not reach it", node, lane,
                           hint="every thread of the block must reach the same syncthreads(): move it out of "
                                "the branch or loop whose condition differs between threads")
-        st.bar[sel] += 1
+        st.bb[sel] += 1
         st.wbar[sel] += 1
     else:
-        st.bar += 1
+        st.bb += 1
         st.wbar += 1
-    st.refresh_stamp()
 
 
 def syncwarp(st, sel, node):
@@ -44,7 +43,6 @@ def syncwarp(st, sel, node):
         st.wbar += 1
     else:
         st.wbar[sel] += 1
-    st.refresh_stamp()
 
 
 def _xyz(st, lane: int) -> str:
@@ -54,7 +52,7 @@ def _xyz(st, lane: int) -> str:
 def require_full_warps(st, sel, node, what: str, phrase: str = "divergent warp collective", whole: bool = False):
     """Every existing lane of each warp with an active lane must be active (whole: and the warp
     must have all 32 lanes, as tensor-core instructions need)."""
-    wpb = st.groups.WPB
+    wpb = st.WPB
     sizes = np.minimum(32, st.T - 32 * np.arange(wpb))
     if whole and sizes[-1] != 32:
         lane = 0 if sel is None else int(sel[0])

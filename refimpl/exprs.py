@@ -15,9 +15,26 @@ from spec import ir
 from . import memory
 from . import numerics as num
 from .collectives import shuffle
+from .ranges import pure
 
 
 def compile_expr(e: ir.Expr, cx):
+    """Closure computing e. Lane-invariant subexpressions (ranges.pure: index arithmetic on
+    threadIdx and parameters) are computed once per batch and cached."""
+    f = _compile(e, cx)
+    if isinstance(e, (ir.Const, ir.Var, ir.Special)) or not pure(e, cx.invariant):
+        return f
+    slot = cx.cache_slot()
+
+    def cached(st, sel):
+        v = st.cache[slot]
+        if v is None:
+            v = st.cache[slot] = f(st, None)
+        return v
+    return cached
+
+
+def _compile(e: ir.Expr, cx):
     match e:
         case ir.Const(value=v, type=t):
             c = num.scalar(v, t)
@@ -143,6 +160,10 @@ def _select(e: ir.Select, cx):
 def _int_division(e: ir.Binary, cx):
     t = e.dtype
     fa, fb = converted(e.a, t, cx), converted(e.b, t, cx)
+    ra = cx.ranges.of(e.a)
+    if isinstance(e.b, ir.Const) and e.b.value > 0 and ra is not None and ra[0] >= 0:
+        floor, c = (np.floor_divide if e.op == "/" else np.remainder), num.scalar(e.b.value, t)
+        return lambda st, sel: floor(fa(st, sel), c)         # C and floor division agree here
 
     def run(st, sel):
         a, b = fa(st, sel), fb(st, sel)
@@ -178,10 +199,11 @@ def _shift(e: ir.Binary, cx):
 def _load(e: ir.Load, cx):
     slot = cx.buf_slot(e.buffer)
     fidx = [compile_expr(i, cx) for i in e.indices]
+    proven = cx.in_bounds(e.buffer, e.indices)
 
     def run(st, sel):
         sp = st.spaces[slot]
         index = [f(st, sel) for f in fidx]
-        off = memory.element_offsets(st, sp, index, sel, e)
+        off = memory.element_offsets(st, sp, index, sel, e, proven)
         return memory.load(st, sp, index, off, sel, e)
     return run

@@ -59,6 +59,7 @@ class _Params:
         for name, v in values.items():
             self.vars[prog.var_slots[name]] = v
         self.special, self.L = {}, 1
+        self.cache = [None] * prog.cache_slots
 
 
 def interpret(k: ir.Kernel, *args, checks: bool = True, trace=None):
@@ -75,12 +76,14 @@ def interpret(k: ir.Kernel, *args, checks: bool = True, trace=None):
                          kernel=kernel.name, loc=kernel.loc)
     globals_ = _global_spaces(prog, env, arrays, checks, kernel)
     T, nblocks = math.prod(block), math.prod(grid)
-    groups = memory.Groups(T, nblocks)
+    if T * nblocks >= 2**31:
+        raise KernelTrap("invalid launch configuration", f"{T * nblocks} threads: the interpreter supports < 2^31",
+                         kernel=kernel.name, loc=kernel.loc)
     per_batch = _blocks_per_batch(prog, env, T, checks)
     with np.errstate(all="ignore"):
         for first in range(0, nblocks, per_batch):
             blocks = np.arange(first, min(nblocks, first + per_batch))
-            st = State(prog, grid, block, blocks, [None] * len(prog.buf_slots), checks, None, groups,
+            st = State(prog, grid, block, blocks, [None] * len(prog.buf_slots), checks, None,
                        asynccopy.AsyncCopies(len(blocks) * T))
             for slot, space in globals_.items():
                 st.spaces[slot] = space
@@ -145,7 +148,7 @@ def _global_spaces(prog: Program, env, arrays: dict, checks: bool, kernel) -> di
         out[slot] = memory.Space(
             b, data, shape, *memory.layout_strides(shape, None), 0,
             init=init.reshape(-1) if checks and init is not None else None,
-            race=memory.RaceShadow(data.size) if checks else None)
+            race=memory.RaceShadow(data.size) if checks and b.name in prog.written else None)
     return out
 
 

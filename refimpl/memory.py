@@ -7,13 +7,11 @@ per lane for register), the base offset of each lane's instance, and optionally
 - `race`: who last wrote / read each element and at which barrier stamp (§1.4),
 - `pending`: elements awaiting an async copy (§5.4).
 
-Lanes are identified by their global thread id `gid = block·T + tid`. A lane's barrier stamp
-is `bar << 32 | wbar`: `bar` counts its block's syncthreads, `wbar` its warp's syncthreads and
-syncwarps. An access record is ordered before a lane's access when both are in one block and
-a barrier of the block (or of the warp, for one warp) separates them.
-
-Access records name a group of threads: a thread (gid ≥ 0), none (-1), or several threads of
-one warp, of one block, or of several blocks (negative codes, see `Groups`).
+An access record (`Who`) names the accessing thread (or several threads of one warp, of one
+block, or of several blocks), the barrier count `bar` of its block at the access and the
+warp-barrier count `wbar` (syncthreads and syncwarps of the warp). A recorded access is ordered before a lane's
+access when both are in one block and a barrier of the block (or of the warp, for one warp)
+separates them.
 """
 from __future__ import annotations
 
@@ -25,12 +23,12 @@ from .numerics import from_storage, to_storage
 from .traps import fmt3
 
 NONE = -1
-LOW32 = np.int64(0xFFFFFFFF)
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 class Space:
     def __init__(self, buffer: ir.Buffer, data: np.ndarray, shape: tuple, strides: tuple, size: int,
-                 base, *, init=None, race=None, pending=None):
+                 base, scale: int = 1, *, init=None, race=None, pending=None):
         self.buffer = buffer
         self.name = buffer.name
         self.scope = buffer.scope
@@ -40,6 +38,7 @@ class Space:
         self.strides = strides      # element strides of the row-major or strided layout
         self.size = size            # elements of one instance
         self.base = base            # per-lane offset of the lane's instance (array, or 0)
+        self.scale = scale          # flat index = base + offset·scale (registers: element-major)
         self.init = init
         self.race = race
         self.pending = pending
@@ -57,62 +56,50 @@ def layout_strides(shape: tuple, strides: tuple | None) -> tuple[tuple, int]:
     return tuple(reversed(strides)), acc
 
 
-class RaceShadow:
-    """Last writer and readers of every element, with their barrier stamps."""
+class Who:
+    """Per-element access records, one int32 array per field, allocated on first use.
+
+    thread: global thread id (block·T + tid), NONE, or MANY (several threads); warp: global
+    warp id or MANY; bb: `block << 32 | bar`, the block (or MANY) and its syncthreads count at
+    the (latest) access; wbar: the warp's syncthreads+syncwarp count then.
+    """
 
     def __init__(self, n: int):
-        self.w = np.full(n, NONE, np.int64)
-        self.ws = np.zeros(n, np.int64)
-        self.wa = np.zeros(n, np.bool_)        # last write was atomic
-        self.r = np.full(n, NONE, np.int64)
-        self.rs = np.zeros(n, np.int64)
+        self.n = n
+        self.thread = None
+
+    def ensure(self):
+        if self.thread is None:
+            self.thread = np.full(self.n, NONE, np.int32)
+            self.warp, self.wbar = np.zeros(self.n, np.int32), np.zeros(self.n, np.int32)
+            self.bb = np.zeros(self.n, np.int64)
 
 
-class Groups:
-    """Thread-group codes of access records, and the ordering/joining rules on them."""
+class RaceShadow:
+    def __init__(self, n: int):
+        self.w = Who(n)                          # last writer (a group only for atomics)
+        self.r = Who(n)                          # readers since the last write
+        self.atomic = np.zeros(n, np.bool_)      # last write was atomic
 
-    def __init__(self, threads: int, blocks: int):
-        self.T = threads
-        self.WPB = (threads + 31) // 32
-        self.NW = blocks * self.WPB
-        self.NB = blocks
-        self.MULTI = -2 - self.NW - self.NB
 
-    def block(self, code):
-        c = -2 - code
-        return np.where(code >= 0, code // self.T,
-                        np.where(c < self.NW, c // self.WPB, np.where(c < self.NW + self.NB, c - self.NW, -1)))
+MANY = -2
+MANY_BB = np.int64(MANY) << 32
 
-    def warp(self, code):
-        c = -2 - code
-        return np.where(code >= 0, (code // self.T) * self.WPB + (code % self.T) // 32,
-                        np.where((c >= 0) & (c < self.NW), c, -1))
 
-    def ordered(self, code, stamp, gid, now):
-        same_block = self.block(code) == gid // self.T
-        my_warp = (gid // self.T) * self.WPB + (gid % self.T) // 32
-        before = (stamp >> 32) < (now >> 32)
-        warp_before = (self.warp(code) == my_warp) & ((stamp & LOW32) < (now & LOW32))
-        return same_block & (before | warp_before)
+def ordered(rec: Who, f, me: dict):
+    """Is the recorded access of elements f ordered before the lanes' accesses `me`: same
+    block and an earlier block barrier count, or same warp and an earlier warp count?"""
+    gap = me["bb"] - rec.bb[f]
+    out = (gap > 0) & (gap < (1 << 32))
+    rest = np.flatnonzero(~out)
+    if rest.size:
+        fr = f[rest]
+        out[rest] = ((gap[rest] == 0) & (rec.warp[fr] == me["warp"][rest]) & (rec.wbar[fr] < me["wbar"][rest]))
+    return out
 
-    def join(self, a, b):
-        wa, ba = self.warp(a), self.block(a)
-        same_warp = (wa == self.warp(b)) & (wa >= 0)
-        same_block = (ba == self.block(b)) & (ba >= 0)
-        return np.where(a == b, a, np.where(same_warp, -2 - wa,
-                                            np.where(same_block, -2 - self.NW - ba, self.MULTI)))
 
-    def describe(self, code: int, st) -> str:
-        if code >= 0:
-            blk, thr = st.coords_of_gid(code)
-            return f"thread {fmt3(thr)}" + ("" if blk == st.current_block else f" of block {fmt3(blk)}")
-        c = -2 - code
-        if c < self.NW:
-            return f"threads of warp {c % self.WPB}"
-        return "several threads" if c < self.NW + self.NB else "threads of several blocks"
-
-    def thread(self, code: int, st):
-        return st.coords_of_gid(code)[1] if code >= 0 else None
+def _select(me: dict, k, n: int) -> dict:
+    return me if k.size == n else {name: v[k] for name, v in me.items()}
 
 
 # ---------------------------------------------------------------- accesses
@@ -136,11 +123,16 @@ class Access:
                        hint=hint, thread=thread)
 
 
-def element_offsets(st, space: Space, index: list, sel, node):
+def element_offsets(st, space: Space, index: list, sel, node, proven=()):
     """Bounds-check the index tuple on the active lanes (§3.3), then apply the layout.
+    `proven[d]`: dimension d's index is statically known to be in range.
 
     Returns the per-instance element offset (array over all lanes, or a uniform scalar)."""
     for d, (i, n) in enumerate(zip(index, space.shape)):
+        if d < len(proven) and proven[d]:
+            continue
+        if np.ndim(i) and not np.any(i.view(_UNSIGNED[i.dtype.itemsize]) >= n):
+            continue                                    # one pass over all lanes: in range
         bad = (i < 0) | (i >= n)
         if np.ndim(bad) == 0:
             if not bad:
@@ -173,7 +165,7 @@ def lanes_of(st, sel) -> np.ndarray:
 
 def flat_of(space: Space, off, lanes, sel):
     """Flat storage indices of the active lanes' elements."""
-    flat = space.base + off
+    flat = space.base + (off if space.scale == 1 else off * space.scale)
     if np.ndim(flat) == 0:
         return flat
     return flat if sel is None else flat[lanes]
@@ -215,92 +207,91 @@ def _first(bad, acc: Access) -> int:
     return int(np.flatnonzero(np.broadcast_to(bad, np.shape(acc.lanes)))[0])
 
 
-def _gids(acc: Access):
-    st = acc.st
-    return st.gid[acc.lanes], st.stamp[acc.lanes]
+def _me(acc: Access) -> dict:
+    st, lanes = acc.st, acc.lanes
+    if lanes is st.all_lanes:
+        return {"thread": st.gid, "warp": st.gwarp, "bb": st.bb, "wbar": st.wbar}
+    return {"thread": st.gid[lanes], "warp": st.gwarp[lanes], "bb": st.bb[lanes], "wbar": st.wbar[lanes]}
 
 
-def _unordered(groups: Groups, codes, stamps, g, now, candidates):
-    """Positions among `candidates` whose record is not ordered before the access."""
+def _conflict(acc: Access, rec: Who, f, me: dict, candidates, first: str, second: str):
+    """Trap on the first candidate whose record is not ordered before the access."""
     k = np.flatnonzero(candidates)
-    if not k.size:
-        return k
-    return k[~groups.ordered(codes[k], stamps[k], g[k], now[k])]
+    if k.size:
+        bad = k[~ordered(rec, f[k], _select(me, k, len(f)))]
+        if bad.size:
+            _race_trap(acc, int(bad[0]), rec, int(f[bad[0]]), first, second)
 
 
 def _race_read(acc: Access, atomic: bool):
-    sh, st, f = acc.space.race, acc.st, np.broadcast_to(acc.flat, np.shape(acc.lanes))
-    groups = st.groups
-    g, now = _gids(acc)
-    w = sh.w[f]
-    cand = (w != NONE) & (w != g)
-    if atomic:
-        cand &= ~sh.wa[f]
-    bad = _unordered(groups, w, sh.ws[f], g, now, cand)
-    if bad.size:
-        _race_trap(acc, int(bad[0]), int(w[bad[0]]), "written", "read")
+    sh, f = acc.space.race, np.broadcast_to(acc.flat, np.shape(acc.lanes))
+    me = _me(acc)
+    if sh.w.thread is not None:
+        w = sh.w.thread[f]
+        cand = (w != NONE) & (w != me["thread"])
+        _conflict(acc, sh.w, f, me, cand & ~sh.atomic[f] if atomic else cand, "written", "read")
     if atomic:
         return
-    r, rs = sh.r[f], sh.rs[f]
-    fresh = (r == NONE) | (r == g)
-    others = np.flatnonzero(~fresh)
-    if others.size:
-        fresh[others] = groups.ordered(r[others], rs[others], g[others], now[others])
-    new = np.where(fresh, g, groups.join(r, g)) if others.size else g.copy()
-    _scatter_joined(sh.r, f, new, groups)
-    sh.rs[f] = now
+    r = sh.r
+    r.ensure()
+    old = r.thread[f]
+    merge = np.flatnonzero((old != NONE) & (old != me["thread"]))
+    if merge.size:
+        merge = merge[~ordered(r, f[merge], _select(me, merge, len(f)))]
+    _record_group(r, f, me, merge)
+    r.wbar[f] = me["wbar"]
 
 
-def _scatter_joined(arr, f, codes, groups: Groups):
-    """arr[f] = codes where several lanes hitting one element leave the join of their codes."""
-    arr[f] = codes
-    back = arr[f]
-    while True:
-        k = np.flatnonzero(back != codes)
-        if not k.size:
-            return
-        codes[k] = groups.join(codes[k], back[k])
-        arr[f[k]] = codes[k]
-        back = arr[f]
+def _record_group(rec: Who, f, me: dict, merge):
+    """Record the lanes' accesses, joined with the prior record at positions `merge` and with
+    each other where several lanes hit one element: disagreeing fields become MANY."""
+    for name, many in (("thread", MANY), ("warp", MANY), ("bb", MANY_BB)):
+        arr, mine = getattr(rec, name), me[name]
+        if merge.size:
+            mine = mine.copy()
+            prior = arr[f[merge]]
+            agree = prior == mine[merge] if name != "bb" else (prior >> 32) == (mine[merge] >> 32)
+            mine[merge] = np.where(agree, mine[merge], many)
+        arr[f] = mine
+        k = np.flatnonzero(arr[f] != mine if name != "bb" else (arr[f] >> 32) != (mine >> 32))
+        if k.size:
+            arr[f[k]] = many
 
 
 def _race_write(acc: Access, atomic: bool):
-    sh, st, f = acc.space.race, acc.st, np.broadcast_to(acc.flat, np.shape(acc.lanes))
-    groups = st.groups
-    g, now = _gids(acc)
-    w = sh.w[f]
-    cand = (w != NONE) & (w != g)
+    sh, f = acc.space.race, np.broadcast_to(acc.flat, np.shape(acc.lanes))
+    me = _me(acc)
+    w = sh.w
+    w.ensure()
+    old = w.thread[f]
+    cand = (old != NONE) & (old != me["thread"])
+    _conflict(acc, w, f, me, cand & ~sh.atomic[f] if atomic else cand, "written", "written")
+    if sh.r.thread is not None:
+        r = sh.r.thread[f]
+        _conflict(acc, sh.r, f, me, (r != NONE) & (r != me["thread"]), "read", "written")
+        sh.r.thread[f] = NONE
     if atomic:
-        cand &= ~sh.wa[f]
-    bad = _unordered(groups, w, sh.ws[f], g, now, cand)
-    if bad.size:
-        _race_trap(acc, int(bad[0]), int(w[bad[0]]), "written", "written")
-    r = sh.r[f]
-    bad = _unordered(groups, r, sh.rs[f], g, now, (r != NONE) & (r != g))
-    if bad.size:
-        _race_trap(acc, int(bad[0]), int(r[bad[0]]), "read", "written")
-    if atomic:
-        prior = (w != NONE) & (w != g) & sh.wa[f]
-        new = np.where(prior, groups.join(w, g), g)
-        _scatter_joined(sh.w, f, new, groups)
+        _record_group(w, f, me, np.flatnonzero((old != NONE) & sh.atomic[f]))   # atomics of several threads
     else:
-        sh.w[f] = g
-        back = sh.w[f]
-        dup = np.flatnonzero(back != g)
+        w.thread[f] = me["thread"]
+        dup = np.flatnonzero(w.thread[f] != me["thread"])
         if dup.size:
-            _race_trap(acc, int(dup[0]), int(back[dup[0]]), "written", "written", same_instruction=True)
-    sh.ws[f] = now
-    sh.wa[f] = atomic
-    sh.r[f] = NONE
+            _race_trap(acc, int(dup[0]), w, int(f[dup[0]]), "written", "written", same_instruction=True)
+        w.warp[f] = me["warp"]
+        w.bb[f] = me["bb"]
+    w.wbar[f] = me["wbar"]
+    sh.atomic[f] = atomic
 
 
-def _race_trap(acc: Access, k: int, other: int, first: str, second: str, same_instruction: bool = False):
+def _race_trap(acc: Access, k: int, rec: Who, element: int, first: str, second: str,
+               same_instruction: bool = False):
     st = acc.st
     lane = int(acc.lanes[k])
     st.current_block = st.block_of(lane)
     me = st.thread_of(lane)
     memory = "shared memory" if acc.space.scope == "shared" else "global memory"
-    who = st.groups.describe(other, st)
+    other = int(rec.thread[element])
+    who = describe(st, other, int(rec.warp[element]), int(rec.bb[element] >> 32))
     detail = f"{acc.element(k)} {first} by {who} and {second} by thread {fmt3(me)}"
     if same_instruction:
         hint = "two threads store to one element in the same statement; give each thread its own element"
@@ -309,11 +300,23 @@ def _race_trap(acc: Access, k: int, other: int, first: str, second: str, same_in
                f"{'read' if second == 'read' else 'write'}"
     else:
         hint = "blocks cannot synchronize: give each element one writing thread, or use atomics"
-    raise acc.trap(f"data race on {memory}", k, detail, hint, thread=[st.groups.thread(other, st), me])
+    other_thread = st.coords_of_gid(other)[1] if other >= 0 else None
+    raise acc.trap(f"data race on {memory}", k, detail, hint, thread=[other_thread, me])
+
+
+def describe(st, thread: int, warp: int, block: int) -> str:
+    if thread >= 0:
+        blk, thr = st.coords_of_gid(thread)
+        return f"thread {fmt3(thr)}" + ("" if blk == st.current_block else f" of block {fmt3(blk)}")
+    if warp >= 0:
+        return f"threads of warp {warp % st.WPB}"
+    return "several threads" if block >= 0 else "threads of several blocks"
 
 
 def load(st, space: Space, index: list, off, sel, node):
     """Read one element per active lane (checked), as lane values; inactive lanes read 0."""
+    if space.scale != 1 and np.ndim(off) == 0:
+        return _register_row_load(st, space, index, off, sel, node)
     lanes = lanes_of(st, sel)
     flat = flat_of(space, off, lanes, sel)
     if space.init is not None or space.race is not None or space.pending is not None:
@@ -328,6 +331,8 @@ def load(st, space: Space, index: list, off, sel, node):
 
 def store(st, space: Space, index: list, off, values, sel, node, atomic: bool = False):
     """Write lane values (already of the element type) of the active lanes (checked)."""
+    if space.scale != 1 and np.ndim(off) == 0:
+        return _register_row_store(space, off, values, sel)
     lanes = lanes_of(st, sel)
     flat = flat_of(space, off, lanes, sel)
     if space.init is not None or space.race is not None or space.pending is not None:
@@ -346,8 +351,8 @@ def elements(st, space: Space, lanes, off, n: int, index: list, node):
                       f"{n} elements from {space.name}[{', '.join(map(str, idx))}] run past the end of the tensor "
                       f"({space.size} elements)", node, lane, buffer=space.name, index=idx,
                       hint="start the access at least that many elements before the end")
-    base = space.base[lanes] if np.ndim(space.base) else space.base
-    flat = (base + off)[:, None] + np.arange(n)
+    base = space.base[lanes, None] if np.ndim(space.base) else space.base
+    flat = base + (off[:, None] + np.arange(n)) * space.scale
     return Access(st, space, index, np.repeat(lanes, n), flat.ravel(), node), flat
 
 
@@ -365,3 +370,31 @@ def write_elements(st, space: Space, lanes, off, values, index: list, node, land
     if space.init is not None or space.race is not None or space.pending is not None:
         check_write(acc, landing=landing)
     space.data[flat] = values
+
+
+def _register_row_load(st, space: Space, index, off, sel, node):
+    """A register element at one offset for every lane: a contiguous row of storage."""
+    row = slice(int(off) * st.L, (int(off) + 1) * st.L)
+    if space.init is not None:
+        ok = space.init[row] if sel is None else space.init[row][sel]
+        if not ok.all():
+            lanes = lanes_of(st, sel)
+            acc = Access(st, space, index, lanes, None, node)
+            k = int(np.flatnonzero(~ok)[0])
+            raise acc.trap("uninitialized register read", k, f"{acc.element(k)} is read before it was written",
+                           "write the element before reading it")
+    return from_storage(space.data[row].copy(), space.dtype)
+
+
+def _register_row_store(space: Space, off, values, sel):
+    L = space.base.shape[0]
+    row = slice(int(off) * L, (int(off) + 1) * L)
+    v = to_storage(values, space.dtype)
+    if sel is None:
+        space.data[row] = v
+        if space.init is not None:
+            space.init[row] = True
+    else:
+        space.data[row][sel] = v if np.ndim(v) == 0 else v[sel]
+        if space.init is not None:
+            space.init[row][sel] = True

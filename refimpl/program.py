@@ -8,17 +8,23 @@ from spec.printer import _Lines, expr_str
 
 from . import memory
 from .exprs import compile_expr
+from .ranges import Ranges
 from .stmts import compile_block
 
 
 class Program:
     def __init__(self, kernel: ir.Kernel):
+        kernel = Ranges(kernel).simplify(kernel)
         self.kernel = kernel
+        self.ranges = Ranges(kernel)
+        self.invariant = self.ranges.invariant_vars(kernel)
+        self.cache_slots = 0
         self.var_slots: dict[str, int] = {}
         self.buf_slots: dict[str, int] = {}
         self.buffers: dict[int, ir.Buffer] = {}
         self.maybe_uninit = {n.var.name for n in ir.walk(kernel) if isinstance(n, ir.DeclareVar) and n.init is None}
         self.uses_async = any(isinstance(n, ir.CpAsync) for n in ir.walk(kernel))
+        self.written = {_written(n) for n in ir.walk(kernel)} - {None}     # buffers some statement writes
         for p in kernel.params:
             self.var_slot(p) if isinstance(p, ir.Var) else self.buf_slot(p)
         self.grid = [compile_expr(e, self) for e in kernel.grid]
@@ -29,6 +35,18 @@ class Program:
                         for b in ir.walk(kernel) if isinstance(b, ir.Buffer) and isinstance(b.layout, ir.Strided)}
         self.body = compile_block(kernel.body, self)
         self._code: dict[int, str] = {}
+
+    def cache_slot(self) -> int:
+        self.cache_slots += 1
+        return self.cache_slots - 1
+
+    def in_bounds(self, buffer: ir.Buffer, indices) -> tuple[bool, ...]:
+        """Per dimension: is the index statically within a constant extent?"""
+        out = []
+        for i, n in zip(indices, buffer.shape):
+            r = self.ranges.of(i)
+            out.append(isinstance(n, ir.Const) and r is not None and 0 <= r[0] and r[1] < n.value)
+        return tuple(out)
 
     def var_slot(self, v: ir.Var) -> int:
         return self.var_slots.setdefault(v.name, len(self.var_slots))
@@ -65,11 +83,20 @@ class Program:
         """A fresh, uninitialized shared (per block) or register (per lane) tensor."""
         shape, strides, size = self.geometry(st, slot)
         copies = st.B if b.scope == "shared" else st.L
-        base = (st.lane_block if b.scope == "shared" else st.all_lanes) * size
+        shared = b.scope == "shared"
+        base, scale = (st.lane_block * size, 1) if shared else (st.all_lanes, st.L)
         n = copies * size
         checks = st.checks
         st.spaces[slot] = memory.Space(
-            b, np.zeros(n, b.dtype.storage), shape, strides, size, base,
+            b, np.zeros(n, b.dtype.storage), shape, strides, size, base, scale,
             init=np.zeros(n, bool) if checks else None,
             race=memory.RaceShadow(n) if checks and b.scope == "shared" else None,
             pending=np.zeros(n, bool) if checks and self.uses_async and b.scope == "shared" else None)
+
+
+def _written(node) -> str | None:
+    match node:
+        case ir.Store(buffer=b) | ir.Atomic(target=ir.Ref(buffer=b)) | ir.CpAsync(dst=ir.Ref(buffer=b)) \
+                | ir.LdMatrix(dst=ir.Ref(buffer=b)) | ir.MmaSync(acc=ir.Ref(buffer=b)):
+            return b.name
+    return None

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .memory import Groups
 from .traps import KernelTrap
 
 
 class State:
     def __init__(self, prog, grid: tuple, block: tuple, blocks: np.ndarray, spaces: list,
-                 checks: bool, trace, groups: Groups, asyncs):
+                 checks: bool, trace, asyncs):
         self.prog = prog
         self.kernel = prog.kernel.name
         self.grid, self.bdim = grid, block
@@ -24,18 +23,20 @@ class State:
         self.all_lanes = np.arange(self.L)
         self.tid = np.tile(np.arange(self.T, dtype=np.int64), self.B)
         self.lane_block = np.repeat(np.arange(self.B, dtype=np.int64), self.T)
-        self.lane_warp = self.lane_block * groups.WPB + self.tid // 32
-        self.gid = np.repeat(blocks.astype(np.int64) * self.T, self.T) + self.tid
+        self.WPB = (self.T + 31) // 32
+        self.lane_warp = self.lane_block * self.WPB + self.tid // 32
+        self.gid = (np.repeat(blocks.astype(np.int64) * self.T, self.T) + self.tid).astype(np.int32)
         self.special = self._specials()
         self.vars: list = [None] * len(prog.var_slots)
+        self.cache: list = [None] * prog.cache_slots
         self.var_init: list = [None] * len(prog.var_slots)
         self.spaces = spaces
-        self.bar = np.zeros(self.L, np.int64)
-        self.wbar = np.zeros(self.L, np.int64)
-        self.stamp = np.zeros(self.L, np.int64)
+        self.wbar = np.zeros(self.L, np.int32)
+        gblock = np.repeat(blocks.astype(np.int64), self.T)
+        self.gwarp = (gblock * self.WPB + self.tid // 32).astype(np.int32)
+        self.bb = gblock << 32                  # block << 32 | syncthreads count (memory.Who)
         self.checks = checks
         self.trace = trace
-        self.groups = groups
         self.asyncs = asyncs
         self.current_block = None
 
@@ -65,9 +66,6 @@ class State:
 
     def thread_of(self, lane: int) -> tuple:
         return self.coords_of_gid(self.gid[lane])[1]
-
-    def refresh_stamp(self):
-        self.stamp = (self.bar << 32) | self.wbar
 
     # ------------------------------------------------------------ traps
     def trap(self, phrase: str, detail: str, node, lane: int, *, thread=None, code: str | None = None,

@@ -95,9 +95,13 @@ def _traced(s, f):
 def _assign(s, v: ir.Var, e: ir.Expr, cx):
     slot, fe, dtype = cx.var_slot(v), converted(e, v.dtype, cx), num.lane_dtype(v.dtype)
     tracked = v.name in cx.maybe_uninit
+    everywhere = isinstance(s, ir.DeclareVar) and v.name in cx.invariant   # pure: safe on every lane
 
     def run(st, sel):
-        set_var(st, slot, fe(st, sel), sel, dtype)
+        if everywhere:
+            set_var(st, slot, fe(st, None), None, dtype)
+        else:
+            set_var(st, slot, fe(st, sel), sel, dtype)
         if tracked:
             _mark_init(st, slot, sel)
         if st.trace is not None:
@@ -131,12 +135,13 @@ def _store(s: ir.Store, cx):
     slot = cx.buf_slot(s.buffer)
     fidx = [compile_expr(i, cx) for i in s.indices]
     fval = converted(s.value, s.buffer.dtype, cx)
+    proven = cx.in_bounds(s.buffer, s.indices)
 
     def run(st, sel):
         sp = st.spaces[slot]
         index = [f(st, sel) for f in fidx]
         value = fval(st, sel)
-        off = memory.element_offsets(st, sp, index, sel, s)
+        off = memory.element_offsets(st, sp, index, sel, s, proven)
         memory.store(st, sp, index, off, value, sel, s)
         if st.trace is not None:
             st.trace.step(st, s, sel, lambda lane: f"{sp.name}[{', '.join(str(_at(i, lane)) for i in index)}] = "
