@@ -19,6 +19,7 @@ def test_interp_suite_times_every_example_and_writes_markdown(tmp_path, capsys):
         assert f"| {kernel} " in text
     assert "| kernel " in text and "NumPy reference()" in text and "ratio = baseline time / our time" in text
     assert "ratio" in capsys.readouterr().out
+    assert "WRONG" not in text and text.count("| checked ") == 5
 
 
 def test_rows_report_the_ratio_of_baseline_to_ours():
@@ -26,7 +27,7 @@ def test_rows_report_the_ratio_of_baseline_to_ours():
     assert row.ratio == 1.5
     header, _, line = bench.table([row], "github").splitlines()
     assert [c.strip() for c in header.strip("|").split("|")] == list(bench.HEADERS)
-    assert [c.strip() for c in line.strip("|").split("|")] == ["k", "n=1", "2.0", "torch", "3.0", "1 GB/s", "1.5"]
+    assert [c.strip() for c in line.strip("|").split("|")] == ["k", "n=1", "2.0", "torch", "3.0", "1 GB/s", "1.5", "checked"]
 
 
 def test_kernels_suite_without_gpu_says_so_in_one_line(monkeypatch, capsys):
@@ -50,3 +51,12 @@ def test_benchmark_machine_info_records_the_gpu_or_its_absence(monkeypatch):
     info = {}
     conftest.pytest_benchmark_update_machine_info(None, info)
     assert info == {"gpu": "none (no CUDA GPU: none here)"}
+
+
+def test_a_wrong_result_is_flagged_and_fails_the_run(monkeypatch, capsys):
+    import refimpl
+    monkeypatch.setattr(refimpl, "interpret", lambda k, *args: None)     # writes nothing
+    assert cli.main(["bench", "--suite", "interp"]) == 1
+    out, err = capsys.readouterr()
+    assert "WRONG: output c differs from reference()" in out
+    assert "vector_add n=1000: wrong result: output c differs from reference()" in err
