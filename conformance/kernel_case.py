@@ -42,6 +42,14 @@ class Expected:
     depth: int            # reduction depth: multiplies the default rtol (SPEC.md §2.5)
 
 
+@dataclass(frozen=True)
+class Launch:
+    """The arguments of one run, and what the expected-value expressions see."""
+    args: list                   # in parameter order
+    tensors: dict                # name -> (TensorSpec, its values before the launch)
+    namespace: dict              # sizes, scalars and input values, by name
+
+
 @dataclass
 class KernelCase(Case):
     ref: KernelRef | None = None
@@ -67,12 +75,12 @@ class KernelCase(Case):
         except Exception as e:  # noqa: BLE001 — a kernel that fails to build fails its case
             return Outcome("failed", f"cannot build kernel {self.ref.text}: {type(e).__name__}: {e}")
         try:
-            args, names, values = self._arguments(kernel, backend)
+            launch = self._arguments(kernel, backend)
         except (CaseError, ValueError) as e:
             return Outcome("failed", str(e))
         start = time.perf_counter()
         try:
-            BACKENDS[backend].launch(kernel, *args)
+            BACKENDS[backend].launch(kernel, *launch.args)
             error = None
         except Exception as e:  # noqa: BLE001 — judged below
             error = e
@@ -82,11 +90,10 @@ class KernelCase(Case):
             return Outcome(status, message, seconds=seconds)
         if error is not None:
             return Outcome("failed", f"unexpected {type(error).__name__}: {error}", seconds=seconds)
-        return self._check_outputs(kernel, args, names, values, seconds)
+        return self._check_outputs(kernel, launch, seconds)
 
     # ------------------------------------------------------------ arguments
-    def _arguments(self, kernel: ir.Kernel, backend: str):
-        """(args in parameter order, their names, the namespace for expressions)."""
+    def _arguments(self, kernel: ir.Kernel, backend: str) -> Launch:
         params = {p.name: p for p in kernel.params}
         for name in self.args:
             if name not in params:
@@ -97,7 +104,7 @@ class KernelCase(Case):
             if isinstance(p, ir.Var):
                 scalars[p.name] = self._scalar(p)
         namespace = dict(self.sizes) | scalars
-        args, values = [], {}
+        args, tensors = [], {}
         for i, p in enumerate(kernel.params):
             if isinstance(p, ir.Var):
                 args.append(scalars[p.name])
@@ -106,9 +113,9 @@ class KernelCase(Case):
             make_empty = _interp_empty if backend == "interp" else arrays.garbage
             array = arrays.make_tensor(spec, make_empty)
             args.append(array)
-            values[p.name] = (spec, arrays.as_values(array, spec.dtype))
-        namespace |= {n: v for n, (_, v) in values.items()}
-        return args, [p.name for p in kernel.params], (namespace, values)
+            tensors[p.name] = (spec, arrays.as_values(array, spec.dtype))
+        namespace |= {n: v for n, (_, v) in tensors.items()}
+        return Launch(args, tensors, namespace)
 
     def _scalar(self, p: ir.Var):
         where = self.args.at(p.name) if p.name in self.args else self.where
@@ -143,18 +150,17 @@ class KernelCase(Case):
                                  low, high, raw.get("value", 0.0), raw.get("scale", 1.0))
 
     # ------------------------------------------------------------ assertions
-    def _check_outputs(self, kernel, args, names, state, seconds) -> Outcome:
-        namespace, values = state
+    def _check_outputs(self, kernel: ir.Kernel, launch: Launch, seconds: float) -> Outcome:
         problems, max_abs, max_rel = [], 0.0, 0.0
-        by_name = dict(zip(names, args))
+        by_name = {p.name: a for p, a in zip(kernel.params, launch.args)}
         for exp in self.expected:
-            if exp.name not in values:
+            if exp.name not in launch.tensors:
                 problems.append(f"assert_return names {exp.name!r}, which is not a tensor parameter "
                                 f"of kernel {kernel.name}")
                 continue
-            spec, _ = values[exp.name]
+            spec, _ = launch.tensors[exp.name]
             try:
-                want = arrays.evaluate(exp.text, namespace)
+                want = arrays.evaluate(exp.text, launch.namespace)
             except ValueError as e:
                 problems.append(f"{exp.name}: {e}")
                 continue
@@ -167,7 +173,7 @@ class KernelCase(Case):
             if not result.ok:
                 problems.append(result.message)
         checked = {e.name for e in self.expected}
-        for name, (spec, before) in values.items():
+        for name, (spec, before) in launch.tensors.items():
             if name in checked or spec.init == "empty":
                 continue
             result = arrays.compare(name, by_name[name], before, spec.dtype, True, 0.0, 0.0)
