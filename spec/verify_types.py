@@ -50,8 +50,9 @@ def _expr_problem(e) -> tuple[str, str] | None:
             return _bitwise(e, a)
         case ir.Binary(op=op) if op not in ir.BINARY_OPS:
             return "unknown operation", f"binary operator {op!r}; expected one of {ir.BINARY_OPS}"
-        case ir.Binary(op=op, a=a, b=b) if op in ir.ARITH_OPS + ir.MINMAX_OPS and dt.boolean in (a.dtype, b.dtype):
-            return "arithmetic on bool", f"`{expr_str(e)}` computes `{op}` on a bool; cast it to an integer first"
+        case ir.Binary(op=op) if op in ir.ARITH_OPS + ir.MINMAX_OPS and e.dtype is dt.boolean:
+            return "arithmetic on bool", (f"`{expr_str(e)}` computes `{op}` on two bools (a bool operand yields "
+                                          "to a numeric one, §2.2, but here none is numeric); cast one to i32")
         case ir.Binary(op=op, a=a, b=b) if op in ir.LOGIC_OPS:
             bad = next((x for x in (a, b) if x.dtype is not dt.boolean), None)
             return None if bad is None else _not_bool(f"an operand of `{op}`", bad)

@@ -9,6 +9,8 @@ import pathlib
 import re
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from spec import dtypes as dt
 from spec import ir, passes, printer
@@ -342,6 +344,37 @@ def test_register_contents_and_loop_carried_values_are_tracked():
             k.verify()
 
 
+@settings(max_examples=60, deadline=None)
+@example(threads=64, scale=1, shift=0, modulus=64, bound=32, collective=False)     # splits the block
+@example(threads=64, scale=1, shift=0, modulus=64, bound=32, collective=True)      # ... but not a warp
+@example(threads=64, scale=1, shift=0, modulus=64, bound=16, collective=True)      # splits a warp
+@example(threads=96, scale=1, shift=0, modulus=96, bound=96, collective=False)     # always true
+@given(threads=st.sampled_from([32, 64, 96, 128]), scale=st.integers(0, 3), shift=st.integers(-40, 40),
+       modulus=st.integers(1, 70), bound=st.integers(-2, 70), collective=st.booleans())
+def test_exact_conditions_match_a_per_thread_reference(threads, scale, shift, modulus, bound, collective):
+    """`if (tid * scale + shift) % modulus < bound` around a barrier (or a shuffle) verifies
+    exactly when the condition, computed per thread in Python with C's truncating %, is the
+    same in the whole block (or in every warp)."""
+    @kernel(block=threads, verify=False)
+    def k(a: f32[128]):
+        if (threadIdx.x * scale + shift) % modulus < bound:
+            if collective:
+                a[threadIdx.x] = shfl_xor(a[threadIdx.x], 1)
+            else:
+                syncthreads()
+
+    def c_rem(x, y):
+        return x - y * int(x / y)
+
+    taken = [c_rem(t * scale + shift, modulus) < bound for t in range(threads)]
+    groups = [taken[w:w + 32] for w in range(0, threads, 32)] if collective else [taken]
+    if all(len(set(g)) == 1 for g in groups):
+        k.verify()
+    else:
+        with pytest.raises(VerifyError, match="warp collective" if collective else "barrier"):
+            k.verify()
+
+
 def test_dynamic_block_counts_thread_indices_as_varying():
     @kernel(block=lambda nt: nt, verify=False)
     def k(nt: i32, a: f32[1024]):
@@ -389,6 +422,7 @@ def test_front_end_conversions_keep_the_ir_well_typed():
         counts[1] = old
         x: u32 = 7
         counts[2] = x
+        counts[3] = counts[3] + (h[threadIdx.x] > 0.0)   # a bool operand yields to i32 (§2.2)
 
     add = next(s for s in ir.walk(k) if isinstance(s, ir.Atomic))
     assert add.value.dtype == dt.float32
