@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .backends import BACKENDS
@@ -48,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return debug.main(argv[1:])
     args = _parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except BrokenPipeError:              # `taskmap conform | head`: the reader left, stop quietly
+        sys.stdout = open(os.devnull, "w")
+        return 1
 
 
 def _conform(args) -> int:

@@ -11,7 +11,7 @@ from conformance.loader import load_paths
 from conformance.runner import MIN_DEFAULT_CASES
 
 CASES = load_paths()
-PARAMS = [pytest.param(case, backend, id=f"{case.id}[{backend}]",
+PARAMS = [pytest.param(case, backend, id=f"{case.id}:{backend}",
                        marks=[pytest.mark.gpu] if backend == "cuda" else [])
           for case in CASES for backend in case.backends]
 
