@@ -273,3 +273,16 @@ def test_help_lists_every_command(capsys):
     assert e.value.code == 0
     text = capsys.readouterr().out
     assert all(cmd in text for cmd in ("conform", "bench", "debug"))
+
+
+def test_debug_delegates_its_arguments_to_the_interpreters_debugger(monkeypatch):
+    import sys
+    import types
+    seen = []
+    fake_debug = types.ModuleType("refimpl.debug")
+    fake_debug.main = lambda argv: seen.append(argv) or 7
+    monkeypatch.setitem(sys.modules, "refimpl.debug", fake_debug)
+    import refimpl
+    monkeypatch.setattr(refimpl, "debug", fake_debug, raising=False)
+    assert cli.main(["debug", "examples/transpose.py::transpose", "--thread", "3"]) == 7
+    assert seen == [["examples/transpose.py::transpose", "--thread", "3"]]
