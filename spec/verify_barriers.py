@@ -114,8 +114,7 @@ def _stmt(s, st: _State, ctx: _Ctx) -> None:
             _value(c, st, inner)                   # later evaluations: only threads still looping
         case ir.For(var=v, start=a, stop=b, step=c, body=body):
             st.declare(v.name, meet(vals[0], vals[2]), ctx)
-            desc = f"`for {v.name} in range({expr_str(a)}, {expr_str(b)}, {expr_str(c)})`{where(s)} " \
-                   "(its trip count)"
+            desc = f"the trip count of `for {v.name} in range({expr_str(a)}, {expr_str(b)}, {expr_str(c)})`{where(s)}"
             _block(body, st, _branch(ctx, meet(*vals), ctx.mask, desc))
         case ir.ForTask():
             _for_task(s, vals[0], st, ctx)

@@ -161,7 +161,7 @@ def _check_atomic(kernel, s: ir.Atomic) -> None:
     if t.dtype not in ATOMIC_DTYPES[s.op]:
         raise fail(kernel, "unsupported atomic type",
                    f"atomic_{s.op} on {t.dtype.short} `{t.name}`: CUDA provides atomic_{s.op} for "
-                   f"{', '.join(d.short for d in ATOMIC_DTYPES[s.op])} only (SPEC §9.1)", s)
+                   f"{', '.join(d.short for d in ATOMIC_DTYPES[s.op])} only (SPEC §9.4)", s)
 
 
 def _check_budgets(kernel) -> None:

@@ -95,8 +95,8 @@ def _not_bool(what: str, e: ir.Expr) -> tuple[str, str]:
 
 def _bitwise(e, bad) -> tuple[str, str]:
     return "bitwise operation on non-integer", (
-        f"`{expr_str(e)}` needs integer operands but `{expr_str(bad)}` is {bad.dtype.short}"
-        " (shifts also reject bool); convert with an explicit cast")
+        f"`{expr_str(e)}` needs integer operands but `{expr_str(bad)}` is {bad.dtype.short}; convert it with "
+        f"an explicit cast, e.g. `i32({expr_str(bad)})`")
 
 
 def _index_problem(buf: ir.Buffer, idx, exact: bool) -> tuple[str, str] | None:

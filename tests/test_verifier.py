@@ -80,6 +80,13 @@ def test_unsupported_python_fails_at_decoration(make, message, hint):
     assert message in text and hint in text.split("\n  hint: ", 1)[1]
 
 
+def test_kernel_decorator_verifies_at_decoration_time():
+    with pytest.raises(VerifyError, match="too many threads per block"):
+        @kernel(block=(32, 64))
+        def k(a: f32[2048]):
+            a[threadIdx.x] = 0.0
+
+
 def test_every_phrase_is_documented_in_spec_and_exercised():
     spec = (ROOT / "spec" / "SPEC.md").read_text()
     table = spec[spec.index("9.1 **Error phrases**"):spec.index("9.2 **Scopes.**")]
