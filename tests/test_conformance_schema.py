@@ -144,3 +144,37 @@ def test_duplicate_ids_across_the_suite_are_refused(tmp_path):
 def test_missing_path_is_a_case_error(tmp_path):
     with pytest.raises(CaseError, match="no such case file or directory"):
         load_paths([str(tmp_path / "missing.yaml")])
+
+
+def test_a_new_case_kind_plugs_in_through_the_registry(tmp_path, monkeypatch):
+    """Later operator / fusion / model kinds register like this and get defaults, each,
+    ids, backends and file:line errors from the loader for free."""
+    from dataclasses import dataclass
+
+    from conformance import cases
+    from conformance.schema import get
+
+    @dataclass
+    class ParityCase(cases.Case):
+        value: int = 0
+
+        def run(self, backend):
+            return cases.Outcome("passed" if self.value % 2 == 0 else "failed", f"{self.value} is odd")
+
+    def build(m, info):
+        return ParityCase(info, backends=info.allowed_backends(("interp",), "parity runs on the CPU"),
+                          value=get(m, "value", "int"))
+
+    monkeypatch.setitem(cases.KINDS, "parity", cases.CaseKind("parity", frozenset({"value"}), ("interp",), build))
+    path = write(tmp_path, """\
+        kind: parity
+        cases:
+          - name: "v{v}"
+            each: {v: [2, 3]}
+            value: "{v}"
+        """)
+    even, odd = load_file(path)
+    assert (even.id, even.backends) == ("cases/v2", ("interp",))
+    assert [even.run("interp").status, odd.run("interp").status] == ["passed", "failed"]
+    bad = write(tmp_path, "kind: parity\ncases:\n  - name: x\n    value: two\n", "bad.yaml")
+    assert error_of(bad) == f"{bad}:4: `value:` must be an integer, got str 'two'"
