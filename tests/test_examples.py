@@ -104,12 +104,20 @@ def _cases():
 CASES = [pytest.param(*c[1:], id=f"{c[0]}-" + "-".join(f"{k}{v}" for k, v in c[4].items())) for c in _cases()]
 
 
-def _run_and_compare(launch, k, make_args, reference, sizes):
-    args = make_args(np.random.default_rng(0), **sizes)
+ACCUMULATING = {"reduce_sum_atomic"}    # kernels that add into their output: it must start at zero
+
+
+def _run_and_compare(launch, k, make_args, reference, sizes, uninitialized=None):
+    """uninitialized(shape, dtype): an output array the kernel must write before reading."""
+    args = list(make_args(np.random.default_rng(0), **sizes))
     inputs = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     expected = reference(*inputs)
-    launch(k, *args)
     names = [p.name for p in k.params]
+    if uninitialized is not None and k.name not in ACCUMULATING:
+        for name in expected:
+            i = names.index(name)
+            args[i] = uninitialized(args[i].shape, k.params[i].dtype)
+    launch(k, *args)
     for name, want in expected.items():
         got = args[names.index(name)]
         assert got.dtype == want.dtype and got.shape == want.shape
@@ -119,17 +127,17 @@ def _run_and_compare(launch, k, make_args, reference, sizes):
             np.testing.assert_array_equal(after, before, err_msg=f"{k.name} modified its input {name}")
 
 
-def _interpret():
+def _refimpl():
     import refimpl
-    interpret = getattr(refimpl, "interpret", None)
-    if interpret is None:          # the interpreter has not been written yet: nothing to run
+    if not hasattr(refimpl, "interpret"):     # the interpreter has not been written yet: nothing to run
         pytest.skip("refimpl.interpret does not exist yet")
-    return interpret
+    return refimpl
 
 
 @pytest.mark.parametrize("k, make_args, reference, sizes", CASES)
 def test_example_matches_reference_on_interpreter(k, make_args, reference, sizes):
-    _run_and_compare(_interpret(), k, make_args, reference, sizes)
+    refimpl = _refimpl()
+    _run_and_compare(refimpl.interpret, k, make_args, reference, sizes, uninitialized=refimpl.empty)
 
 
 @pytest.mark.gpu
