@@ -1,6 +1,10 @@
 """A lowered kernel compiled once into closures, with its variable and tensor slots."""
 from __future__ import annotations
 
+import io
+import linecache
+import tokenize
+
 import numpy as np
 
 from spec import ir
@@ -57,12 +61,15 @@ class Program:
         return slot
 
     def code_of(self, node) -> str:
-        """Source-like text of a statement or expression, for messages."""
+        """The DSL source line of a node (comment stripped), else its IR text: for messages."""
         key = id(node)
         if key not in self._code:
-            if isinstance(node, (ir.Expr, ir.Ref)):
+            loc = getattr(node, "loc", None)
+            text = linecache.getline(loc.file, loc.line).strip() if loc is not None else ""
+            text = _without_comment(text)
+            if not text and isinstance(node, (ir.Expr, ir.Ref)):
                 text = expr_str(node)
-            else:
+            elif not text:
                 lines = _Lines()
                 lines.stmt(node, 0)
                 text = lines.lines[0].rstrip(":")
@@ -100,3 +107,13 @@ def _written(node) -> str | None:
                 | ir.LdMatrix(dst=ir.Ref(buffer=b)) | ir.MmaSync(acc=ir.Ref(buffer=b)):
             return b.name
     return None
+
+
+def _without_comment(line: str) -> str:
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(line).readline):
+            if tok.type == tokenize.COMMENT:
+                return line[:tok.start[1]].rstrip()
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return line
