@@ -382,6 +382,40 @@ def test_exact_conditions_match_a_per_thread_reference(threads, scale, shift, mo
             k.verify()
 
 
+def _c_int(op: str, x: int, y: int) -> int:
+    """Reference i32 arithmetic with C semantics (§2.3), in plain Python ints."""
+    if op in ("/", "%"):
+        q = abs(x) // abs(y) * (1 if (x < 0) == (y < 0) else -1)
+        v = q if op == "/" else x - q * y
+    else:
+        v = {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y, "&": lambda: x & y,
+             "|": lambda: x | y, "^": lambda: x ^ y, "<<": lambda: x << y, ">>": lambda: x >> y,
+             "min": lambda: min(x, y), "max": lambda: max(x, y)}[op]()
+    return (v + 2**31) % 2**32 - 2**31
+
+
+@settings(max_examples=80, deadline=None)
+@given(op=st.sampled_from(["+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>", "min", "max"]),
+       scale=st.sampled_from([-3, -1, 1, 2, 5, 1 << 27]), shift=st.integers(-100, 100), k=st.integers(1, 31),
+       cmp=st.sampled_from(["<", "==", ">="]), bound=st.integers(-40, 40))
+def test_exact_integer_evaluation_matches_c_semantics(op, scale, shift, k, cmp, bound):
+    """A barrier under `op(tid * scale + shift, k) cmp bound` (hand-built IR, 64 threads) is
+    accepted exactly when the condition, computed per thread by the reference, is the same in
+    every thread."""
+    tx = ir.Special("threadIdx.x")
+    x = ir.Binary("+", ir.Binary("*", tx, ir.const(scale)), ir.const(shift))
+    cond = ir.Binary(cmp, ir.Binary(op, x, ir.const(k)), ir.const(bound))
+    k_ir = ir.Kernel("exact", (), (ir.const(1),) * 3, (ir.const(64), ir.const(1), ir.const(1)),
+                     (ir.If(cond, (ir.SyncThreads(),)),))
+    compare = {"<": lambda a, b: a < b, "==": lambda a, b: a == b, ">=": lambda a, b: a >= b}[cmp]
+    taken = {compare(_c_int(op, _c_int("+", _c_int("*", t, scale), shift), k), bound) for t in range(64)}
+    if len(taken) == 1:
+        k_ir.verify()
+    else:
+        with pytest.raises(VerifyError, match="barrier in thread-dependent branch"):
+            k_ir.verify()
+
+
 def test_dynamic_block_counts_thread_indices_as_varying():
     @kernel(block=lambda nt: nt, verify=False)
     def k(nt: i32, a: f32[1024]):
