@@ -97,7 +97,8 @@ def _torch():
 
 
 def copy_bandwidth(n: int = 1 << 28) -> dict:
-    """GB/s (bytes read + written) of copy_f32 and of torch's device-to-device copy."""
+    """GB/s (bytes read + written) of copy_f32 and of torch's device-to-device copy, and a
+    synchronized runner of copy_f32 (as do the other two benchmarks)."""
     torch = _torch()
     src = torch.randn(n, device="cuda")
     dst = torch.empty_like(src)
@@ -108,7 +109,8 @@ def copy_bandwidth(n: int = 1 << 28) -> dict:
     torch.cuda.synchronize()
     theirs = time_kernel(lambda s: dst.copy_(src), repeat=30)["median_us"]
     gbs = lambda us: 2 * 4 * n / us / 1e3       # noqa: E731
-    return {"bytes": 8 * n, "ours_gbs": gbs(ours), "torch_gbs": gbs(theirs), "ratio": theirs / ours}
+    return {"bytes": 8 * n, "ours_gbs": gbs(ours), "torch_gbs": gbs(theirs), "ratio": theirs / ours}, \
+        _synchronized(go)
 
 
 def matmul_throughput(size: int = 4096) -> dict:
@@ -127,7 +129,7 @@ def matmul_throughput(size: int = 4096) -> dict:
     theirs = time_kernel(lambda s: torch.mm(a, b), repeat=10, warmup=2)["median_us"]
     tflops = lambda us: 2 * size ** 3 / us / 1e6   # noqa: E731
     return {"size": size, "ours_tflops": tflops(ours), "cublas_tflops": tflops(theirs),
-            "ratio": theirs / ours, "rel_error": err}
+            "ratio": theirs / ours, "rel_error": err}, _synchronized(go)
 
 
 def launch_overhead(count: int = 1000) -> dict:
@@ -145,8 +147,18 @@ def launch_overhead(count: int = 1000) -> dict:
     with graph.capture(stream) as g:
         burst(stream)
     replayed = time_batch(lambda s: g.replay(s), count, stream=stream)
-    g.close()
-    return {"launches": count, "prepared_us": prepared, "graph_us": replayed}
+    return {"launches": count, "prepared_us": prepared, "graph_us": replayed}, \
+        _synchronized(lambda: g.replay(stream))
+
+
+def _synchronized(run):
+    """A zero-argument callable that runs `run()` and waits for the device (for host timers)."""
+    drv = driver()
+
+    def go():
+        run()
+        drv.Context.synchronize()
+    return go
 
 
 def device_name() -> str:

@@ -15,7 +15,7 @@ from spec import dtypes as dt
 from spec import ir
 from spec.passes import lower
 
-from .emit_expr import ExprEmitter, strip_parens, cname, convert, ctype, offset
+from .emit_expr import FULL_MASK, ExprEmitter, strip_parens, cname, convert, ctype, offset
 from .prelude import PRELUDE
 
 STATIC_SHARED_LIMIT = 48 * 1024   # bytes of static __shared__ a kernel may declare
@@ -97,7 +97,7 @@ class _Kernel:
         self.k, self.out, self.dynamic = k, out, dynamic
         threads = math.prod(b.value for b in k.block) if all(isinstance(b, ir.Const) for b in k.block) else None
         self.threads = threads
-        self.mask = "0xffffffffu" if threads is not None and threads % 32 == 0 else "tm_warp_mask()"
+        self.mask = FULL_MASK if threads is not None and threads % 32 == 0 else "tm_warp_mask()"
         self.x = ExprEmitter(self.mask)
 
     # ---------------------------------------------------------------- kernel

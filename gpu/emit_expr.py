@@ -17,6 +17,7 @@ from spec import dtypes as dt
 from spec import ir
 
 HALVES = (dt.float16, dt.bfloat16)
+FULL_MASK = "0xffffffffu"
 _ROUND = {dt.float16: "tm_f16", dt.bfloat16: "tm_bf16"}
 _UNSIGNED_TWIN = {dt.int32: "uint32_t", dt.int64: "uint64_t"}
 _F32_MATH = {"exp": "expf", "exp2": "exp2f", "log": "logf", "log2": "log2f", "sqrt": "sqrtf",
@@ -218,6 +219,8 @@ class ExprEmitter:
             return f"{_ROUND[t]}({strip_parens(value)})" if t in HALVES else value
         if t in _UNSIGNED_TWIN and op in "+-*":
             return f"(({t.ctype})({self.unsigned(e)}))"
+        if t in _UNSIGNED_TWIN and op in "/%" and not (isinstance(e.b, ir.Const) and e.b.value != -1):
+            return f"tm_{'div' if op == '/' else 'rem'}({strip_parens(a)}, {strip_parens(b)})"
         if t.bits < 32:
             return f"(({t.ctype})({a} {op} {b}))"
         return f"({a} {op} {b})"
@@ -266,11 +269,12 @@ class ExprEmitter:
 
     def shuffle(self, e: ir.Shuffle) -> str:
         v, lane, w = self.emit(e.value), self.emit(e.lane), e.width
-        native = e.kind == "idx" or (isinstance(e.lane, ir.Const) and 0 <= e.lane.value < w)
+        full_warps = self.warp_mask == FULL_MASK
+        native = full_warps and (e.kind == "idx" or (isinstance(e.lane, ir.Const) and 0 <= e.lane.value < w))
+        v, lane, m = strip_parens(v), strip_parens(lane), self.warp_mask
         if native:
-            return f"tm_shfl_{e.kind}({self.warp_mask}, {strip_parens(v)}, {strip_parens(lane)}, {w})"
-        kind = ir.SHUFFLE_KINDS.index(e.kind)
-        return f"tm_shfl_idx({self.warp_mask}, {strip_parens(v)}, tm_shfl_src({kind}, {strip_parens(lane)}, {w}), 32)"
+            return f"tm_shfl_{e.kind}({m}, {v}, {lane}, {w})"
+        return f"tm_shfl_idx({m}, {v}, tm_shfl_src({ir.SHUFFLE_KINDS.index(e.kind)}, {lane}, {w}, {m}), 32)"
 
 
 def strip_parens(code: str) -> str:

@@ -1,8 +1,9 @@
 """CUDA C helpers every emitted translation unit starts with (SPEC.md §2.3–§2.4, §5.4–§5.8).
 
-Each helper exists because plain CUDA C differs from SPEC.md there: saturating float->int
-conversion, wrapping narrow-integer atomics, shuffles whose out-of-segment lanes read their
-own value, tensor-core and async-copy PTX that has no C spelling.
+Each helper exists because plain CUDA C differs from SPEC.md there (saturating float->int
+conversion with NaN -> 0, NaN-ignoring min/max, shuffles whose out-of-segment lanes read
+their own value) or has no C spelling (tensor-core and async-copy PTX), or gives one name to
+an overload set (atomics).
 """
 
 PRELUDE = r"""
@@ -21,13 +22,14 @@ __device__ __forceinline__ half tm_f16_bits(unsigned short b) { return __ushort_
 __device__ __forceinline__ bf16_t tm_bf16_bits(unsigned short b) { return __ushort_as_bfloat16(b); }
 
 // ---- float -> integer: truncate toward zero, saturate, NaN -> 0 (SPEC §2.4).
-// cvt.rzi.{s32,u32,s64} saturate and map NaN to 0; narrower targets clamp the s32 result.
-__device__ __forceinline__ int32_t tm_to_i32(float x) { return __float2int_rz(x); }
-__device__ __forceinline__ int32_t tm_to_i32(double x) { return __double2int_rz(x); }
-__device__ __forceinline__ uint32_t tm_to_u32(float x) { return __float2uint_rz(x); }
-__device__ __forceinline__ uint32_t tm_to_u32(double x) { return __double2uint_rz(x); }
-__device__ __forceinline__ int64_t tm_to_i64(float x) { return __float2ll_rz(x); }
-__device__ __forceinline__ int64_t tm_to_i64(double x) { return __double2ll_rz(x); }
+// cvt.rzi.{s32,u32,s64} saturate, but turn NaN into the minimum (measured on H200), hence the
+// explicit NaN test; narrower targets clamp the s32/u32 result.
+__device__ __forceinline__ int32_t tm_to_i32(float x) { return x != x ? 0 : __float2int_rz(x); }
+__device__ __forceinline__ int32_t tm_to_i32(double x) { return x != x ? 0 : __double2int_rz(x); }
+__device__ __forceinline__ uint32_t tm_to_u32(float x) { return x != x ? 0u : __float2uint_rz(x); }
+__device__ __forceinline__ uint32_t tm_to_u32(double x) { return x != x ? 0u : __double2uint_rz(x); }
+__device__ __forceinline__ int64_t tm_to_i64(float x) { return x != x ? 0 : __float2ll_rz(x); }
+__device__ __forceinline__ int64_t tm_to_i64(double x) { return x != x ? 0 : __double2ll_rz(x); }
 template <class F> __device__ __forceinline__ int8_t tm_to_i8(F x) { return (int8_t)max(-128, min(127, tm_to_i32(x))); }
 template <class F> __device__ __forceinline__ int16_t tm_to_i16(F x) { return (int16_t)max(-32768, min(32767, tm_to_i32(x))); }
 template <class F> __device__ __forceinline__ uint8_t tm_to_u8(F x) { return (uint8_t)min(255u, tm_to_u32(x)); }
@@ -35,6 +37,12 @@ template <class F> __device__ __forceinline__ uint8_t tm_to_u8(F x) { return (ui
 // ---- wrapping abs (abs(INT_MIN) == INT_MIN, SPEC §2.3)
 __device__ __forceinline__ int32_t tm_abs(int32_t x) { return x < 0 ? (int32_t)(0u - (uint32_t)x) : x; }
 __device__ __forceinline__ int64_t tm_abs(int64_t x) { return x < 0 ? (int64_t)(0ull - (uint64_t)x) : x; }
+
+// ---- signed division: MIN / -1 wraps to MIN and MIN % -1 is 0 (undefined in C, SPEC §2.3)
+__device__ __forceinline__ int32_t tm_div(int32_t a, int32_t b) { return b == -1 ? (int32_t)(0u - (uint32_t)a) : a / b; }
+__device__ __forceinline__ int64_t tm_div(int64_t a, int64_t b) { return b == -1 ? (int64_t)(0ull - (uint64_t)a) : a / b; }
+__device__ __forceinline__ int32_t tm_rem(int32_t a, int32_t b) { return b == -1 ? 0 : a % b; }
+__device__ __forceinline__ int64_t tm_rem(int64_t a, int64_t b) { return b == -1 ? 0 : a % b; }
 
 // ---- swizzled layout: o ^ ((o & mask) >> shift) (SPEC §3.3)
 __device__ __forceinline__ int32_t tm_swizzle(int32_t o, int32_t mask, int shift) { return o ^ ((o & mask) >> shift); }
@@ -59,40 +67,15 @@ TM_SHFL(xor, __shfl_xor_sync)
 TM_SHFL(down, __shfl_down_sync)
 TM_SHFL(up, __shfl_up_sync)
 TM_SHFL(idx, __shfl_sync)
-// General form: lane l reads lane s of its own width-segment, or itself when s is outside.
-__device__ __forceinline__ int tm_shfl_src(int kind, int x, int w) {
+// General form: lane l reads lane s of its own width-segment, or itself when s is outside
+// the segment or names a lane the (partial) warp does not have.
+__device__ __forceinline__ int tm_shfl_src(int kind, int x, int w, unsigned m) {
     int l = tm_lane(), r = l & (w - 1);
     int s = kind == 0 ? (r ^ x) : kind == 1 ? r + x : kind == 2 ? r - x : (x & (w - 1));
-    return (s >= 0 && s < w) ? l - r + s : l;
+    return (s >= 0 && s < w && ((m >> (l - r + s)) & 1u)) ? l - r + s : l;
 }
 
-// ---- atomics (SPEC §5.8): native where the hardware has one, else a compare-and-swap loop
-template <class T, class F> __device__ T tm_atomic_rmw(T* p, F f) {
-    T cur;
-    if constexpr (sizeof(T) == 8) {
-        unsigned long long* w = (unsigned long long*)p;
-        unsigned long long old = *(volatile unsigned long long*)w, assumed;
-        do { assumed = old; memcpy(&cur, &assumed, 8); T nv = f(cur); unsigned long long nb; memcpy(&nb, &nv, 8);
-             old = atomicCAS(w, assumed, nb); } while (old != assumed);
-    } else {
-        unsigned* w = (unsigned*)((uintptr_t)p & ~(uintptr_t)3);
-        unsigned shift = sizeof(T) == 4 ? 0 : ((uintptr_t)p & 3) * 8;
-        unsigned mask = sizeof(T) == 4 ? 0xffffffffu : ((1u << (8 * sizeof(T))) - 1u) << shift;
-        unsigned old = *(volatile unsigned*)w, assumed;
-        do { assumed = old; unsigned bits = (assumed & mask) >> shift; memcpy(&cur, &bits, sizeof(T));
-             T nv = f(cur); unsigned nb = 0; memcpy(&nb, &nv, sizeof(T));
-             old = atomicCAS(w, assumed, (assumed & ~mask) | ((nb << shift) & mask)); } while (old != assumed);
-    }
-    return cur;
-}
-template <class T> __device__ __forceinline__ T tm_atomic_add(T* p, T v) { return tm_atomic_rmw(p, [=](T x) { return (T)(x + v); }); }
-__device__ __forceinline__ int32_t tm_atomic_add(int32_t* p, int32_t v) { return atomicAdd(p, v); }
-__device__ __forceinline__ uint32_t tm_atomic_add(uint32_t* p, uint32_t v) { return atomicAdd(p, v); }
-__device__ __forceinline__ int64_t tm_atomic_add(int64_t* p, int64_t v) { return (int64_t)atomicAdd((unsigned long long*)p, (unsigned long long)v); }
-__device__ __forceinline__ float tm_atomic_add(float* p, float v) { return atomicAdd(p, v); }
-__device__ __forceinline__ double tm_atomic_add(double* p, double v) { return atomicAdd(p, v); }
-__device__ __forceinline__ half tm_atomic_add(half* p, half v) { return atomicAdd(p, v); }
-__device__ __forceinline__ bf16_t tm_atomic_add(bf16_t* p, bf16_t v) { return atomicAdd(p, v); }
+// ---- min/max (SPEC §2.3): for floats a NaN operand yields the other one (IEEE minNum)
 template <class T> __device__ __forceinline__ T tm_max(T a, T b) { return a < b ? b : a; }
 template <class T> __device__ __forceinline__ T tm_min(T a, T b) { return b < a ? b : a; }
 __device__ __forceinline__ float tm_max(float a, float b) { return fmaxf(a, b); }
@@ -103,27 +86,25 @@ __device__ __forceinline__ half tm_max(half a, half b) { return tm_f16(fmaxf(tm_
 __device__ __forceinline__ half tm_min(half a, half b) { return tm_f16(fminf(tm_f32(a), tm_f32(b))); }
 __device__ __forceinline__ bf16_t tm_max(bf16_t a, bf16_t b) { return tm_bf16(fmaxf(tm_f32(a), tm_f32(b))); }
 __device__ __forceinline__ bf16_t tm_min(bf16_t a, bf16_t b) { return tm_bf16(fminf(tm_f32(a), tm_f32(b))); }
-template <class T> __device__ __forceinline__ T tm_atomic_max(T* p, T v) { return tm_atomic_rmw(p, [=](T x) { return tm_max(x, v); }); }
-template <class T> __device__ __forceinline__ T tm_atomic_min(T* p, T v) { return tm_atomic_rmw(p, [=](T x) { return tm_min(x, v); }); }
+
+// ---- atomics (SPEC §5.8): the verifier admits exactly CUDA's native forms
+__device__ __forceinline__ int32_t tm_atomic_add(int32_t* p, int32_t v) { return atomicAdd(p, v); }
+__device__ __forceinline__ uint32_t tm_atomic_add(uint32_t* p, uint32_t v) { return atomicAdd(p, v); }
+__device__ __forceinline__ float tm_atomic_add(float* p, float v) { return atomicAdd(p, v); }
+__device__ __forceinline__ double tm_atomic_add(double* p, double v) { return atomicAdd(p, v); }
+__device__ __forceinline__ half tm_atomic_add(half* p, half v) { return atomicAdd(p, v); }
+__device__ __forceinline__ bf16_t tm_atomic_add(bf16_t* p, bf16_t v) { return atomicAdd(p, v); }
 __device__ __forceinline__ int32_t tm_atomic_max(int32_t* p, int32_t v) { return atomicMax(p, v); }
 __device__ __forceinline__ int32_t tm_atomic_min(int32_t* p, int32_t v) { return atomicMin(p, v); }
 __device__ __forceinline__ uint32_t tm_atomic_max(uint32_t* p, uint32_t v) { return atomicMax(p, v); }
 __device__ __forceinline__ uint32_t tm_atomic_min(uint32_t* p, uint32_t v) { return atomicMin(p, v); }
 __device__ __forceinline__ int64_t tm_atomic_max(int64_t* p, int64_t v) { return atomicMax((long long*)p, (long long)v); }
 __device__ __forceinline__ int64_t tm_atomic_min(int64_t* p, int64_t v) { return atomicMin((long long*)p, (long long)v); }
-template <class T> __device__ __forceinline__ T tm_atomic_exch(T* p, T v) { return tm_atomic_rmw(p, [=](T) { return v; }); }
 __device__ __forceinline__ int32_t tm_atomic_exch(int32_t* p, int32_t v) { return atomicExch(p, v); }
 __device__ __forceinline__ uint32_t tm_atomic_exch(uint32_t* p, uint32_t v) { return atomicExch(p, v); }
 __device__ __forceinline__ float tm_atomic_exch(float* p, float v) { return atomicExch(p, v); }
-// compare-and-swap compares bit patterns (so -0.0 != 0.0 and a NaN can match itself)
-template <class T> __device__ __forceinline__ T tm_atomic_cas(T* p, T cmp, T v) {
-    return tm_atomic_rmw(p, [=](T x) { return memcmp(&x, &cmp, sizeof(T)) == 0 ? v : x; });
-}
 __device__ __forceinline__ int32_t tm_atomic_cas(int32_t* p, int32_t c, int32_t v) { return atomicCAS(p, c, v); }
 __device__ __forceinline__ uint32_t tm_atomic_cas(uint32_t* p, uint32_t c, uint32_t v) { return atomicCAS(p, c, v); }
-__device__ __forceinline__ int64_t tm_atomic_cas(int64_t* p, int64_t c, int64_t v) {
-    return (int64_t)atomicCAS((unsigned long long*)p, (unsigned long long)c, (unsigned long long)v);
-}
 
 // ---- asynchronous copies (SPEC §5.4): src-size 0 zero-fills without reading the source
 template <int BYTES> __device__ __forceinline__ void tm_cp_async(void* dst, const void* src, bool valid) {

@@ -1,0 +1,48 @@
+"""Print the GPU benchmark ratio table (docs/PERF.md): copy bandwidth vs torch, SIMT f32
+matmul vs cuBLAS SGEMM (TF32 off), launch overhead of prepared calls and CUDA-graph replay.
+
+    python scripts/gpu_bench.py [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+
+from tabulate import tabulate
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", help="also write the raw numbers here")
+    parser.add_argument("--size", type=int, default=4096, help="matmul M = N = K")
+    args = parser.parse_args(argv)
+    import gpu
+    if not gpu.available():
+        print(f"no GPU: {gpu.unavailable_reason()}")
+        return 1
+    from gpu import bench
+    copy, _ = bench.copy_bandwidth()
+    mm, _ = bench.matmul_throughput(args.size)
+    launch, _ = bench.launch_overhead()
+    rows = [
+        ["copy f32 (1 GiB moved)", f"{copy['ours_gbs']:.0f} GB/s", f"torch copy_ {copy['torch_gbs']:.0f} GB/s",
+         f"{copy['ratio']:.3f}", ">= 0.9"],
+        [f"SIMT f32 matmul {args.size}^3", f"{mm['ours_tflops']:.2f} TFLOP/s",
+         f"cuBLAS SGEMM {mm['cublas_tflops']:.2f} TFLOP/s", f"{mm['ratio']:.3f}", ">= 0.5"],
+        ["launch, prepared call", f"{launch['prepared_us']:.2f} us/kernel", "", "", ""],
+        ["launch, CUDA-graph replay", f"{launch['graph_us']:.3f} us/kernel", "", "", "<= 1 us"],
+    ]
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"device: {bench.device_name()}   date: {when}   command: python {' '.join(sys.argv)}")
+    print(tabulate(rows, headers=["benchmark", "taskmap", "baseline", "ratio", "target"], tablefmt="github"))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"device": bench.device_name(), "date": when, "copy": copy, "matmul": mm, "launch": launch}, f,
+                      indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
