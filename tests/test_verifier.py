@@ -33,20 +33,6 @@ def marked_line(path: str, first: int) -> int:
 
 # ---------------------------------------------------------------- the catalogue
 
-@pytest.mark.parametrize("k, phrase", invalid_kernels.CATALOGUE, ids=[k.name for k, _ in invalid_kernels.CATALOGUE])
-def test_catalogued_kernel_fails_at_its_marked_line(k, phrase):
-    e = rejected(k, phrase)
-    line = marked_line(k.loc.file, k.loc.line)
-    assert e.node.loc.file == k.loc.file and e.node.loc.line == line, str(e)
-    text = str(e)
-    assert text.startswith(f"{k.loc.file}:{line}:") and f": {phrase}: " in text
-    assert f"(in kernel {k.name})" in text
-    printed = printer.kernel_lines(k).where         # id(node) -> printed line index
-    at_line = {printed[id(n)] + 1 for n in ir.walk(k) if id(n) in printed and n.loc and n.loc.line == line}
-    marked = int(re.search(r"^  > +(\d+) \| ", text, re.M).group(1))
-    assert marked in at_line, "the window marks the statement written on the marked line"
-
-
 def rejected(k: ir.Kernel, phrase: str) -> VerifyError:
     """verify() fails with `phrase`, and the message ends with consecutive lines of the printed
     IR, exactly one of them marked `>`."""
@@ -63,6 +49,20 @@ def rejected(k: ir.Kernel, phrase: str) -> VerifyError:
     return info.value
 
 
+@pytest.mark.parametrize("k, phrase", invalid_kernels.CATALOGUE, ids=[k.name for k, _ in invalid_kernels.CATALOGUE])
+def test_catalogued_kernel_fails_at_its_marked_line(k, phrase):
+    e = rejected(k, phrase)
+    line = marked_line(k.loc.file, k.loc.line)
+    assert e.node.loc.file == k.loc.file and e.node.loc.line == line, str(e)
+    text = str(e)
+    assert text.startswith(f"{k.loc.file}:{line}:") and f": {phrase}: " in text
+    assert f"(in kernel {k.name})" in text
+    printed = printer.kernel_lines(k).where         # id(node) -> printed line index
+    at_line = {printed[id(n)] + 1 for n in ir.walk(k) if id(n) in printed and n.loc and n.loc.line == line}
+    marked = int(re.search(r"^  > +(\d+) \| ", text, re.M).group(1))
+    assert marked in at_line, "the window marks the statement written on the marked line"
+
+
 @pytest.mark.parametrize("k, phrase", invalid_kernels.HAND_BUILT, ids=[k.name for k, _ in invalid_kernels.HAND_BUILT])
 def test_hand_built_ir_fails(k, phrase):
     assert str(rejected(k, phrase)).startswith(f"{invalid_kernels.__file__}:")
@@ -73,7 +73,7 @@ def test_hand_built_ir_fails(k, phrase):
 def test_unsupported_python_fails_at_decoration(make, message, hint):
     with pytest.raises(DSLError) as info:
         make()
-    lines, first = inspect.getsourcelines(make)
+    _, first = inspect.getsourcelines(make)
     line = marked_line(invalid_kernels.__file__, first)
     text = str(info.value)
     assert re.match(rf"{re.escape(invalid_kernels.__file__)}:{line}:\d+: ", text), text
