@@ -47,11 +47,23 @@ def _default_range(init: str, dtype: dt.DType) -> tuple[float, float]:
         else (-100, 100) if init == "random" else (-8, 8)
 
 
+def round_bf16(x) -> np.ndarray:
+    """Values rounded once, to nearest even, to bf16 (returned as float32). From float64
+    through float32 rounded to odd, so the two steps round like one (no double rounding)."""
+    x = np.asarray(x, np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = x.astype(np.float32)
+        toward_zero = np.where(np.abs(y.astype(np.float64)) > np.abs(x), np.nextafter(y, np.float32(0)), y)
+        inexact = (toward_zero.astype(np.float64) != x) & ~np.isnan(x)
+    odd = (np.ascontiguousarray(toward_zero, np.float32).view(np.uint32) | inexact.astype(np.uint32))
+    return dt.bf16_round(odd.view(np.float32))
+
+
 def from_values(values, dtype: dt.DType) -> np.ndarray:
-    """Values (any NumPy array) -> storage of `dtype` (bf16: rounded to nearest even bits)."""
+    """Values (any NumPy array) -> storage of `dtype` (bf16: rounded once to nearest even)."""
     values = np.asarray(values)
     if dtype is dt.bfloat16:
-        return dt.to_bf16_bits(values.astype(np.float32))
+        return dt.to_bf16_bits(round_bf16(values))
     if dtype is dt.boolean:
         return values != 0
     return values.astype(dtype.storage)
@@ -125,7 +137,7 @@ def evaluate(text: str, namespace: dict):
     try:
         with np.errstate(all="ignore"):     # overflow to inf is often the point of a case
             return eval(compile(text, "<case expression>", "eval"),  # noqa: S307 — checked above
-                        {"__builtins__": _SAFE_BUILTINS, "np": np}, dict(namespace))
+                        {"__builtins__": _SAFE_BUILTINS, "np": np, "bf16": round_bf16}, dict(namespace))
     except Exception as e:  # noqa: BLE001 — any error in user text becomes one clear message
         raise ValueError(f"cannot evaluate {text!r}: {type(e).__name__}: {e}") from None
 
@@ -149,6 +161,8 @@ def compare(name: str, actual: np.ndarray, expected, dtype: dt.DType, exact: boo
         return Comparison(False, f"{name}: expected value has shape {np.shape(expected)}, "
                                  f"output has shape {actual.shape}", np.inf, np.inf)
     got = as_values(actual, dtype).astype(np.float64)
+    if exact:                             # errors against the expected value in the output's type
+        expected = as_values(from_values(expected, dtype), dtype)
     want = np.asarray(expected, dtype=np.float64)
     both_nan = np.isnan(got) & np.isnan(want)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -159,14 +173,13 @@ def compare(name: str, actual: np.ndarray, expected, dtype: dt.DType, exact: boo
     max_abs = float(err.max()) if err.size else 0.0
     max_rel = float(rel.max()) if rel.size else 0.0
     if exact:
-        want_bits = _bits(from_values(expected, dtype))
-        bad = _bits(actual) != want_bits
+        bad = _bits(actual) != _bits(from_values(expected, dtype))
         if not bad.any():
             return Comparison(True, "", max_abs, max_rel)
         idx = _index(np.argmax(bad), actual.shape)
         return Comparison(False, f"{name}: {int(bad.sum())} of {bad.size} elements differ (bit-exact "
-                                 f"comparison); first at index {idx}: got {got[idx]!r}, expected "
-                                 f"{want[idx]!r}", max_abs, max_rel)
+                                 f"comparison); first at index {idx}: got {_num(got[idx])}, expected "
+                                 f"{_num(want[idx])}", max_abs, max_rel)
     bound = atol + rtol * np.abs(want)
     bad = err > bound
     if not bad.any():
@@ -175,9 +188,14 @@ def compare(name: str, actual: np.ndarray, expected, dtype: dt.DType, exact: boo
     worst = f"max rel err {rel[idx]:.3g} > rtol {rtol:.3g}" if want[idx] != 0 \
         else f"abs err {err[idx]:.3g} > atol {atol:.3g}"
     return Comparison(False, f"{name}: {worst} at index {idx} "
-                             f"(got {got[idx]!r}, expected {want[idx]!r}, abs err {err[idx]:.3g}; "
+                             f"(got {_num(got[idx])}, expected {_num(want[idx])}, abs err {err[idx]:.3g}; "
                              f"{int(bad.sum())} of {bad.size} elements beyond atol {atol:.3g} "
                              f"+ rtol*|expected|)", max_abs, max_rel)
+
+
+def _num(v) -> str:
+    v = float(v)
+    return str(int(v)) if v.is_integer() and abs(v) < 2**53 else repr(v)
 
 
 def _bits(a: np.ndarray) -> np.ndarray:
