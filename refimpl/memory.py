@@ -338,7 +338,11 @@ def store(st, space: Space, index: list, off, values, sel, node, atomic: bool = 
     if space.init is not None or space.race is not None or space.pending is not None:
         check_write(Access(st, space, index, lanes, flat, node), atomic)
     v = to_storage(values, space.dtype)
-    space.data[flat] = v if sel is None or np.ndim(v) == 0 else v[sel]
+    if np.ndim(v) and sel is not None:
+        v = v[sel]
+    if np.ndim(flat) == 0 and np.ndim(v):        # one element for every lane: the last lane's value
+        v = v[-1]
+    space.data[flat] = v
 
 
 def elements(st, space: Space, lanes, off, n: int, index: list, node):

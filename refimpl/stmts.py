@@ -118,9 +118,9 @@ def _declare_uninit(s: ir.DeclareVar, cx):
     return run
 
 
-def _at(values, lane: int):
-    x = values if np.ndim(values) == 0 else values[lane]
-    return x.item() if hasattr(x, "item") else x
+def _at(values, lane: int) -> str:
+    """One lane's value, printed at its own precision (f32 as the shortest f32 repr)."""
+    return str(values if np.ndim(values) == 0 else values[lane])
 
 
 def _ref(ref: ir.Ref, cx):
@@ -156,7 +156,7 @@ def _if(s: ir.If, cx):
     def run(st, sel):
         c = fc(st, sel)
         if st.trace is not None:
-            st.trace.step(st, s, sel, lambda lane: f"-> {bool(_at(c, lane))}")
+            st.trace.step(st, s, sel, lambda lane: f"-> {_at(c, lane)}")
         if np.ndim(c) == 0:
             if c:
                 then(st, sel)
@@ -182,6 +182,7 @@ def _uniform(x, sel):
 def _for(s: ir.For, cx):
     slot, body = cx.var_slot(s.var), compile_block(s.body, cx)
     fa, fb, fc = (converted(e, s.var.dtype, cx) for e in (s.start, s.stop, s.step))
+    lowered = "__" in s.var.name          # a task-mapping loop counter: the task variables are traced instead
     make = num.lane_dtype(s.var.dtype).type
 
     def run(st, sel):
@@ -193,7 +194,7 @@ def _for(s: ir.For, cx):
         if None not in (ua, ub, uc):
             for v in range(ua, ub, uc):
                 st.vars[slot] = make(v)
-                if st.trace is not None:
+                if st.trace is not None and not lowered:
                     st.trace.step(st, s, sel, lambda lane: f"{s.var.name} = {v}")
                 body(st, sel)
             return
@@ -205,7 +206,7 @@ def _for(s: ir.For, cx):
             if cur is not None and not len(cur):
                 return
             st.vars[slot] = v
-            if st.trace is not None:
+            if st.trace is not None and not lowered:
                 st.trace.step(st, s, cur, lambda lane: f"{s.var.name} = {_at(v, lane)}")
             body(st, cur)
             v = (v + c).astype(v.dtype)
@@ -220,7 +221,7 @@ def _while(s: ir.While, cx):
         while True:
             c = fc(st, cur)
             if st.trace is not None:
-                st.trace.step(st, s, cur, lambda lane: f"-> {bool(_at(c, lane))}")
+                st.trace.step(st, s, cur, lambda lane: f"-> {_at(c, lane)}")
             if np.ndim(c) == 0:
                 if not c:
                     return

@@ -49,7 +49,8 @@ class KernelTrap(TaskmapError):
         self.thread = thread
         self.buffer = buffer
         self.index = index
-        text = phrase + (f": {detail}" if detail else "")
+        sep = " " if detail.startswith("for ") else ": "
+        text = phrase + (sep + detail if detail else "")
         if block is not None:
             text += f" in block {fmt3(block)}"
         if loc is not None:

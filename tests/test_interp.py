@@ -1,0 +1,368 @@
+"""The interpreter's semantics (SPEC.md §2–§5) against NumPy / Python references."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import refimpl
+from refimpl import debug
+from spec import dtypes
+from spec.lang import (atomic_add, bf16, blockIdx, cast, cp_async, cp_async_commit_group, cp_async_wait_group, f16,
+                       f32, fma, i32, i64, kernel, mma_sync, register_tensor, select, shared_tensor, shfl_down,
+                       shfl_idx, shfl_up, shfl_xor, swizzle, syncthreads, syncwarp, threadIdx, u32)
+
+# ---------------------------------------------------------------- integer arithmetic (§2.3)
+
+
+@kernel(grid=1, block=64)
+def int_ops(a: i32[64], b: i32[64], q: i32[64], r: i32[64], s: i32[64], p: i32[64]):
+    i = threadIdx.x
+    q[i] = a[i] // b[i]
+    r[i] = a[i] % b[i]
+    s[i] = a[i] >> 3
+    p[i] = a[i] * b[i] + 2147483647
+
+
+def _c_div(x: int, y: int) -> int:
+    q = abs(x) // abs(y)
+    return q if (x >= 0) == (y >= 0) else -q
+
+
+def _wrap32(x: int) -> int:
+    return (x + 2**31) % 2**32 - 2**31
+
+
+def test_integer_division_truncates_and_wraps_like_c():
+    rng = np.random.default_rng(0)
+    a = rng.integers(-1000, 1000, 64).astype(np.int32)
+    b = rng.integers(1, 20, 64).astype(np.int32) * rng.choice([-1, 1], 64).astype(np.int32)
+    a[:4] = [-2**31, -7, 7, -2**31]
+    b[:4] = [-1, 2, -2, 3]
+    outs = [np.zeros(64, np.int32) for _ in range(4)]
+    refimpl.interpret(int_ops, a, b, *outs)
+    q, r, s, p = outs
+    assert q.tolist() == [_wrap32(_c_div(int(x), int(y))) for x, y in zip(a, b)]
+    assert r.tolist() == [int(x) - _c_div(int(x), int(y)) * int(y) if (x, y) != (-2**31, -1) else 0
+                          for x, y in zip(a, b)]
+    assert s.tolist() == [int(x) >> 3 for x in a]
+    assert p.tolist() == [_wrap32(int(x) * int(y) + 2**31 - 1) for x, y in zip(a, b)]
+
+
+# ---------------------------------------------------------------- conversions (§2.4)
+
+
+@kernel(grid=1, block=8)
+def to_ints(x: f32[8], a: i32[8], b: u32[8], c: i64[8]):
+    i = threadIdx.x
+    a[i] = cast(x[i], i32)
+    b[i] = cast(x[i], u32)
+    c[i] = cast(x[i], i64)
+
+
+def test_float_to_int_truncates_and_saturates_nan_to_zero():
+    x = np.array([2.7, -2.7, 3e9, -3e9, np.nan, np.inf, -np.inf, 1e19], np.float32)
+    a, b, c = np.zeros(8, np.int32), np.zeros(8, np.uint32), np.zeros(8, np.int64)
+    refimpl.interpret(to_ints, x, a, b, c)
+    assert a.tolist() == [2, -2, 2**31 - 1, -2**31, 0, 2**31 - 1, -2**31, 2**31 - 1]
+    assert b.tolist() == [2, 0, 3000000000, 0, 0, 2**32 - 1, 0, 2**32 - 1]
+    assert c.tolist() == [2, -2, 3000000000, -3000000000, 0, 2**63 - 1, -2**63, 2**63 - 1]
+
+
+# ---------------------------------------------------------------- f16 / bf16 rounding (§2.3)
+
+
+@kernel(grid=1, block=64)
+def f16_ops(a: f16[64], b: f16[64], c: f16[64], twice: f16[64], once: f16[64]):
+    i = threadIdx.x
+    twice[i] = a[i] * b[i] + c[i]
+    once[i] = fma(a[i], b[i], c[i])
+
+
+def test_f16_rounds_each_operation_and_fma_rounds_once():
+    rng = np.random.default_rng(1)
+    a, b, c = (rng.standard_normal(64).astype(np.float16) for _ in range(3))
+    twice, once = np.zeros(64, np.float16), np.zeros(64, np.float16)
+    refimpl.interpret(f16_ops, a, b, c, twice, once)
+    want_twice = [np.float16(np.float16(x * y) + z) for x, y, z in zip(a, b, c)]   # NumPy f16 scalars round per op
+    want_once = [np.float16(float(x) * float(y) + float(z)) for x, y, z in zip(a, b, c)]  # exact in f64
+    np.testing.assert_array_equal(twice, want_twice)
+    np.testing.assert_array_equal(once, want_once)
+    assert (twice != once).any()           # the inputs are chosen so the two roundings differ somewhere
+
+
+@kernel(grid=1, block=64)
+def bf16_mul_add(a: bf16[64], b: bf16[64], out: bf16[64], wide: f32[64]):
+    i = threadIdx.x
+    out[i] = a[i] * b[i] + a[i]
+    wide[i] = a[i] * b[i]
+
+
+def _bf16(x):
+    """Round-to-nearest-even to bf16, independently of spec.dtypes: via Python floats."""
+    x = np.asarray(x, np.float32)
+    bits = x.view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    return (rounded.astype(np.uint32) << 16).view(np.float32)
+
+
+def test_bf16_rounds_each_operation():
+    rng = np.random.default_rng(2)
+    af, bf = _bf16(rng.standard_normal(64)), _bf16(rng.standard_normal(64))
+    a, b = (dtypes.to_bf16_bits(v) for v in (af, bf))
+    out, wide = np.zeros(64, np.uint16), np.zeros(64, np.float32)
+    refimpl.interpret(bf16_mul_add, a, b, out, wide)
+    prod = _bf16(af * bf)                   # f32 product of two bf16 values is exact
+    np.testing.assert_array_equal(dtypes.from_bf16_bits(out), _bf16(prod + af))
+    np.testing.assert_array_equal(wide, prod)
+
+
+# ---------------------------------------------------------------- lazy evaluation (§2.3)
+
+
+@kernel(grid=1, block=64)
+def guarded(n: i32, a: f32[n], out: f32[64]):
+    i = threadIdx.x
+    ok = i < n and a[i] > 0.0
+    out[i] = select(i < n, a[i] if i < n else 0.0, -1.0) + (1.0 if ok else 0.0)
+
+
+def test_short_circuit_and_select_skip_the_untaken_reads():
+    a = np.array([1.0, -2.0, 3.0], np.float32)
+    out = np.zeros(64, np.float32)
+    refimpl.interpret(guarded, 3, a, out)
+    np.testing.assert_array_equal(out, [2.0, -2.0, 4.0] + [-1.0] * 61)
+
+
+# ---------------------------------------------------------------- shuffles (§5.6)
+
+
+@kernel(grid=1, block=64)
+def shuffles(a: i32[64], x: i32[64], d: i32[64], u: i32[64], s: i32[64]):
+    i = threadIdx.x
+    v = a[i]
+    x[i] = shfl_xor(v, 5)
+    d[i] = shfl_down(v, 3, width=8)
+    u[i] = shfl_up(v, 2, width=16)
+    s[i] = shfl_idx(v, i * 7 + 1, width=4)
+
+
+def test_shuffles_follow_segments_and_keep_own_value_outside():
+    a = np.arange(64, dtype=np.int32) * 10
+    outs = [np.zeros(64, np.int32) for _ in range(4)]
+    refimpl.interpret(shuffles, a, *outs)
+    lane = np.arange(64) % 32
+    base = np.arange(64) - lane
+    want_x = base + (lane ^ 5)
+    want_d = np.where(lane % 8 + 3 < 8, np.arange(64) + 3, np.arange(64))
+    want_u = np.where(lane % 16 - 2 >= 0, np.arange(64) - 2, np.arange(64))
+    want_s = base + lane - lane % 4 + (np.arange(64) * 7 + 1) % 4
+    for got, want in zip(outs, (want_x, want_d, want_u, want_s)):
+        np.testing.assert_array_equal(got, a[want])
+
+
+# ---------------------------------------------------------------- tensor cores (§5.7)
+
+
+@kernel(grid=1, block=32)
+def mma_tf32(a: f32[16, 8], b: f32[8, 8], c: f32[16, 8]):
+    lane = threadIdx.x
+    g = lane // 4
+    q = lane % 4
+    fa = register_tensor(f32, [4])
+    fb = register_tensor(f32, [2])
+    acc = register_tensor(f32, [4])
+    for e in range(4):                 # PTX m16n8k8 tf32 fragment layouts
+        fa[e] = a[g + 8 * (e % 2), q + 4 * (e // 2)]
+        acc[e] = c[g + 8 * (e // 2), 2 * q + e % 2]
+    for e in range(2):
+        fb[e] = b[q + 4 * e, g]
+    mma_sync(fa, fb, acc)
+    for e in range(4):
+        c[g + 8 * (e // 2), 2 * q + e % 2] = acc[e]
+
+
+def _tf32(x):
+    bits = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    return (((bits + 0xFFF + ((bits >> 13) & 1)) & 0xFFFFE000).astype(np.uint32)).view(np.float32)
+
+
+def test_mma_m16n8k8_rounds_operands_to_tf32():
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((16, 8)).astype(np.float32), rng.standard_normal((8, 8)).astype(np.float32)
+    c = rng.standard_normal((16, 8)).astype(np.float32)
+    want = (_tf32(a).astype(np.float64) @ _tf32(b).astype(np.float64) + c).astype(np.float32)
+    refimpl.interpret(mma_tf32, a, b, c)
+    np.testing.assert_allclose(c, want, rtol=2**-18 * 8, atol=1e-6)
+    assert not np.allclose(want, (a.astype(np.float64) @ b + c).astype(np.float32), rtol=1e-7, atol=0)
+
+
+# ---------------------------------------------------------------- atomics (§5.8)
+
+
+@kernel(grid=4, block=64)
+def histogram(keys: i32[256], counts: i32[8], olds: i32[256]):
+    i = blockIdx.x * 64 + threadIdx.x
+    old = atomic_add(counts[keys[i]], 1)
+    olds[i] = old
+
+
+def test_atomics_count_and_return_distinct_old_values():
+    keys = np.random.default_rng(4).integers(0, 8, 256).astype(np.int32)
+    counts, olds = np.zeros(8, np.int32), np.zeros(256, np.int32)
+    refimpl.interpret(histogram, keys, counts, olds)
+    np.testing.assert_array_equal(counts, np.bincount(keys, minlength=8))
+    for k in range(8):
+        assert sorted(olds[keys == k].tolist()) == list(range(counts[k]))
+
+
+# ---------------------------------------------------------------- barriers and races (§5.3, §10)
+
+
+@kernel(grid=2, block=64, verify=False)
+def warp_exchange(across: i32, out: i32[128]):
+    s = shared_tensor(i32, [64])
+    t = threadIdx.x
+    s[t] = t * 3
+    syncwarp()
+    partner = (t + 32) % 64 if across else t ^ 1
+    out[blockIdx.x * 64 + t] = s[partner]
+
+
+def test_syncwarp_orders_a_warp_but_not_the_block():
+    out = np.zeros(128, np.int32)
+    refimpl.interpret(warp_exchange, 0, out)
+    np.testing.assert_array_equal(out, np.tile((np.arange(64) ^ 1) * 3, 2))
+    with pytest.raises(refimpl.KernelTrap) as info:
+        refimpl.interpret(warp_exchange, 1, out)
+    assert info.value.phrase == "data race on shared memory"
+    assert [tuple(t) for t in info.value.thread] == [(32, 0, 0), (0, 0, 0)]
+
+
+@kernel(grid=1, block=64)
+def tree_reduce(a: f32[64], out: f32[1]):
+    s = shared_tensor(f32, [64])
+    t = threadIdx.x
+    s[t] = a[t]
+    syncthreads()
+    step = 32
+    while step > 0:
+        if t < step:
+            s[t] = s[t] + s[t + step]
+        syncthreads()
+        step = step // 2
+    if t == 0:
+        out[0] = s[0]
+
+
+def test_tree_reduction_with_barriers_is_race_free():
+    a = (np.arange(64) / 4).astype(np.float32)
+    out = np.zeros(1, np.float32)
+    refimpl.interpret(tree_reduce, a, out)
+    assert out[0] == a.sum()
+
+
+@kernel(grid=1, block=32)
+def async_zero_fill(n: i32, a: f32[128], b: f32[128]):
+    s = shared_tensor(f32, [128], layout=swizzle(2, 2, 3))
+    t = threadIdx.x
+    cp_async(s[t * 4], a[t * 4], elems=4, valid=t * 4 < n)
+    cp_async_commit_group()
+    cp_async_wait_group(0)
+    for e in range(4):
+        b[t * 4 + e] = s[t * 4 + e]
+
+
+def test_cp_async_lands_at_wait_and_zero_fills_invalid_copies():
+    a = np.arange(128, dtype=np.float32) + 1
+    b = np.zeros(128, np.float32)
+    refimpl.interpret(async_zero_fill, 40, a, b)
+    np.testing.assert_array_equal(b, np.where(np.arange(128) < 40, a, 0))
+
+
+# ---------------------------------------------------------------- control flow (§5.2)
+
+
+@kernel(grid=1, block=32)
+def ragged_loops(a: i32[32]):
+    t = threadIdx.x
+    total = 0
+    for k in range(t % 5, t, 3):
+        total += k
+    n = t
+    while n > 1:
+        n = n // 2 if n % 2 == 0 else 3 * n + 1
+        total += 1
+    a[t] = total
+
+
+def test_loops_with_per_thread_trip_counts():
+    a = np.zeros(32, np.int32)
+    refimpl.interpret(ragged_loops, a)
+
+    def collatz_steps(n):
+        steps = 0
+        while n > 1:
+            n = n // 2 if n % 2 == 0 else 3 * n + 1
+            steps += 1
+        return steps
+    assert a.tolist() == [sum(range(t % 5, t, 3)) + collatz_steps(t) for t in range(32)]
+
+
+# ---------------------------------------------------------------- launch, empty, trace
+
+
+@kernel(grid=lambda m: (m + 31) // 32, block=32)
+def copy2d(m: i32, n: i32, a: f32[m, n], b: f32[m, n]):
+    r = blockIdx.x * 32 + threadIdx.x
+    if r < m:
+        for c in range(n):
+            b[r, c] = a[r, c]
+
+
+def test_launch_validates_arguments():
+    a, b = np.zeros((4, 5), np.float32), np.zeros((4, 5), np.float32)
+    with pytest.raises(refimpl.KernelTrap) as info:
+        refimpl.interpret(copy2d, 4, 5, a, np.zeros((5, 4), np.float32))
+    assert info.value.kind == "launch"
+    assert str(info.value).startswith("shape mismatch for parameter b: expected (4, 5) from (m, n), got (5, 4)")
+    with pytest.raises(refimpl.KernelTrap, match="dtype mismatch: parameter a: expected float32, got float64"):
+        refimpl.interpret(copy2d, 4, 5, a.astype(np.float64), b)
+    with pytest.raises(refimpl.KernelTrap, match="dtype mismatch: parameter m: expected a i32 scalar"):
+        refimpl.interpret(copy2d, 4.0, 5, a, b)
+    with pytest.raises(refimpl.KernelTrap, match="takes 4 arguments, got 3"):
+        refimpl.interpret(copy2d, 4, 5, a)
+    with pytest.raises(refimpl.KernelTrap, match="invalid launch configuration"):
+        refimpl.interpret(copy2d, 0, 5, np.zeros((0, 5), np.float32), np.zeros((0, 5), np.float32))
+
+
+def test_empty_tracks_initialization_across_launches():
+    a = np.arange(20, dtype=np.float32).reshape(4, 5)
+    b = refimpl.empty((4, 5), np.float32)
+    refimpl.interpret(copy2d, 4, 5, a, b)
+    assert b.initialized.all()
+    c = refimpl.empty((4, 5), np.float32)
+    refimpl.interpret(copy2d, 4, 5, b, c)              # b's elements now count as written
+    np.testing.assert_array_equal(c, a)
+    with pytest.raises(refimpl.KernelTrap, match="uninitialized global read: a\\[0, 0\\]"):
+        refimpl.interpret(copy2d, 4, 5, refimpl.empty((4, 5), np.float32), c)
+
+
+def test_trace_records_a_threads_assignments_and_stores():
+    a = np.arange(20, dtype=np.float32).reshape(4, 5)
+    trace = refimpl.Trace(block=(0, 0, 0), threads=[(2, 0, 0)])
+    refimpl.interpret(copy2d, 4, 5, a, np.zeros((4, 5), np.float32), trace=trace)
+    stores = [e for e in trace.events if e.code.startswith("b[r, c]")]
+    assert [e.values for e in stores] == [f"b[2, {c}] = {a[2, c]}" for c in range(5)]
+    assert all(e.thread == (2, 0, 0) and e.loc.line == stores[0].loc.line for e in stores)
+    assert "r = blockIdx.x * 32 + threadIdx.x" in str(trace) and "# r = 2" in str(trace)
+
+
+def test_debug_cli_traces_a_thread_and_reports_traps(capsys):
+    import tests.planted_bugs as bugs
+    assert debug.main([f"{bugs.__file__}::off_by_one", "--thread", "40", "--shape", "n=40"]) == 1
+    out = capsys.readouterr().out
+    assert "TRAP [oob] out of bounds global access: a[40]" in out
+    assert "statement: b[i] = a[i]" in out and "# i = 40" in out
+    assert debug.main([f"{bugs.__file__}::negative_index", "--thread", "5"]) == 1
+    assert debug.main([f"{bugs.__file__}::nope"]) == 2
+    assert "has no kernel 'nope'" in capsys.readouterr().err
