@@ -382,6 +382,50 @@ def test_exact_conditions_match_a_per_thread_reference(threads, scale, shift, mo
             k.verify()
 
 
+@settings(max_examples=60, deadline=None)
+@example(threads=64, scale=1, shift=0, modulus=64, bound=32, what="warp", trips=False)      # warp-uniform
+@example(threads=64, scale=1, shift=0, modulus=64, bound=32, what="block", trips=False)     # splits the block
+@example(threads=40, scale=1, shift=0, modulus=64, bound=32, what="shuffle", trips=False)   # partial warp
+@example(threads=64, scale=1, shift=0, modulus=64, bound=0, what="block", trips=True)       # 0 or 1 trips
+@given(threads=st.sampled_from([32, 40, 64, 96, 128]), scale=st.integers(0, 3), shift=st.integers(0, 40),
+       modulus=st.integers(1, 70), bound=st.integers(0, 70), what=st.sampled_from(["block", "warp", "shuffle"]),
+       trips=st.booleans())
+def test_verifier_agrees_with_the_interpreters_divergence_traps(threads, scale, shift, modulus, bound, what, trips):
+    """A barrier or collective in a loop run `limit` times, `limit` a function of the thread
+    index (0 or 1 times: a branch): the verifier rejects it exactly when the interpreter traps
+    on it (§5.3, §5.6) — both see whether `limit` differs within the block or a warp."""
+    import numpy as np
+    import refimpl
+
+    @kernel(block=threads, verify=False)
+    def k(a: f32[128]):
+        key = (threadIdx.x * scale + shift) % modulus
+        limit = key // 16 + bound // 16 if trips else select(key < bound, 1, 0)
+        j = 0
+        while j < limit:
+            if what == "block":
+                syncthreads()
+            elif what == "warp":
+                syncwarp()
+            else:
+                a[threadIdx.x] = shfl_xor(a[threadIdx.x], 1)
+            j += 1
+
+    try:
+        k.verify()
+        accepted = True
+    except VerifyError as e:
+        assert e.phrase in ("barrier in thread-dependent branch", "warp collective in thread-dependent branch")
+        accepted = False
+    try:
+        refimpl.interpret(k, np.zeros(128, np.float32))
+        trapped = False
+    except refimpl.KernelTrap as e:
+        assert e.phrase in ("divergent barrier", "divergent warp collective"), str(e)
+        trapped = True
+    assert accepted != trapped
+
+
 def _c_int(op: str, x: int, y: int) -> int:
     """Reference i32 arithmetic with C semantics (§2.3), in plain Python ints."""
     if op in ("/", "%"):
