@@ -6,9 +6,9 @@ One element per thread; `make_*` factories take the element type.
 """
 from __future__ import annotations
 
-from spec.lang import (atomic_add, atomic_max, blockIdx, cast, exp, f16, f32, fma, i32, kernel, log,
-                       shared_tensor, shfl_down, shfl_idx, shfl_up, shfl_xor, sin, spatial, sqrt, swizzle,
-                       syncthreads, tanh, threadIdx, u32)
+from spec.lang import (atomic_add, atomic_max, blockIdx, cast, exp, f16, f32, fma, i32, kernel, ldmatrix, log,
+                       mma_sync, register_tensor, shared_tensor, shfl_down, shfl_idx, shfl_up, shfl_xor, sin,
+                       spatial, sqrt, swizzle, syncthreads, tanh, threadIdx, u32)
 
 BLOCK = 64
 
@@ -125,3 +125,62 @@ def unsigned_wrap(n: i32, a: u32[n], b: u32[n], total: u32[n], diff: u32[n]):
     if i < n:
         total[i] = a[i] + b[i]
         diff[i] = a[i] - b[i]
+
+
+def make_ldmatrix_x4(trans: bool = False):
+    """§5.7 ldmatrix: four 8x8 f16 matrices stacked in a [32, 8] tile; lane l points at
+    tile row l (row l % 8 of matrix l // 8) and receives, in elements 2i, 2i+1, matrix i's
+    row l // 4, columns 2(l % 4) + {0, 1} (transposed: that column, those rows)."""
+    @kernel(grid=1, block=32, name=f"ldmatrix_x4{'_trans' if trans else ''}")
+    def ldmatrix_x4(a: f16[32, 8], out: f16[32, 8]):
+        tile = shared_tensor(f16, [32, 8])
+        lane = threadIdx.x
+        for j in range(8):
+            tile[lane, j] = a[lane, j]
+        syncthreads()
+        frag = register_tensor(f16, [8])
+        ldmatrix(frag, tile[lane, 0], num=4, trans=trans)
+        for j in range(8, unroll=True):
+            out[lane, j] = frag[j]
+    return ldmatrix_x4
+
+
+def make_mma_m16n8k16(dtype=f16):
+    """§5.7 mma_sync m16n8k16: fragments loaded straight from global memory by the
+    documented per-lane layouts, one warp computing C = A @ B in f32."""
+    @kernel(grid=1, block=32, name=f"mma_m16n8k16_{dtype.short}")
+    def mma_m16n8k16(a: dtype[16, 16], b: dtype[16, 8], c: f32[16, 8]):
+        lane = threadIdx.x
+        g = lane // 4
+        q = lane % 4
+        fa = register_tensor(dtype, [8])
+        fb = register_tensor(dtype, [4])
+        acc = register_tensor(f32, [4])
+        for i in range(8, unroll=True):
+            fa[i] = a[g + 8 * (i // 2 % 2), 2 * q + i % 2 + 8 * (i // 4)]
+        for i in range(4, unroll=True):
+            fb[i] = b[2 * q + i % 2 + 8 * (i // 2), g]
+            acc[i] = 0.0
+        mma_sync(fa, fb, acc)
+        for i in range(4, unroll=True):
+            c[g + 8 * (i // 2), 2 * q + i % 2] = acc[i]
+    return mma_m16n8k16
+
+
+@kernel(grid=1, block=32)
+def mma_m16n8k8_tf32(a: f32[16, 8], b: f32[8, 8], c: f32[16, 8]):
+    """§5.7 mma_sync m16n8k8 on f32 operands (tf32), by the documented fragment layouts."""
+    lane = threadIdx.x
+    g = lane // 4
+    q = lane % 4
+    fa = register_tensor(f32, [4])
+    fb = register_tensor(f32, [2])
+    acc = register_tensor(f32, [4])
+    for i in range(4, unroll=True):
+        fa[i] = a[g + 8 * (i % 2), q + 4 * (i // 2)]
+        acc[i] = 0.0
+    for i in range(2, unroll=True):
+        fb[i] = b[q + 4 * i, g]
+    mma_sync(fa, fb, acc)
+    for i in range(4, unroll=True):
+        c[g + 8 * (i // 2), 2 * q + i % 2] = acc[i]
