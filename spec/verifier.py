@@ -36,7 +36,6 @@ PHRASES = {
     "task mapping arity mismatch": "9.3",
     "unknown operation": "9.3",
     "invalid shuffle width": "9.3",
-    "unsupported shuffle type": "9.3",
     "invalid tensor scope": "9.4",
     "tensor shape is not an integer": "9.4",
     "tensor shape must depend only on scalar parameters": "9.4",

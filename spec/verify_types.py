@@ -12,7 +12,6 @@ from . import ir
 from .printer import expr_str
 from .verify_common import const_value, fail, own_exprs, refs, statements
 
-SHUFFLE_DTYPES = (dt.int32, dt.uint32, dt.int64, dt.float16, dt.bfloat16, dt.float32, dt.float64)
 SHUFFLE_WIDTHS = (1, 2, 4, 8, 16, 32)
 
 
@@ -81,10 +80,6 @@ def _expr_problem(e) -> tuple[str, str] | None:
             return "index is not an integer", f"the shuffle lane `{expr_str(lane)}` is {lane.dtype.short}"
         case ir.Shuffle(width=w) if w not in SHUFFLE_WIDTHS:
             return "invalid shuffle width", f"width={w}; it must be a power of two from 1 to 32 (SPEC §5.6)"
-        case ir.Shuffle(value=v) if v.dtype not in SHUFFLE_DTYPES:
-            return "unsupported shuffle type", (
-                f"CUDA shuffles move {', '.join(d.short for d in SHUFFLE_DTYPES)} values, not "
-                f"{v.dtype.short}; cast `{expr_str(v)}` to i32 (or f32) and back")
     return None
 
 

@@ -100,13 +100,6 @@ def shuffle_width_three(a: f32[32]):
     a[threadIdx.x] = shfl_xor(a[threadIdx.x], 1, width=3)  # <-
 
 
-@kernel(block=32, verify=False)
-def shuffle_a_bool(a: f32[32]):
-    positive = shfl_xor(a[threadIdx.x] > 0.0, 1)  # <-
-    if positive:
-        a[threadIdx.x] = 0.0
-
-
 # ---------------------------------------------------------------- memory (§9.4)
 
 @kernel(block=32, verify=False)
@@ -323,7 +316,6 @@ CATALOGUE = [
     (float_loop_bound, "loop bound is not an integer"),
     (zero_step, "loop step is zero"),
     (shuffle_width_three, "invalid shuffle width"),
-    (shuffle_a_bool, "unsupported shuffle type"),
     (shared_sized_by_float, "tensor shape is not an integer"),
     (shared_sized_by_thread, "tensor shape must depend only on scalar parameters"),
     (register_tensor_of_runtime_size, "register tensor shape must be constant"),

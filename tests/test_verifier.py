@@ -17,7 +17,7 @@ from spec import ir, passes, printer
 from spec.errors import DSLError, VerifyError
 from spec.lang import (atomic_add, blockDim, blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group, f16, f32,
                        i32, kernel, ldmatrix, mma_sync, register_tensor, repeat, select, shared_tensor, shfl_down,
-                       shfl_idx, shfl_xor, spatial, swizzle, syncthreads, syncwarp, threadIdx, u32)
+                       shfl_idx, shfl_xor, spatial, swizzle, syncthreads, syncwarp, threadIdx, u32, i8)
 from spec.verifier import PHRASES
 from tests import invalid_kernels
 
@@ -507,6 +507,8 @@ def test_front_end_conversions_keep_the_ir_well_typed():
         counts[1] = old
         x: u32 = 7
         counts[2] = x
+        neighbour_positive = shfl_xor(h[threadIdx.x] > 0.0, 1)   # any dtype shuffles (narrow ones as a word)
+        counts[3] = i32(shfl_down(i8(counts[3]), 2)) + neighbour_positive
         counts[3] = counts[3] + (h[threadIdx.x] > 0.0)   # a bool operand yields to i32 (§2.2)
 
     add = next(s for s in ir.walk(k) if isinstance(s, ir.Atomic))
