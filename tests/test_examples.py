@@ -12,6 +12,8 @@ from functools import partial
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from examples import matmul_simt, matmul_tc, reduce_sum, transpose, vector_add
 from spec.lang import bf16, f16, f32, i32
@@ -145,3 +147,30 @@ def test_example_matches_reference_on_interpreter(k, make_args, reference, sizes
 def test_example_matches_reference_on_gpu(k, make_args, reference, sizes):
     import gpu
     _run_and_compare(gpu.launch, k, make_args, reference, sizes)
+
+
+RANDOM_SIZES = {   # kernel, make_args, size strategy (matmul_tc: K and N multiples of 8)
+    "vector_add_f16": (vector_add.kernel_for["f16"], partial(vector_add.make_args, dtype=f16),
+                       st.fixed_dictionaries({"n": st.integers(1, 700)})),
+    "transpose": (transpose.transpose, transpose.make_args,
+                  st.fixed_dictionaries({"m": st.integers(1, 80), "n": st.integers(1, 80)})),
+    "reduce_sum": (reduce_sum.reduce_sum, reduce_sum.make_args, st.fixed_dictionaries({"n": st.integers(1, 3000)})),
+    "matmul_simt": (matmul_simt.matmul_simt, matmul_simt.make_args,
+                    st.fixed_dictionaries({d: st.integers(1, 80) for d in "MNK"})),
+    "matmul_tc": (matmul_tc.matmul_tc, matmul_tc.make_args,
+                  st.fixed_dictionaries({"M": st.integers(1, 80), "N": st.integers(1, 10).map(lambda x: 8 * x),
+                                         "K": st.integers(1, 12).map(lambda x: 8 * x)})),
+}
+
+
+@pytest.mark.parametrize("name", list(RANDOM_SIZES))
+def test_example_matches_reference_on_random_sizes(name):
+    refimpl = _refimpl()
+    k, make_args, sizes = RANDOM_SIZES[name]
+    module = importlib.import_module(f"examples.{name.removesuffix('_f16')}")
+
+    @settings(max_examples=12, deadline=None, database=None)
+    @given(sizes)
+    def check(s):
+        _run_and_compare(refimpl.interpret, k, make_args, module.reference, s, uninitialized=refimpl.empty)
+    check()
