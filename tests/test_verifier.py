@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from spec import dtypes as dt
 from spec import ir, passes, printer
 from spec.errors import DSLError, VerifyError
-from spec.lang import (atomic_add, blockDim, blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group, f16, f32,
-                       i32, kernel, ldmatrix, mma_sync, register_tensor, repeat, select, shared_tensor, shfl_down,
-                       shfl_idx, shfl_xor, spatial, swizzle, syncthreads, syncwarp, threadIdx, u32, i8)
+from spec.lang import (atomic_add, blockDim, blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group, exp,
+                       f16, f32, i8, i32, kernel, ldmatrix, mma_sync, register_tensor, repeat, select, shared_tensor,
+                       shfl_down, shfl_idx, shfl_xor, spatial, swizzle, syncthreads, syncwarp, threadIdx, u32)
 from spec.verifier import PHRASES
 from tests import invalid_kernels
 
@@ -239,7 +239,54 @@ def tensor_core_matmul(m: i32, n: i32, k: i32, a: f16[m, k], b: f16[k, n], c: f3
             c[r, cl] = acc[mi, ni, e]
 
 
-CORRECT = [vector_add, transpose, warp_shuffle_sum, simt_matmul_double_buffered, tensor_core_matmul]
+@kernel(grid=lambda m, n: (m + 3) // 4, block=128)
+def softmax_row_per_warp(m: i32, n: i32, x: f32[m, n], y: f32[m, n]):
+    row = blockIdx.x * 4 + threadIdx.x // 32       # warp-uniform, though not block-uniform
+    lane = threadIdx.x % 32
+    if row < m:
+        top = -float("inf")
+        j = lane
+        while j < n:                               # lane-dependent trip count, no collective inside
+            top = max(top, x[row, j])
+            j += 32
+        for k in range(5, unroll=True):
+            top = max(top, shfl_xor(top, 16 >> k))
+        total = 0.0
+        j = lane
+        while j < n:
+            total += exp(x[row, j] - top)
+            j += 32
+        for k in range(5, unroll=True):
+            total += shfl_xor(total, 1 << k)
+        j = lane
+        while j < n:
+            y[row, j] = exp(x[row, j] - top) / total
+            j += 32
+
+
+@kernel(grid=lambda n: (n + 255) // 256, block=256)
+def block_scan(n: i32, x: i32[n], out: i32[n]):
+    s = shared_tensor(i32, [2, 256])
+    tid = threadIdx.x
+    g = blockIdx.x * 256 + tid
+    s[0, tid] = x[g] if g < n else 0
+    syncthreads()
+    src = 0
+    offset = 1
+    while offset < 256:                            # uniform loop with a barrier
+        v = s[src, tid]
+        if tid >= offset:
+            v += s[src, tid - offset]
+        s[1 - src, tid] = v
+        syncthreads()
+        src = 1 - src
+        offset = offset * 2
+    if g < n:
+        out[g] = s[src, tid]
+
+
+CORRECT = [vector_add, transpose, warp_shuffle_sum, simt_matmul_double_buffered, tensor_core_matmul,
+           softmax_row_per_warp, block_scan]
 
 
 def example_kernels():
