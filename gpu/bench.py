@@ -113,19 +113,20 @@ def copy_bandwidth(n: int = 1 << 28) -> dict:
         _synchronized(go)
 
 
-def matmul_throughput(size: int = 4096) -> dict:
-    """TFLOP/s of matmul_fma and of cuBLAS SGEMM (torch.mm with TF32 disabled)."""
+def matmul_throughput(size: int = 4096, kernel=None) -> dict:
+    """TFLOP/s of a SIMT f32 matmul kernel (default matmul_fma; any kernel with the parameters
+    (M, N, K, a, b, c)) and of cuBLAS SGEMM (torch.mm with TF32 disabled)."""
     torch = _torch()
     torch.backends.cuda.matmul.allow_tf32 = False
     a = torch.randn(size, size, device="cuda")
     b = torch.randn(size, size, device="cuda")
     c = torch.empty(size, size, device="cuda")
-    go = compile(matmul_fma).prepared(size, size, size, a, b, c)
+    go = compile(kernel or matmul_fma).prepared(size, size, size, a, b, c)
     ours = time_kernel(lambda s: go(), repeat=10, warmup=2)["median_us"]
     ref = torch.mm(a.double(), b.double())
     err = ((c.double() - ref).norm() / ref.norm()).item()
     if not err < 1e-5:
-        raise AssertionError(f"matmul_fma relative error {err}")
+        raise AssertionError(f"{(kernel or matmul_fma).name}: relative error {err}")
     theirs = time_kernel(lambda s: torch.mm(a, b), repeat=10, warmup=2)["median_us"]
     tflops = lambda us: 2 * size ** 3 / us / 1e6   # noqa: E731
     return {"size": size, "ours_tflops": tflops(ours), "cublas_tflops": tflops(theirs),

@@ -190,7 +190,7 @@ class ExprEmitter:
 
     def unary(self, e: ir.Unary) -> str:
         t, a = e.dtype, self.emit(e.a)
-        if e.op == "not":
+        if e.op == "not" or t is dt.boolean:         # ~ on bool is logical not, like NumPy's invert
             return f"(!{a})"
         if e.op == "invert":
             return f"(({t.ctype})~{a})"
@@ -198,6 +198,8 @@ class ExprEmitter:
             return f"{_ROUND[t]}(-tm_f32({a}))"
         if t in _UNSIGNED_TWIN:
             return f"(({t.ctype})(0 - ({_UNSIGNED_TWIN[t]}){a}))"
+        if t.kind == "int":                           # i8/i16 (i32/i64 went through the unsigned twin)
+            return f"(({t.ctype})tm_neg32({strip_parens(a)}))"
         a = f"({a})" if a.startswith("-") else a       # `--x` would be a decrement
         return f"(-{a})" if t.is_float or t is dt.uint32 else f"(({t.ctype})(-{a}))"
 

@@ -38,6 +38,11 @@ template <class F> __device__ __forceinline__ uint8_t tm_to_u8(F x) { return (ui
 __device__ __forceinline__ int32_t tm_abs(int32_t x) { return x < 0 ? (int32_t)(0u - (uint32_t)x) : x; }
 __device__ __forceinline__ int64_t tm_abs(int64_t x) { return x < 0 ? (int64_t)(0ull - (uint64_t)x) : x; }
 
+// ---- i8/i16 negation: nvcc 13.0 turned `(int16_t)(-x)` (neg.s16, then a sign extension) into
+// +32768 for x = -32768 on sm_90 (measured on H200); negating in 32 bits behind an asm
+// statement keeps the truncation that SPEC §2.3 (wrapping) needs.
+__device__ __forceinline__ int32_t tm_neg32(int32_t x) { int32_t r; asm("neg.s32 %0, %1;" : "=r"(r) : "r"(x)); return r; }
+
 // ---- signed division: MIN / -1 wraps to MIN and MIN % -1 is 0 (undefined in C, SPEC §2.3)
 __device__ __forceinline__ int32_t tm_div(int32_t a, int32_t b) { return b == -1 ? (int32_t)(0u - (uint32_t)a) : a / b; }
 __device__ __forceinline__ int64_t tm_div(int64_t a, int64_t b) { return b == -1 ? (int64_t)(0ull - (uint64_t)a) : a / b; }

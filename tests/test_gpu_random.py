@@ -66,7 +66,7 @@ class Gen:
             return ir.Binary(self.pick(ir.ARITH_OPS), self.expr(t, depth - 1), self.expr(t, depth - 1))
         a, b = self.expr(t, depth - 1), self.expr(t, depth - 1)
         if r < 0.5:
-            return ir.Unary("neg" if t.kind == "int" and self.rng.random() < 0.5 else "invert", a)
+            return ir.Unary(self.pick(("neg", "invert")), a)
         if r < 0.65:
             amount = ir.Binary("&", ir.Cast(b, dt.int32), ir.const(t.bits - 1))
             return ir.Binary(self.pick(("<<", ">>")), a, amount)
@@ -168,3 +168,23 @@ def test_transcendentals_within_spec_bound(t):
     for out, a, b in zip(outs, got[1:], want[1:]):
         a, b = as_values(a, t), as_values(b, t)
         np.testing.assert_allclose(a, b, rtol=rtol, atol=0, err_msg=f"{out.name} ({t.short})")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("t", [dt.int8, dt.int16, dt.uint8])
+def test_narrow_negation_wraps(t):
+    """-x of every i8/u8 value and the i16 extremes, compared after sign extension (a
+    miscompiled neg.s16 once gave +32768 for -(-32768))."""
+    x = ir.Buffer("x", t, (ir.const(N),), "global")
+    out = ir.Buffer("out", dt.int32, (ir.const(N),), "global")
+    tid = ir.Var("tid", dt.int32)
+    neg = ir.Unary("neg", ir.Load(x, (tid,)))
+    body = (ir.DeclareVar(tid, ir.Special("threadIdx.x")),
+            ir.Store(out, (tid,), ir.Cast(ir.Binary("<=", ir.Cast(ir.const(-2), t), neg), dt.int32)))
+    k = ir.Kernel("negate", (x, out), (ir.const(1),) * 3, (ir.const(N), ir.const(1), ir.const(1)), body)
+    info = np.iinfo(t.storage)
+    values = np.linspace(info.min, info.max, N).astype(np.int64)
+    values[:2] = info.min, info.max
+    got, _ = run_both(k, {"x": values.astype(t.storage)})
+    want = (np.int64(-2).astype(t.storage) <= (-values).astype(t.storage)).astype(np.int32)
+    np.testing.assert_array_equal(got[1], want)

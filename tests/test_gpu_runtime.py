@@ -76,14 +76,6 @@ def test_device_arrays_torch_tensors_and_raw_pointers_run_without_copies():
     np.testing.assert_array_equal(ty.cpu().numpy(), 3 * x)
 
 
-def test_argument_mismatches_name_the_parameter():
-    import gpu
-    with pytest.raises(gpu.LaunchError, match="shape mismatch.*parameter y"):
-        gpu.launch(axpy, 10, 1.0, np.zeros(10, np.float32), np.zeros(11, np.float32))
-    with pytest.raises(gpu.LaunchError, match="dtype mismatch.*parameter x"):
-        gpu.launch(axpy, 10, 1.0, np.zeros(10, np.float64), np.zeros(10, np.float32))
-
-
 def test_dynamic_shared_memory_over_48k_is_granted():
     import gpu
     n = 30000                                   # 120 000 bytes of shared memory
@@ -93,12 +85,21 @@ def test_dynamic_shared_memory_over_48k_is_granted():
     np.testing.assert_array_equal(b, a[::-1])
 
 
-def test_launch_limits_say_which_limit_and_by_how_much():
+BAD_LAUNCHES = [
+    (axpy, (10, 1.0, np.zeros(10, np.float32), np.zeros(11, np.float32)), "shape mismatch.*parameter y"),
+    (axpy, (10, 1.0, np.zeros(10, np.float64), np.zeros(10, np.float32)), "dtype mismatch.*parameter x"),
+    (reverse_dynamic, (2048, 4, np.zeros(4, np.float32), np.zeros(4, np.float32)),
+     "2048 threads, over the device limit of 1024 by 1024"),
+    (reverse_dynamic, (32, 100_000, np.zeros(100_000, np.float32), np.zeros(100_000, np.float32)),
+     "shared memory per block, over the device limit of .* by"),
+]
+
+
+@pytest.mark.parametrize("k, args, message", BAD_LAUNCHES, ids=["shape", "dtype", "threads", "shared"])
+def test_bad_launches_say_what_and_by_how_much(k, args, message):
     import gpu
-    with pytest.raises(gpu.LaunchError, match="2048 threads, over the device limit of 1024 by 1024"):
-        gpu.launch(reverse_dynamic, 2048, 4, np.zeros(4, np.float32), np.zeros(4, np.float32))
-    with pytest.raises(gpu.LaunchError, match="shared memory per block, over the device limit of .* by"):
-        gpu.launch(reverse_dynamic, 32, 100_000, np.zeros(100_000, np.float32), np.zeros(100_000, np.float32))
+    with pytest.raises(gpu.LaunchError, match=message):
+        gpu.launch(k, *args)
 
 
 def test_graph_replays_the_captured_launch_sequence():
