@@ -1,7 +1,6 @@
 """Statement-by-statement traces of chosen threads (what `taskmap debug` prints)."""
 from __future__ import annotations
 
-import linecache
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,9 +55,6 @@ class Trace:
 
     def __str__(self) -> str:
         return "\n".join(map(str, self.events))
-
-    def source_line(self, event: Event) -> str:
-        return linecache.getline(event.loc.file, event.loc.line).strip() if event.loc else ""
 
 
 def _contains(sel: np.ndarray, lane: int) -> bool:
