@@ -349,3 +349,48 @@ def test_debug_cli_traces_a_thread_and_reports_traps(capsys):
     assert debug.main([f"{bugs.__file__}::negative_index", "--thread", "5"]) == 1
     assert debug.main([f"{bugs.__file__}::nope"]) == 2
     assert "has no kernel 'nope'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- §10 table, rarer traps
+
+
+def test_trap_phrases_match_spec_table():
+    import re
+    from pathlib import Path
+    from refimpl.traps import PHRASES
+    text = Path(__file__).resolve().parents[1].joinpath("spec", "SPEC.md").read_text()
+    section = text[text.index("## 10. Traps"):]
+    rows = re.findall(r"^\| (\w+) \| ([^|]+) \| [^|]+ \|$", section, re.M)
+    table = {kind: tuple(p.strip() for p in phrases.split(" / ")) for kind, phrases in rows if kind != "kind"}
+    assert table == PHRASES
+
+
+@kernel(grid=1, block=4, verify=False)
+def stepped(step: i32, a: i32[4]):
+    total = 0
+    for k in range(0, 8, step):
+        total += k
+    a[threadIdx.x] = total
+
+
+def test_zero_loop_step_traps():
+    a = np.zeros(4, np.int32)
+    refimpl.interpret(stepped, 3, a)
+    assert a.tolist() == [0 + 3 + 6] * 4
+    with pytest.raises(refimpl.KernelTrap) as info:
+        refimpl.interpret(stepped, 0, a)
+    assert (info.value.kind, info.value.phrase, tuple(info.value.thread)) == ("loop", "zero loop step", (0, 0, 0))
+
+
+def test_uninitialized_variable_read_traps():
+    from spec import ir
+    x = ir.Var("x", dtypes.int32)
+    out = ir.Buffer("out", dtypes.int32, (ir.const(4),), "global")
+    tid = ir.Special("threadIdx.x")
+    body = (ir.DeclareVar(x, None),
+            ir.If(ir.Binary("<", tid, ir.const(2)), (ir.Assign(x, tid),)),
+            ir.Store(out, (tid,), x))
+    k = ir.Kernel("uninit_var", (out,), (ir.const(1),) * 3, (ir.const(4), ir.const(1), ir.const(1)), body)
+    with pytest.raises(refimpl.KernelTrap) as info:
+        refimpl.interpret(k, np.zeros(4, np.int32))
+    assert (info.value.phrase, tuple(info.value.thread)) == ("uninitialized variable read", (2, 0, 0))
