@@ -1,8 +1,8 @@
 """C = A @ B on tensor cores: f16 or bf16 inputs, f32 accumulation and output.
 
 `make_matmul_tc(dtype=f16, bm=64, bn=64, bk=32, warps=(2, 2), stages=3, vec=8)`: a block of
-`warps` warps (128 threads) computes a bm×bn tile of C; each warp a (bm/2)×(bn/2) tile made
-of 16×8 `mma_sync` (m16n8k16) tiles.
+`warps` warps (2×2: 128 threads) computes a bm×bn tile of C; each warp a
+(bm/warps[0])×(bn/warps[1]) tile made of 16×8 `mma_sync` (m16n8k16) tiles.
 
 - **Async pipeline (SPEC.md §5.4).** `stages` shared-memory stages of A ([bm, bk]) and B
   ([bk, bn]), filled with 16-byte `cp_async` copies (`vec` = 8 elements); copies outside
@@ -20,9 +20,10 @@ of 16×8 `mma_sync` (m16n8k16) tiles.
   row l % 16, column 8·(l // 16) of the tile (matrices: rows 0-7/8-15 × cols 0-7/8-15).
   B is row-major k×n, so `ldmatrix(x4, trans=True)` with the same addressing over
   (k, n) loads two k16×n8 B fragments at once.
-- **Swizzled shared tiles.** The 8 rows one ldmatrix phase reads sit at the same column,
-  16·(row length) bytes apart; `swizzle(b, 3, s)` XORs row bits into the 16-byte-chunk bits
-  of the row-major offset, so they land in 8 different bank groups. Chunks stay 16-byte
+- **Swizzled shared tiles.** The 8 rows one ldmatrix matrix reads sit at the same column,
+  one tile row apart, which without a swizzle puts several of them in the same banks;
+  `swizzle(b, 3, s)` XORs row bits into the 16-byte-chunk bits of the row-major offset, so
+  the 8 chunks fall in 8 different 16-byte bank groups. Chunks stay 16-byte
   aligned and contiguous (the low 3 bits of the offset are untouched).
 - **Epilogue.** The accumulator fragment layout (row g + 8·(i//2), col 2q + i%2 with
   g = lane/4, q = lane%4) *is* a task mapping: `repeat(2, 1) * spatial(8, 4) * repeat(1, 2)`
@@ -41,8 +42,10 @@ from spec.lang import (auto_map, bf16, blockIdx, cp_async, cp_async_commit_group
 
 
 def row_swizzle(row_elems: int):
-    """Conflict-free swizzle for a shared tile of 16-bit rows `row_elems` long: XOR the row
-    bits that sit just above one 128-byte line into the 16-byte-chunk bits."""
+    """Conflict-free swizzle for a shared tile of 16-bit rows `row_elems` long (2^c 16-byte
+    chunks): XOR min(c, 3) offset bits, taken from the 128-byte line number or, for rows
+    longer than a line, the row number, into the chunk bits. Any 8 consecutive rows then
+    place a given column chunk in 8 different 16-byte bank groups."""
     chunks = row_elems // 8
     if chunks < 2 or chunks & (chunks - 1):
         raise ValueError(f"rows of {row_elems} elements: need a power of two ≥ 16")

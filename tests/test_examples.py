@@ -78,6 +78,21 @@ def test_bad_factory_configurations_are_rejected(make):
         make()
 
 
+@pytest.mark.parametrize("row_elems", [16, 32, 64, 128])
+def test_matmul_tc_swizzle_spreads_eight_rows_over_eight_bank_groups(row_elems):
+    """What ldmatrix needs from the shared tiles: any 8 consecutive rows' chunks at one column
+    land in distinct 16-byte bank groups, and chunks stay aligned (SPEC.md §3.3 formula)."""
+    sw = matmul_tc.row_swizzle(row_elems)
+    mask = ((1 << sw.bits) - 1) << (sw.base + sw.shift)
+    def physical(o):
+        return o ^ ((o & mask) >> sw.shift)
+    for first in range(64):
+        for chunk in range(row_elems // 8):
+            offsets = [physical(r * row_elems + chunk * 8) for r in range(first, first + 8)]
+            assert all(o % 8 == 0 for o in offsets)
+            assert len({o // 8 % 8 for o in offsets}) == 8, (row_elems, first, chunk)
+
+
 # ------------------------------------------------------------------ execution against the references
 
 def _cases():
