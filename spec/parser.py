@@ -523,7 +523,8 @@ class _Parser:
         if isinstance(f, dt.DType):
             if len(node.args) != 1 or node.keywords:
                 raise self.error(node, f"{f.short}(x) takes one argument")
-            return ir.Cast(self.expr(node.args[0], f), f, loc=loc)
+            x = self.expr(node.args[0], f)
+            return x if x.dtype == f else ir.Cast(x, f, loc=loc)
         if isinstance(f, lang.Intrinsic):
             name = f.name
             args = node.args
