@@ -58,8 +58,8 @@ def _compile(e: ir.Expr, cx):
             return _int_division(e, cx)
         case ir.Binary(op=op, a=a, b=b):
             t = e.dtype
-            fa, fb = converted(a, t, cx), converted(b, t, cx)
-            return lambda st, sel: num.binary(op, fa(st, sel), fb(st, sel), t)
+            fa, fb, fn = converted(a, t, cx), converted(b, t, cx), num.binary_op(op, t)
+            return lambda st, sel: fn(fa(st, sel), fb(st, sel))
         case ir.Select():
             return _select(e, cx)
         case ir.Cast(a=a, type=t):
@@ -164,6 +164,7 @@ def _int_division(e: ir.Binary, cx):
     if isinstance(e.b, ir.Const) and e.b.value > 0 and ra is not None and ra[0] >= 0:
         floor, c = (np.floor_divide if e.op == "/" else np.remainder), num.scalar(e.b.value, t)
         return lambda st, sel: floor(fa(st, sel), c)         # C and floor division agree here
+    fn = num.binary_op(e.op, t)
 
     def run(st, sel):
         a, b = fa(st, sel), fb(st, sel)
@@ -174,7 +175,7 @@ def _int_division(e: ir.Binary, cx):
                           e, lane, hint="guard the division so the divisor is never zero")
         if np.ndim(zero) and zero.any():                    # inactive lanes: any non-zero divisor
             b = np.where(zero, num.scalar(1, t), b)
-        return num.binary(e.op, a, b, t)
+        return fn(a, b)
     return run
 
 

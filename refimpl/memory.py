@@ -131,7 +131,10 @@ def element_offsets(st, space: Space, index: list, sel, node, proven=()):
     for d, (i, n) in enumerate(zip(index, space.shape)):
         if d < len(proven) and proven[d]:
             continue
-        if np.ndim(i) and not np.any(i.view(_UNSIGNED[i.dtype.itemsize]) >= n):
+        if np.ndim(i) == 0:
+            if 0 <= i < n:
+                continue
+        elif not np.any(i.view(_UNSIGNED[i.dtype.itemsize]) >= n):
             continue                                    # one pass over all lanes: in range
         bad = (i < 0) | (i >= n)
         if np.ndim(bad) == 0:
@@ -149,9 +152,12 @@ def element_offsets(st, space: Space, index: list, sel, node, proven=()):
                       f"{space.name}[{', '.join(map(str, idx))}] is outside shape ({shape}) in dimension {d}",
                       node, lane, buffer=space.name, index=idx,
                       hint="guard the access with a bounds check")
-    off = 0
-    for i, s in zip(index, space.strides):
-        off = off + np.asarray(i, np.int64) * s
+    if all(np.ndim(i) == 0 for i in index):             # uniform: Python ints
+        off = sum(int(i) * s for i, s in zip(index, space.strides))
+    else:
+        off = 0
+        for i, s in zip(index, space.strides):
+            off = off + np.asarray(i, np.int64) * s
     layout = space.buffer.layout
     if isinstance(layout, ir.Swizzle):
         mask = ((1 << layout.bits) - 1) << (layout.base + layout.shift)

@@ -112,37 +112,40 @@ def _float_to_int(x, dst: dt.DType):
 # ---------------------------------------------------------------- operators (§2.3)
 
 def _c_div(a, b):
+    """Integer a / b truncating toward zero, wrapping (MIN / -1 = MIN)."""
+    if np.ndim(a) == 0 and np.ndim(b) == 0:               # uniform: exact in Python ints
+        x, y = int(a), int(b)
+        q = abs(x) // abs(y)
+        return np.array(q if (x >= 0) == (y >= 0) else -q).astype(np.result_type(a, b))[()]
     q = np.floor_divide(a, b)
-    r = a - q * b
-    fix = (r != 0) & ((a < 0) != (b < 0))
+    fix = (a - q * b != 0) & ((a < 0) != (b < 0))
     return np.where(fix, q + 1, q).astype(np.result_type(a, b))
 
 
-def _arith(op, a, b):
-    match op:
-        case "+": return a + b
-        case "-": return a - b
-        case "*": return a * b
+def _c_mod(a, b):
+    """Integer a % b with the sign of the dividend."""
+    return np.asarray(a - _c_div(a, b) * b).astype(np.result_type(a, b))[()]
+
+
+_UFUNCS = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "%": np.fmod,
+           "&": np.bitwise_and, "|": np.bitwise_or, "^": np.bitwise_xor}
+
+
+def binary_op(op: str, t: dt.DType):
+    """The function computing `a op b` for operands already converted to the operation type t
+    (not for shifts, comparisons or logic): chosen once per IR node."""
+    if op in ("min", "max"):
+        return (np.fmin if op == "min" else np.fmax) if t.is_float else (np.minimum if op == "min" else np.maximum)
+    if t in (dt.float16, dt.bfloat16):
+        u = _UFUNCS[op]
+        return lambda a, b: round_f32_to(u(np.asarray(a, F32), np.asarray(b, F32)), t)
+    if not t.is_float and op in ("/", "%"):
+        return _c_div if op == "/" else _c_mod
+    return _UFUNCS[op]          # f32/f64 are correctly rounded; integers wrap modulo 2^bits
 
 
 def binary(op: str, a, b, t: dt.DType):
-    """a op b with both operands already converted to the operation type t (not for shifts,
-    comparisons or logic)."""
-    if op in ("min", "max"):
-        f = (np.fmin if op == "min" else np.fmax) if t.is_float else (np.minimum if op == "min" else np.maximum)
-        return f(a, b)
-    if op in ("&", "|", "^"):
-        return {"&": np.bitwise_and, "|": np.bitwise_or, "^": np.bitwise_xor}[op](a, b)
-    if t.is_float:
-        if t in (dt.float16, dt.bfloat16):
-            a, b = np.asarray(a, F32), np.asarray(b, F32)
-        r = a / b if op == "/" else _arith(op, a, b) if op != "%" else np.fmod(a, b)
-        return round_f32_to(r, t) if t in (dt.float16, dt.bfloat16) else r
-    if op == "/":
-        return _c_div(a, b)
-    if op == "%":
-        return np.asarray(a - _c_div(a, b) * b).astype(lane_dtype(t))
-    return np.asarray(_arith(op, a, b)).astype(lane_dtype(t))
+    return binary_op(op, t)(a, b)
 
 
 COMPARE = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,

@@ -163,9 +163,13 @@ def evaluate(e, env: dict):
             if fn == "fma":
                 np_t = type(vals[0])
                 if not all(np.isfinite(v) for v in vals):
-                    return np_t(vals[0] * vals[1] + vals[2])        # inf/nan propagate like a*b+c
-                return round_exact(Fraction(float(vals[0])) * Fraction(float(vals[1])) + Fraction(float(vals[2])),
-                                   np_t)
+                    return np_t(float(vals[0]) * float(vals[1]) + float(vals[2]))   # exact product: no overflow
+                x, y, z = vals
+                exact = Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z))
+                if exact == 0:              # IEEE: -0 only for (-0 product) + (-0), else +0
+                    negative = (x == 0 or y == 0) and z == 0 and np.signbit(x) != np.signbit(y) and np.signbit(z)
+                    return np_t(-0.0 if negative else 0.0)
+                return round_exact(exact, np_t)
             return {"sqrt": np.sqrt, "floor": np.floor, "ceil": np.ceil}[fn](vals[0])
     raise TypeError(e)
 
