@@ -7,9 +7,9 @@ from .build import CompileError
 from .emit import Emitted, cuda_source, emit_kernel
 from .host import LaunchError
 from . import graph
-from .runtime import CompiledKernel, Unavailable, available, compile, launch, unavailable_reason
+from .runtime import CompiledKernel, KernelFault, Unavailable, available, compile, launch, unavailable_reason
 from .timing import time_kernel
 
 
-__all__ = ["CompileError", "CompiledKernel", "Emitted", "LaunchError", "Unavailable", "available",
+__all__ = ["CompileError", "CompiledKernel", "Emitted", "KernelFault", "LaunchError", "Unavailable", "available",
            "compile", "cuda_source", "graph", "emit_kernel", "launch", "time_kernel", "unavailable_reason"]

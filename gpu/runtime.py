@@ -17,13 +17,17 @@ from spec import dtypes as dt
 from spec import ir
 
 from . import host
-from .build import compile_kernel
+from .build import cache_path, compile_kernel
 from .emit import written_buffers
 from .host import LaunchError
 
 _PARAM_FORMAT = {dt.boolean: "?", dt.int8: "b", dt.int16: "h", dt.int32: "i", dt.int64: "q", dt.uint8: "B",
                  dt.uint32: "I", dt.float16: "H", dt.bfloat16: "H", dt.float32: "f", dt.float64: "d"}
 _STATIC_SHARED_DEFAULT = 48 * 1024
+
+
+class KernelFault(RuntimeError):
+    """The kernel trapped or faulted on the device (SPEC §10 checks run only in the interpreter)."""
 
 
 class Unavailable(RuntimeError):
@@ -94,8 +98,14 @@ class CompiledKernel:
     def __init__(self, kernel: ir.Kernel):
         drv = driver()
         self.kernel = kernel
-        self.emitted, image = compile_kernel(kernel, device_limits()["arch"])
-        self.module = drv.module_from_buffer(image)
+        arch = device_limits()["arch"]
+        self.emitted, image = compile_kernel(kernel, arch)
+        try:
+            self.module = drv.module_from_buffer(image)
+        except drv.Error:                     # a damaged cache entry that still looks like ELF
+            cache_path(self.emitted.source, arch).unlink(missing_ok=True)
+            self.emitted, image = compile_kernel(kernel, arch)
+            self.module = drv.module_from_buffer(image)
         self.function = self.module.get_function(self.emitted.name)
         self.function.prepare("".join("P" if isinstance(p, ir.Buffer) else _PARAM_FORMAT[p.dtype] for p in kernel.params))
         self.registers = self.function.get_attribute(drv.function_attribute.NUM_REGS)
@@ -186,16 +196,30 @@ def compile(kernel: ir.Kernel) -> CompiledKernel:  # noqa: A001 (the natural nam
 
 
 def scalar_env(k: ir.Kernel, args) -> dict:
+    """Scalar arguments by name, checked as `refimpl.interpret` checks them (SPEC §3.4)."""
     if len(args) != len(k.params):
         names = ", ".join(p.name for p in k.params)
-        raise TypeError(f"kernel {k.name}({names}) takes {len(k.params)} arguments, got {len(args)}")
+        raise LaunchError("shape mismatch", f"kernel {k.name}({names}) takes {len(k.params)} arguments, got {len(args)}")
     env = {}
     for p, a in zip(k.params, args):
         if isinstance(p, ir.Var):
-            if isinstance(a, (np.ndarray, list, tuple)) or not np.isscalar(a):
-                raise TypeError(f"kernel {k.name}: parameter {p.name}: {p.dtype.short} expects a scalar, got {type(a).__name__}")
-            env[p.name] = host._wrap(a, p.dtype) if p.dtype.is_integer else (bool(a) if p.dtype is dt.boolean else float(a))
+            env[p.name] = _scalar(k, p, a)
     return env
+
+
+def _scalar(k: ir.Kernel, p: ir.Var, a):
+    t = p.dtype
+    if t is dt.boolean:
+        ok = isinstance(a, (bool, np.bool_))
+    elif t.is_integer:
+        ok = isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+        ok = ok and np.iinfo(t.storage).min <= int(a) <= np.iinfo(t.storage).max
+    else:
+        ok = isinstance(a, (int, float, np.integer, np.floating)) and not isinstance(a, bool)
+    if not ok:
+        raise LaunchError("dtype mismatch", f"kernel {k.name}: parameter {p.name}: expected a {t.short} scalar, "
+                                            f"got {type(a).__name__} {a!r}")
+    return bool(a) if t is dt.boolean else int(a) if t.is_integer else float(a)
 
 
 def scalar_value(p: ir.Var, v):
@@ -260,6 +284,11 @@ def launch(k: ir.Kernel, *args):
         if p.name in written:
             copies.append((a, mem))
     ck(*device_args)
-    drv.Context.synchronize()
+    try:
+        drv.Context.synchronize()
+    except drv.Error as e:
+        raise KernelFault(f"kernel {k.name} failed on the device ({str(e).strip()}): a failed `assert` (the device "
+                          "printed its message) or an invalid memory access; refimpl.interpret(...) names the "
+                          "exact trap. The CUDA context is unusable in this process from now on.") from None
     for a, mem in copies:
         drv.memcpy_dtoh(a, mem)

@@ -138,3 +138,17 @@ def test_constants_spell_their_exact_value():
     assert const(float("inf"), dt.float32) == f"__int_as_float({0x7f800000})"
     literal = re.fullmatch(r"tm_f16\((.*)f\)", const(0.1, dt.float16)).group(1)
     assert np.float32(literal) == np.float16(0.1)      # the f16 value itself, exact in f32
+
+
+@pytest.mark.parametrize("args, phrase", [
+    ((1.5, np.zeros(64, np.float32), np.zeros(64, np.float32)), "dtype mismatch"),      # float for i32
+    ((2**31, np.zeros(64, np.float32), np.zeros(64, np.float32)), "dtype mismatch"),    # out of i32 range
+    ((True, np.zeros(64, np.float32), np.zeros(64, np.float32)), "dtype mismatch"),     # bool is no integer
+    ((3, np.zeros(64, np.float32)), "shape mismatch"),                                  # too few arguments
+])
+def test_scalar_arguments_are_checked_like_the_interpreter(args, phrase):
+    from gpu.runtime import scalar_env
+    with pytest.raises(gpu.LaunchError, match=phrase):
+        scalar_env(scaled, args)
+    ok = scalar_env(scaled, (np.int32(7), np.zeros(64, np.float32), np.zeros(64, np.float32)))
+    assert ok == {"n": 7} and type(ok["n"]) is int

@@ -2,14 +2,20 @@
 CUDA graphs, timing. Expected values come from NumPy."""
 from __future__ import annotations
 
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
-from spec.lang import (f16, f32, i32, kernel, shared_tensor, syncthreads, threadIdx, blockIdx, spatial,
-                       bf16)
 from spec import dtypes as dt
+from spec.lang import bf16, blockIdx, f16, f32, i32, kernel, shared_tensor, syncthreads, threadIdx
 
 pytestmark = pytest.mark.gpu
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @kernel(grid=lambda n: (n + 127) // 128, block=128)
@@ -127,3 +133,27 @@ def test_time_kernel_reports_device_time():
     t = gpu.time_kernel(go, repeat=20)
     assert 0 < t["min_us"] <= t["median_us"] <= t["max_us"] < 1e5
     np.testing.assert_array_equal(a.get(), np.full(32, 25))     # 5 warm-up + 20 timed runs
+
+
+def test_a_failed_assert_is_reported_as_a_kernel_fault(tmp_path):
+    """A trapped kernel poisons its CUDA context, so it runs in a child process."""
+    script = tmp_path / "fault.py"
+    script.write_text(textwrap.dedent('''
+        import numpy as np
+        import gpu
+        from spec.lang import i32, kernel, threadIdx
+
+        @kernel(grid=1, block=32)
+        def checked(n: i32, a: i32[32]):
+            assert a[threadIdx.x] < n, "value below n"
+            a[threadIdx.x] = n
+
+        try:
+            gpu.launch(checked, 5, np.arange(32, dtype=np.int32))
+        except gpu.KernelFault as e:
+            print("FAULT", e, flush=True)
+    '''))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    assert "FAULT kernel checked failed on the device" in res.stdout, res.stdout + res.stderr
+    assert f"{script}:9:" in res.stdout and "assertion failed: value below n" in res.stdout
