@@ -73,6 +73,7 @@ class Who:
             self.thread = np.full(self.n, NONE, np.int32)
             self.warp, self.wbar = np.zeros(self.n, np.int32), np.zeros(self.n, np.int32)
             self.bb = np.zeros(self.n, np.int64)
+            self.block = self.bb.view(np.int32)[1::2]        # bb's high half (little-endian)
 
 
 class RaceShadow:
@@ -216,17 +217,28 @@ def _first(bad, acc: Access) -> int:
 def _me(acc: Access) -> dict:
     st, lanes = acc.st, acc.lanes
     if lanes is st.all_lanes:
-        return {"thread": st.gid, "warp": st.gwarp, "bb": st.bb, "wbar": st.wbar}
-    return {"thread": st.gid[lanes], "warp": st.gwarp[lanes], "bb": st.bb[lanes], "wbar": st.wbar[lanes]}
+        return {"thread": st.gid, "warp": st.gwarp, "bb": st.bb, "wbar": st.wbar, "block": st.gblock}
+    return {"thread": st.gid[lanes], "warp": st.gwarp[lanes], "bb": st.bb[lanes], "wbar": st.wbar[lanes],
+            "block": st.gblock[lanes]}
+
+
+def _unordered(rec: Who, f, me: dict, candidates) -> np.ndarray:
+    """Positions among `candidates` whose record is not ordered before the access (on all lanes
+    at once when most are candidates: cheaper than gathering the subset)."""
+    n = np.count_nonzero(candidates)
+    if not n:
+        return np.empty(0, np.intp)
+    if 4 * n > len(f):
+        return np.flatnonzero(candidates & ~ordered(rec, f, me))
+    k = np.flatnonzero(candidates)
+    return k[~ordered(rec, f[k], _select(me, k, len(f)))]
 
 
 def _conflict(acc: Access, rec: Who, f, me: dict, candidates, first: str, second: str):
     """Trap on the first candidate whose record is not ordered before the access."""
-    k = np.flatnonzero(candidates)
-    if k.size:
-        bad = k[~ordered(rec, f[k], _select(me, k, len(f)))]
-        if bad.size:
-            _race_trap(acc, int(bad[0]), rec, int(f[bad[0]]), first, second)
+    bad = _unordered(rec, f, me, candidates)
+    if bad.size:
+        _race_trap(acc, int(bad[0]), rec, int(f[bad[0]]), first, second)
 
 
 def _race_read(acc: Access, atomic: bool):
@@ -241,25 +253,28 @@ def _race_read(acc: Access, atomic: bool):
     r = sh.r
     r.ensure()
     old = r.thread[f]
-    merge = np.flatnonzero((old != NONE) & (old != me["thread"]))
-    if merge.size:
-        merge = merge[~ordered(r, f[merge], _select(me, merge, len(f)))]
-    _record_group(r, f, me, merge)
+    _record_group(r, f, me, _unordered(r, f, me, (old != NONE) & (old != me["thread"])),
+                  acc.space.scope == "shared")
     r.wbar[f] = me["wbar"]
 
 
-def _record_group(rec: Who, f, me: dict, merge):
+def _record_group(rec: Who, f, me: dict, merge, one_block: bool):
     """Record the lanes' accesses, joined with the prior record at positions `merge` and with
-    each other where several lanes hit one element: disagreeing fields become MANY."""
-    for name, many in (("thread", MANY), ("warp", MANY), ("bb", MANY_BB)):
-        arr, mine = getattr(rec, name), me[name]
+    each other where several lanes hit one element: disagreeing fields become MANY.
+    one_block: every access to an element comes from one block (shared memory)."""
+    for name, key, many in (("thread", "thread", MANY), ("warp", "warp", MANY), ("bb", "block", MANY_BB)):
+        arr, mine, check, mykey = getattr(rec, name), me[name], getattr(rec, key), me[key]
+        if one_block and name == "bb":
+            arr[f] = mine
+            continue
         if merge.size:
+            agree = check[f[merge]] == mykey[merge]
             mine = mine.copy()
-            prior = arr[f[merge]]
-            agree = prior == mine[merge] if name != "bb" else (prior >> 32) == (mine[merge] >> 32)
             mine[merge] = np.where(agree, mine[merge], many)
+            if name != "bb":
+                mykey = mine
         arr[f] = mine
-        k = np.flatnonzero(arr[f] != mine if name != "bb" else (arr[f] >> 32) != (mine >> 32))
+        k = np.flatnonzero(check[f] != mykey)
         if k.size:
             arr[f[k]] = many
 
@@ -277,7 +292,8 @@ def _race_write(acc: Access, atomic: bool):
         _conflict(acc, sh.r, f, me, (r != NONE) & (r != me["thread"]), "read", "written")
         sh.r.thread[f] = NONE
     if atomic:
-        _record_group(w, f, me, np.flatnonzero((old != NONE) & sh.atomic[f]))   # atomics of several threads
+        _record_group(w, f, me, np.flatnonzero((old != NONE) & sh.atomic[f]),   # atomics of several threads
+                      acc.space.scope == "shared")
     else:
         w.thread[f] = me["thread"]
         dup = np.flatnonzero(w.thread[f] != me["thread"])

@@ -32,9 +32,9 @@ class State:
         self.var_init: list = [None] * len(prog.var_slots)
         self.spaces = spaces
         self.wbar = np.zeros(self.L, np.int32)
-        gblock = np.repeat(blocks.astype(np.int64), self.T)
-        self.gwarp = (gblock * self.WPB + self.tid // 32).astype(np.int32)
-        self.bb = gblock << 32                  # block << 32 | syncthreads count (memory.Who)
+        self.gblock = np.repeat(blocks.astype(np.int32), self.T)
+        self.gwarp = (self.gblock.astype(np.int64) * self.WPB + self.tid // 32).astype(np.int32)
+        self.bb = self.gblock.astype(np.int64) << 32                  # block << 32 | syncthreads count (memory.Who)
         self.checks = checks
         self.trace = trace
         self.asyncs = asyncs
