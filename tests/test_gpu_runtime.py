@@ -156,4 +156,4 @@ def test_a_failed_assert_is_reported_as_a_kernel_fault(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
     res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
     assert "FAULT kernel checked failed on the device" in res.stdout, res.stdout + res.stderr
-    assert f"{script}:9:" in res.stdout and "assertion failed: value below n" in res.stdout
+    assert f"{script}:8:" in res.stdout and "assertion failed: value below n" in res.stdout
