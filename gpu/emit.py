@@ -15,7 +15,7 @@ from spec import dtypes as dt
 from spec import ir
 from spec.passes import lower
 
-from .emit_expr import FULL_MASK, ExprEmitter, strip_parens, cname, convert, ctype, offset
+from .emit_expr import FULL_MASK, ExprEmitter, cname, convert, ctype, offset, strip_parens
 from .prelude import PRELUDE
 
 STATIC_SHARED_LIMIT = 48 * 1024   # bytes of static __shared__ a kernel may declare
