@@ -13,6 +13,7 @@ import numpy as np
 from spec import dtypes as dt
 from spec import ir
 from spec.passes import lower
+from spec.printer import expr_str
 
 from . import asynccopy, memory
 from . import numerics as num
@@ -125,7 +126,6 @@ def _scalar_arg(kernel, p: ir.Var, a):
 
 
 def _global_spaces(prog: Program, env, arrays: dict, checks: bool, kernel) -> dict:
-    from spec.printer import expr_str
     out = {}
     for b in kernel.buffer_params:
         a = arrays[b.name]

@@ -105,7 +105,7 @@ def _assign(s, v: ir.Var, e: ir.Expr, cx):
         if tracked:
             _mark_init(st, slot, sel)
         if st.trace is not None:
-            st.trace.step(st, s, sel, lambda lane: f"{v.name} = {_at(st.vars[slot], lane)}")
+            st.trace.step(st, s, sel, lambda lane: f"{cx.dsl_name(v, s)} = {_at(st.vars[slot], lane)}")
     return run
 
 
@@ -195,7 +195,7 @@ def _for(s: ir.For, cx):
             for v in range(ua, ub, uc):
                 st.vars[slot] = make(v)
                 if st.trace is not None and not lowered:
-                    st.trace.step(st, s, sel, lambda lane: f"{s.var.name} = {v}")
+                    st.trace.step(st, s, sel, lambda lane: f"{cx.dsl_name(s.var, s)} = {v}")
                 body(st, sel)
             return
         v = np.array(np.broadcast_to(a, (st.L,)))
@@ -207,7 +207,7 @@ def _for(s: ir.For, cx):
                 return
             st.vars[slot] = v
             if st.trace is not None and not lowered:
-                st.trace.step(st, s, cur, lambda lane: f"{s.var.name} = {_at(v, lane)}")
+                st.trace.step(st, s, cur, lambda lane: f"{cx.dsl_name(s.var, s)} = {_at(v, lane)}")
             body(st, cur)
             v = (v + c).astype(v.dtype)
     return run
@@ -261,7 +261,7 @@ def _atomic(s: ir.Atomic, cx):
             set_var(st, rslot, num.convert(old, t, result.dtype), sel, num.lane_dtype(result.dtype))
             _mark_init(st, rslot, sel)
         if st.trace is not None:
-            st.trace.step(st, s, sel, (lambda lane: f"{result.name} = {_at(st.vars[rslot], lane)}")
+            st.trace.step(st, s, sel, (lambda lane: f"{cx.dsl_name(result, s)} = {_at(st.vars[rslot], lane)}")
                           if result is not None else None)
     return run
 
