@@ -92,8 +92,10 @@ class Ranges:
             return e
         for x, rest in ((a.a, a.b), (a.b, a.a)):
             q = self._quotient(x, c)
+            if q is None or rest.dtype != e.dtype or q.dtype != e.dtype:     # keep every node's type
+                continue
             rr, rx = self.of(rest), self.of(x)
-            if q is not None and rr is not None and rx is not None and rx[0] >= 0 and 0 <= rr[0] and rr[1] < c:
+            if rr is not None and rx is not None and rx[0] >= 0 and 0 <= rr[0] and rr[1] < c:
                 return rest if e.op == "%" else q
         return e
 

@@ -7,8 +7,8 @@ import pytest
 import refimpl
 from refimpl import debug
 from spec import dtypes
-from spec.lang import (atomic_add, bf16, blockIdx, cast, cp_async, cp_async_commit_group, cp_async_wait_group, f16,
-                       f32, fma, i32, i64, kernel, select, shared_tensor, shfl_down,
+from spec.lang import (atomic_add, atomic_cas, atomic_max, bf16, blockIdx, cast, cp_async, cp_async_commit_group,
+                       cp_async_wait_group, f16, f32, fma, i32, i64, kernel, select, shared_tensor, shfl_down,
                        shfl_idx, shfl_up, shfl_xor, swizzle, syncthreads, syncwarp, threadIdx, u32)
 
 # ---------------------------------------------------------------- integer arithmetic (§2.3)
@@ -394,3 +394,78 @@ def test_uninitialized_variable_read_traps():
     with pytest.raises(refimpl.KernelTrap) as info:
         refimpl.interpret(k, np.zeros(4, np.int32))
     assert (info.value.phrase, tuple(info.value.thread)) == ("uninitialized variable read", (2, 0, 0))
+
+
+# ---------------------------------------------------------------- index simplification (refimpl/ranges.py)
+
+
+@kernel(grid=1, block=32)
+def divmod_patterns(a: i32[32, 8, 4]):
+    t = threadIdx.x
+    for r in range(4):
+        x = t * 4 + r
+        a[t, 0, r] = x % 4                    # rewritten to r
+        a[t, 1, r] = x // 4                   # rewritten to t
+        y = t * 4 + r + 1                     # the remainder part reaches 4: kept
+        a[t, 2, r] = y % 4
+        z = (t - 16) * 4 + r                  # negative multiples: C remainder, kept
+        a[t, 3, r] = z % 4
+        a[t, 4, r] = z // 4
+        w = x * 8 + r * 2
+        a[t, 5, r] = w % 8
+        a[t, 6, r] = w // 8
+        a[t, 7, r] = (r + 4 * t) // 4
+
+
+def test_index_simplification_keeps_c_semantics():
+    from refimpl.launch import program_for
+    from spec import ir
+    from spec.passes import lower
+    a = np.zeros((32, 8, 4), np.int32)
+    refimpl.interpret(divmod_patterns, a)
+    t, r = np.meshgrid(np.arange(32), np.arange(4), indexing="ij")
+
+    def c_div(x, y):
+        return np.trunc(x / y).astype(np.int64)
+    x, y, z = t * 4 + r, t * 4 + r + 1, (t - 16) * 4 + r
+    w = x * 8 + r * 2
+    want = [x % 4, x // 4, y % 4, z - c_div(z, 4) * 4, c_div(z, 4), w % 8, w // 8, (r + 4 * t) // 4]
+    for row, expected in enumerate(want):
+        np.testing.assert_array_equal(a[:, row, :], expected, err_msg=f"row {row}")
+
+    def count(k):
+        return sum(isinstance(n, ir.Binary) and n.op in ("/", "%") for n in ir.walk(k))
+    assert count(program_for(divmod_patterns).kernel) < count(lower(divmod_patterns))
+
+
+@kernel(grid=2, block=64)
+def shared_atomics(keys: i32[128], out: i32[2, 4], top: i32[1], fsum: f32[1], bsum: bf16[1], olds: i32[128]):
+    s = shared_tensor(i32, [4])
+    t = threadIdx.x
+    if t < 4:
+        s[t] = 0
+    syncthreads()
+    i = blockIdx.x * 64 + t
+    atomic_add(s[keys[i] % 4], 1)
+    atomic_max(top[0], keys[i])
+    atomic_add(fsum[0], 0.5)
+    atomic_add(bsum[0], 1.0)
+    old = atomic_cas(out[blockIdx.x, 3], 0, i + 1)
+    olds[i] = old
+    syncthreads()
+    if t < 3:
+        out[blockIdx.x, t] = s[t]
+
+
+def test_atomics_on_shared_and_global_of_several_types():
+    keys = np.random.default_rng(5).integers(0, 100, 128).astype(np.int32)
+    out, top, olds = np.zeros((2, 4), np.int32), np.zeros(1, np.int32), np.zeros(128, np.int32)
+    fsum, bsum = np.zeros(1, np.float32), np.zeros(1, np.uint16)
+    refimpl.interpret(shared_atomics, keys, out, top, fsum, bsum, olds)
+    for b in range(2):
+        np.testing.assert_array_equal(out[b, :3], np.bincount(keys[64 * b:64 * b + 64] % 4, minlength=4)[:3])
+        winners = np.flatnonzero(olds[64 * b:64 * b + 64] == 0)        # exactly one cas found 0
+        assert len(winners) == 1 and out[b, 3] == 64 * b + winners[0] + 1
+        assert set(olds[64 * b:64 * b + 64]) == {0, out[b, 3]}
+    assert top[0] == keys.max() and fsum[0] == 64.0
+    assert dtypes.from_bf16_bits(bsum)[0] == 128.0
