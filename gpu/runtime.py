@@ -175,12 +175,15 @@ class CompiledKernel:
 
     def prepared(self, *args):
         """A zero-argument launcher with arguments and geometry fixed: the cheapest repeated call."""
+        from pycuda._pvt_struct import pack
         env, packed = self.arguments(args)
         grid, block, shared = self.configure(env)
         fn = self.function
+        arg_buf = pack(fn.arg_format, *packed)   # what prepared_async_call packs on every call
 
         def go(stream=None):
-            fn.prepared_async_call(grid, block, stream, *packed, shared_size=shared)
+            fn._set_block_shape(*block)
+            fn._launch_kernel(grid, block, arg_buf, shared, stream)
         return go
 
 
