@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spec.lang import (f16, f32, kernel, ldmatrix, mma_sync, register_tensor, shared_tensor, syncwarp,
-                       threadIdx)
+from spec.lang import f16, kernel, ldmatrix, register_tensor, shared_tensor, syncwarp, threadIdx
 
 pytestmark = pytest.mark.gpu
 
@@ -48,25 +47,8 @@ def test_ldmatrix_fragments(num, trans):
     np.testing.assert_array_equal(got[1], expect)
 
 
-@kernel(grid=1, block=32)
-def mma_tf32(a: f32[16, 8], b: f32[8, 8], c: f32[16, 8]):
-    lane = threadIdx.x
-    g = lane // 4
-    q = lane % 4
-    fa = register_tensor(f32, [4])
-    fb = register_tensor(f32, [2])
-    acc = register_tensor(f32, [4])
-    for i in range(4):
-        fa[i] = a[g + 8 * (i % 2), q + 4 * (i // 2)]
-        acc[i] = 0.0
-    for i in range(2):
-        fb[i] = b[q + 4 * i, g]
-    mma_sync(fa, fb, acc)
-    for i in range(4):
-        c[g + 8 * (i // 2), 2 * q + i % 2] = acc[i]
-
-
 def test_tf32_mma_rounds_operands_to_nearest():
+    from conformance.kernels.semantics import mma_m16n8k8_tf32 as mma_tf32   # the §5.7 fragment layouts
     rng = np.random.default_rng(4)
     a = rng.standard_normal((16, 8)).astype(np.float32)
     b = rng.standard_normal((8, 8)).astype(np.float32)
