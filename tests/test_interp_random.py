@@ -54,9 +54,10 @@ def exprs(t: dt.DType, extra_leaves=()):
 
     def grow(children):
         same = st.tuples(children, children)
-        ops = ["+", "-", "*", "/", "min", "max"] + (["%", "&", "|", "^"] if not t.is_float else [])
+        ops = ["+", "-", "*", "/", "%", "min", "max"] + (["&", "|", "^"] if not t.is_float else [])
         out = [st.builds(lambda op, ab: ir.Binary(op, *ab), st.sampled_from(ops), same),
-               st.builds(lambda a: ir.Unary("neg", a), children),
+               st.builds(lambda op, a: ir.Unary(op, a), st.sampled_from(["neg"] if t.is_float else ["neg", "invert"]),
+                         children),
                st.builds(lambda c, ab: ir.Select(c, *ab), conditions(children), same),
                st.builds(lambda a: ir.Call("abs", (a,)), children)]
         if t.is_float:
@@ -135,6 +136,8 @@ def evaluate(e, env: dict):
         case ir.Unary(op="neg", a=a):
             v = evaluate(a, env)
             return wrap(-v) if a.dtype is dt.int32 else -v
+        case ir.Unary(op="invert", a=a):
+            return ~evaluate(a, env)
         case ir.Cast(a=a, type=t):
             return as_type(evaluate(a, env), a.dtype, t)
         case ir.Select(cond=c, a=a, b=b):
@@ -184,6 +187,9 @@ def int_op(op, x, y):
 
 
 def float_op(op, x, y):
+    if op == "%":                           # C fmod: exact, so computing it in double is exact too
+        ok = y != 0 and np.isfinite(x) and not np.isnan(y)
+        return type(x)(math.fmod(float(x), float(y)) if ok else math.nan)
     with np.errstate(all="ignore"):
         return {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y, "/": lambda: x / y,
                 "min": lambda: np.fmin(x, y), "max": lambda: np.fmax(x, y)}[op]()
@@ -225,7 +231,7 @@ def lane_env(inputs, lane):
 EXAMPLES = int(os.environ.get("TASKMAP_HYPOTHESIS_EXAMPLES", 12))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TOP_OPS = [(t, op) for t in TYPES
-           for op in ["+", "-", "*", "/", "min", "max"] + (["%", "&", "|", "^", "<<", ">>"] if t is dt.int32 else [])]
+           for op in ["+", "-", "*", "/", "%", "min", "max"] + (["&", "|", "^", "<<", ">>"] if t is dt.int32 else [])]
 
 
 @pytest.mark.parametrize("t, op", TOP_OPS, ids=[f"{t.short}{op}" for t, op in TOP_OPS])
