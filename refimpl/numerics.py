@@ -27,7 +27,9 @@ def lane_dtype(t: dt.DType) -> np.dtype:
 
 
 def scalar(value, t: dt.DType):
-    """A Python constant as a uniform lane value of type t (constants are exact in t)."""
+    """A Python constant as a uniform lane value of type t, rounded to t (§2.4)."""
+    if t is dt.bfloat16:
+        return round_f64_to(np.float64(value), t)[()]
     return lane_dtype(t).type(value)
 
 

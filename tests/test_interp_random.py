@@ -3,7 +3,8 @@ the interpreter agree with an independent per-lane evaluation in Python/NumPy sc
 
 The reference below re-derives SPEC.md §2 on scalars: Python ints wrapped to 32 bits with C
 division, NumPy f32/f16 scalars (correctly rounded per operation), exact fma via fractions,
-saturating float->int, lazy `&&`, `||` and `select`.
+saturating float->int, lazy `&&`, `||` and `select`. bf16 values are held as np.float32
+scalars that bf16 represents exactly, rounded by nearest-neighbour search on bit patterns.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from spec import dtypes as dt
 from spec import ir
 
 N = 32
-TYPES = (dt.int32, dt.float32, dt.float16)
+TYPES = (dt.int32, dt.float32, dt.float16, dt.bfloat16)
 INPUTS = {t: (ir.Buffer(f"{t.short}_a", t, (ir.const(N),), "global"),
               ir.Buffer(f"{t.short}_b", t, (ir.const(N),), "global")) for t in TYPES}
 LANE = ir.Binary("+", ir.Binary("*", ir.Special("blockIdx.x"), ir.const(16)), ir.Special("threadIdx.x"))
@@ -35,11 +36,12 @@ class DivideByZero(Exception):
 # ---------------------------------------------------------------- random IR
 
 def _promote(a: dt.DType, b: dt.DType) -> dt.DType:
+    """SPEC.md §2.2 for these four types."""
     if a == b:
         return a
-    if dt.float32 in (a, b):
-        return dt.float32
-    return dt.float16                     # f16 with i32
+    if dt.int32 in (a, b):
+        return b if a is dt.int32 else a
+    return dt.float32                     # f32 with anything, or f16 with bf16
 
 
 def exprs(t: dt.DType, extra_leaves=()):
@@ -102,30 +104,52 @@ def as_type(v, src: dt.DType, dst: dt.DType):
         if math.isnan(f):
             return 0
         return max(-2**31, min(2**31 - 1, math.trunc(f))) if math.isfinite(f) else (2**31 - 1 if f > 0 else -2**31)
-    np_t = np.float32 if dst is dt.float32 else np.float16
-    return np_t(float(v)) if src is not dt.int32 else round_exact(Fraction(int(v)), np_t)
+    if src is dt.int32:
+        return round_exact(Fraction(int(v)), dst)
+    if dst is dt.bfloat16:
+        return round_exact(Fraction(float(v)), dst) if np.isfinite(v) else np.float32(v)
+    return (np.float32 if dst is dt.float32 else np.float16)(float(v))      # f64 -> f32/f16: one rounding
 
 
-def round_exact(x: Fraction, np_t):
-    """Correctly rounded (nearest, ties to even) Fraction -> np_t, via neighbour comparison."""
-    c = np_t(float(x))
-    if not np.isfinite(c):
-        return c
+def round_exact(x: Fraction, t: dt.DType):
+    """Correctly rounded (nearest, ties to even, overflow to inf) Fraction -> float type t,
+    by comparing the neighbours of a nearby value; bf16 results are np.float32."""
+    if t is dt.bfloat16:
+        f = np.float32(float(x))
+        if not np.isfinite(f):
+            return f
+        top = int(f.view(np.uint32)) >> 16
+        cands = [(np.uint32(b << 16).view(np.float32), b) for b in (top - 1, top, top + 1) if 0 <= b < 2**16]
+        maxexp = 128
+    else:
+        np_t = np.float32 if t is dt.float32 else np.float16
+        c = np_t(float(x))
+        if not np.isfinite(c):
+            return c
+        cands = [(v, int(np.asarray(v).view(np.uint32 if np_t is np.float32 else np.uint16)))
+                 for v in (np.nextafter(c, np_t(-np.inf)), c, np.nextafter(c, np_t(np.inf)))]
+        maxexp = np.finfo(np_t).maxexp
     best = None
-    for cand in (np.nextafter(c, np_t(-np.inf)), c, np.nextafter(c, np_t(np.inf))):
-        if not np.isfinite(cand):
+    for value, pattern in cands:
+        if np.isnan(value):
             continue
-        d = abs(Fraction(float(cand)) - x)
-        even = int(np.asarray(cand).view(np.uint32 if np_t is np.float32 else np.uint16)) % 2 == 0
-        if best is None or d < best[0] or (d == best[0] and even):
-            best = (d, cand)
+        exact = Fraction(float(value)) if np.isfinite(value) else Fraction(2**maxexp) * (1 if value > 0 else -1)
+        d = abs(exact - x)
+        if best is None or d < best[0] or (d == best[0] and pattern % 2 == 0):
+            best = (d, value)
     return best[1]
+
+
+def fit(v, t: dt.DType):
+    """An f32-computed result of a bf16 operation, rounded to bf16 (innocuous double rounding:
+    f32 has more than 2·8+2 bits)."""
+    return as_type(v, dt.float32, t) if t is dt.bfloat16 else v
 
 
 def evaluate(e, env: dict):
     match e:
         case ir.Const(value=v, type=t):
-            return (np.float32 if t is dt.float32 else np.float16)(v) if t.is_float else v
+            return as_type(np.float64(v), dt.float64, t) if t.is_float else v
         case ir.Var(name=n):
             return env[n]
         case ir.Special(name=n):
@@ -158,7 +182,7 @@ def evaluate(e, env: dict):
         case ir.Binary(op=op, a=a, b=b):
             t = e.dtype
             x, y = as_type(evaluate(a, env), a.dtype, t), as_type(evaluate(b, env), b.dtype, t)
-            return int_op(op, x, y) if t is dt.int32 else float_op(op, x, y)
+            return int_op(op, x, y) if t is dt.int32 else fit(float_op(op, x, y), t)
         case ir.Call(fn=fn, args=args):
             vals = [as_type(evaluate(x, env), x.dtype, e.dtype) for x in args]
             if fn == "abs":
@@ -172,8 +196,9 @@ def evaluate(e, env: dict):
                 if exact == 0:              # IEEE: -0 only for (-0 product) + (-0), else +0
                     negative = (x == 0 or y == 0) and z == 0 and np.signbit(x) != np.signbit(y) and np.signbit(z)
                     return np_t(-0.0 if negative else 0.0)
-                return round_exact(exact, np_t)
-            return {"sqrt": np.sqrt, "floor": np.floor, "ceil": np.ceil}[fn](vals[0])
+                return round_exact(exact, e.dtype)
+            with np.errstate(invalid="ignore"):
+                return fit({"sqrt": np.sqrt, "floor": np.floor, "ceil": np.ceil}[fn](vals[0]), e.dtype)
     raise TypeError(e)
 
 
@@ -205,9 +230,19 @@ def random_inputs(rng):
                 v = rng.integers(-100, 100, N).astype(np.int32)
                 v[rng.random(N) < 0.1] = rng.choice([0, 2**31 - 1, -2**31])
             else:
-                v = (rng.standard_normal(N) * rng.choice([1, 100], N)).astype(t.storage)
+                v = (rng.standard_normal(N) * rng.choice([1, 100], N)).astype(np.float32)
+                v = bf16_bits(v) if t is dt.bfloat16 else v.astype(t.storage)
             out[buf.name] = v
     return out
+
+
+def bf16_bits(values) -> np.ndarray:
+    rounded = [round_exact(Fraction(float(v)), dt.bfloat16) for v in values]
+    return (np.array(rounded, np.float32).view(np.uint32) >> 16).astype(np.uint16)
+
+
+def bf16_values(bits) -> np.ndarray:
+    return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
 def run_both(k: ir.Kernel, out: ir.Buffer, inputs: dict, lane_values):
@@ -219,13 +254,14 @@ def run_both(k: ir.Kernel, out: ir.Buffer, inputs: dict, lane_values):
             refimpl.interpret(k, *args)
         return
     refimpl.interpret(k, *args)
-    got = args[-1]
-    want = np.array(want, dtype=out.dtype.storage)
+    got = bf16_values(args[-1]) if out.dtype is dt.bfloat16 else args[-1]
+    want = np.array(want, dtype=got.dtype)
     np.testing.assert_array_equal(got, want)         # NaN matches NaN; floats must be bit-exact otherwise
 
 
 def lane_env(inputs, lane):
-    return {**inputs, "lane": lane, "blockIdx.x": lane // 16, "threadIdx.x": lane % 16}
+    decoded = {b.name: bf16_values(inputs[b.name]) for b in INPUTS[dt.bfloat16]}
+    return {**inputs, **decoded, "lane": lane, "blockIdx.x": lane // 16, "threadIdx.x": lane % 16}
 
 
 EXAMPLES = int(os.environ.get("TASKMAP_HYPOTHESIS_EXAMPLES", 12))
