@@ -24,7 +24,8 @@ from .traps import KernelTrap
 LANE_BUDGET = 1 << 16             # lanes per batch: large enough to amortize Python dispatch
 BYTES_BUDGET = 192 << 20          # per-batch state (locals, registers, shared + shadows)
 
-_PROGRAMS: dict[int, tuple[ir.Kernel, Program]] = {}
+CACHED = 64
+_PROGRAMS: dict[int, tuple[ir.Kernel, Program]] = {}   # insertion order = least recently used first
 
 
 class UninitializedArray(np.ndarray):
@@ -45,9 +46,14 @@ def empty(shape, dtype) -> UninitializedArray:
 
 
 def program_for(k: ir.Kernel) -> Program:
-    hit = _PROGRAMS.get(id(k))
+    """The compiled program of k; the most recently used CACHED programs are kept (holding
+    their kernels, so an id is never reused while cached)."""
+    hit = _PROGRAMS.pop(id(k), None)
     if hit is None or hit[0] is not k:
-        hit = _PROGRAMS[id(k)] = (k, Program(lower(k)))
+        hit = (k, Program(lower(k)))
+    _PROGRAMS[id(k)] = hit
+    while len(_PROGRAMS) > CACHED:
+        del _PROGRAMS[next(iter(_PROGRAMS))]
     return hit[1]
 
 
