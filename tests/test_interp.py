@@ -7,9 +7,10 @@ import pytest
 import refimpl
 from refimpl import debug
 from spec import dtypes
-from spec.lang import (atomic_add, atomic_cas, atomic_max, bf16, blockIdx, cast, cp_async, cp_async_commit_group,
-                       cp_async_wait_group, f16, f32, fma, i32, i64, kernel, select, shared_tensor, shfl_down,
-                       shfl_idx, shfl_up, shfl_xor, swizzle, syncthreads, syncwarp, threadIdx, u32)
+from spec.lang import (atomic_add, atomic_cas, atomic_max, bf16, blockIdx, cast, cos, cp_async, cp_async_commit_group,
+                       cp_async_wait_group, erf, exp, exp2, f16, f32, fma, i32, i64, kernel, log, log2, pow, rsqrt,
+                       select, shared_tensor, shfl_down, shfl_idx, shfl_up, shfl_xor, sin, sqrt, swizzle, syncthreads,
+                       syncwarp, tanh, threadIdx, u32)
 
 # ---------------------------------------------------------------- integer arithmetic (§2.3)
 
@@ -469,3 +470,39 @@ def test_atomics_on_shared_and_global_of_several_types():
         assert set(olds[64 * b:64 * b + 64]) == {0, out[b, 3]}
     assert top[0] == keys.max() and fsum[0] == 64.0
     assert dtypes.from_bf16_bits(bsum)[0] == 128.0
+
+
+@kernel(grid=1, block=64)
+def transcendentals(x: f32[64], h: f16[64], out: f32[8, 64], outh: f16[8, 64]):
+    i = threadIdx.x
+    v = x[i]
+    out[0, i] = exp(v)
+    out[1, i] = log(abs(v) + 1.0)
+    out[2, i] = tanh(v)
+    out[3, i] = erf(v)
+    out[4, i] = pow(abs(v), 1.5)
+    out[5, i] = rsqrt(abs(v) + 1.0)
+    out[6, i] = sin(v) + cos(v)
+    out[7, i] = exp2(v) - log2(abs(v) + 1.0)
+    w = h[i]
+    outh[0, i] = exp(w)
+    outh[1, i] = tanh(w)
+    outh[2, i] = sqrt(abs(w))
+
+
+def test_math_intrinsics_within_spec_bounds():
+    import math
+    x = np.linspace(-3, 3, 64).astype(np.float32)
+    h = x.astype(np.float16)
+    out, outh = np.zeros((8, 64), np.float32), np.zeros((8, 64), np.float16)
+    refimpl.interpret(transcendentals, x, h, out, outh)
+    d = x.astype(np.float64)
+    erf = np.array([math.erf(v) for v in d])
+    want = [np.exp(d), np.log(abs(d) + 1), np.tanh(d), erf, abs(d) ** 1.5, 1 / np.sqrt(abs(d) + 1),
+            np.sin(d) + np.cos(d), np.exp2(d) - np.log2(abs(d) + 1)]
+    for row, w in enumerate(want):           # §2.5: 4 ulp of f32 per operation
+        np.testing.assert_allclose(out[row], w, rtol=2**-20, atol=2**-22, err_msg=f"row {row}")
+    hd = h.astype(np.float64)
+    for row, w in enumerate([np.exp(hd), np.tanh(hd), np.sqrt(abs(hd))]):
+        np.testing.assert_allclose(outh[row].astype(np.float64), w, rtol=2**-10, atol=2**-14, err_msg=f"f16 {row}")
+    np.testing.assert_array_equal(outh[2], np.sqrt(np.abs(h).astype(np.float32)).astype(np.float16))
