@@ -185,16 +185,23 @@ def check_read(acc: Access, atomic: bool = False):
         raise acc.trap("read of pending async copy destination", k,
                        f"{acc.element(k)} is the destination of an async copy not yet waited for",
                        "call cp_async_wait_group() (and syncthreads() if another thread issued it) first")
+    writer = None
     if sp.init is not None:
         ok = sp.init[f]
-        if not np.all(ok):
-            k = _first(~ok, acc)
-            kind = sp.scope
-            raise acc.trap(f"uninitialized {kind} read", k, f"{acc.element(k)} is read before any thread wrote it",
-                           "write the element before reading it" if kind != "global"
-                           else "the array came from refimpl.empty(); the kernel never wrote this element")
+    elif sp.scope == "shared" and sp.race is not None:      # written ⇔ a writer is recorded
+        sp.race.w.ensure()
+        writer = sp.race.w.thread[np.broadcast_to(f, np.shape(acc.lanes))]
+        ok = writer != NONE
+    else:
+        ok = True
+    if not np.all(ok):
+        k = _first(~ok, acc)
+        kind = sp.scope
+        raise acc.trap(f"uninitialized {kind} read", k, f"{acc.element(k)} is read before any thread wrote it",
+                       "write the element before reading it" if kind != "global"
+                       else "the array came from refimpl.empty(); the kernel never wrote this element")
     if sp.race is not None:
-        _race_read(acc, atomic)
+        _race_read(acc, atomic, writer)
 
 
 def check_write(acc: Access, atomic: bool = False, landing: bool = False):
@@ -241,11 +248,12 @@ def _conflict(acc: Access, rec: Who, f, me: dict, candidates, first: str, second
         _race_trap(acc, int(bad[0]), rec, int(f[bad[0]]), first, second)
 
 
-def _race_read(acc: Access, atomic: bool):
+def _race_read(acc: Access, atomic: bool, w=None):
+    """w: the writer records of the elements, when already gathered."""
     sh, f = acc.space.race, np.broadcast_to(acc.flat, np.shape(acc.lanes))
     me = _me(acc)
     if sh.w.thread is not None:
-        w = sh.w.thread[f]
+        w = sh.w.thread[f] if w is None else w
         cand = (w != NONE) & (w != me["thread"])
         _conflict(acc, sh.w, f, me, cand & ~sh.atomic[f] if atomic else cand, "written", "read")
     if atomic:
