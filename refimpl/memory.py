@@ -39,6 +39,7 @@ class Space:
         self.size = size            # elements of one instance
         self.base = base            # per-lane offset of the lane's instance (array, or 0)
         self.scale = scale          # flat index = base + offset·scale (registers: element-major)
+        self.full_rows: set[int] = set()   # registers: elements every lane has written (no init check)
         self.init = init
         self.race = race
         self.pending = pending
@@ -90,7 +91,7 @@ MANY_BB = np.int64(MANY) << 32
 def ordered(rec: Who, f, me: dict):
     """Is the recorded access of elements f ordered before the lanes' accesses `me`: same
     block and an earlier block barrier count, or same warp and an earlier warp count?"""
-    gap = me["bb"] - rec.bb[f]
+    gap = me["bb"] - rec.bb.take(f)        # take: a faster gather than fancy indexing
     out = (gap > 0) & (gap < (1 << 32))
     rest = np.flatnonzero(~out)
     if rest.size:
@@ -190,7 +191,7 @@ def check_read(acc: Access, atomic: bool = False):
         ok = sp.init[f]
     elif sp.scope == "shared" and sp.race is not None:      # written ⇔ a writer is recorded
         sp.race.w.ensure()
-        writer = sp.race.w.thread[np.broadcast_to(f, np.shape(acc.lanes))]
+        writer = sp.race.w.thread.take(np.broadcast_to(f, np.shape(acc.lanes)))
         ok = writer != NONE
     else:
         ok = True
@@ -253,14 +254,14 @@ def _race_read(acc: Access, atomic: bool, w=None):
     sh, f = acc.space.race, np.broadcast_to(acc.flat, np.shape(acc.lanes))
     me = _me(acc)
     if sh.w.thread is not None:
-        w = sh.w.thread[f] if w is None else w
+        w = sh.w.thread.take(f) if w is None else w
         cand = (w != NONE) & (w != me["thread"])
         _conflict(acc, sh.w, f, me, cand & ~sh.atomic[f] if atomic else cand, "written", "read")
     if atomic:
         return
     r = sh.r
     r.ensure()
-    old = r.thread[f]
+    old = r.thread.take(f)
     _record_group(r, f, me, _unordered(r, f, me, (old != NONE) & (old != me["thread"])),
                   acc.space.scope == "shared")
     r.wbar[f] = me["wbar"]
@@ -282,7 +283,7 @@ def _record_group(rec: Who, f, me: dict, merge, one_block: bool):
             if name != "bb":
                 mykey = mine
         arr[f] = mine
-        k = np.flatnonzero(check[f] != mykey)
+        k = np.flatnonzero(check.take(f) != mykey)
         if k.size:
             arr[f[k]] = many
 
@@ -409,7 +410,7 @@ def write_elements(st, space: Space, lanes, off, values, index: list, node, land
 def _register_row_load(st, space: Space, index, off, sel, node):
     """A register element at one offset for every lane: a contiguous row of storage."""
     row = slice(int(off) * st.L, (int(off) + 1) * st.L)
-    if space.init is not None:
+    if space.init is not None and int(off) not in space.full_rows:
         ok = space.init[row] if sel is None else space.init[row][sel]
         if not ok.all():
             lanes = lanes_of(st, sel)
@@ -428,6 +429,7 @@ def _register_row_store(space: Space, off, values, sel):
         space.data[row] = v
         if space.init is not None:
             space.init[row] = True
+            space.full_rows.add(int(off))
     else:
         space.data[row][sel] = v if np.ndim(v) == 0 else v[sel]
         if space.init is not None:
