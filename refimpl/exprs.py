@@ -84,11 +84,6 @@ def converted(e: ir.Expr, t: dt.DType, cx):
     return lambda st, sel: num.convert(f(st, sel), src, t)
 
 
-def active(values, sel):
-    """The values on the active lanes (uniform values stay scalars)."""
-    return values if sel is None or np.ndim(values) == 0 else values[sel]
-
-
 def split(cond, sel, L: int):
     """Active lanes where cond holds / fails; None stands for every lane."""
     if sel is None:

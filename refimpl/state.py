@@ -68,10 +68,9 @@ class State:
         return self.coords_of_gid(self.gid[lane])[1]
 
     # ------------------------------------------------------------ traps
-    def trap(self, phrase: str, detail: str, node, lane: int, *, thread=None, code: str | None = None,
-             hint: str = "", buffer=None, index=None) -> KernelTrap:
-        if code is None:
-            code = self.prog.code_of(node)
+    def trap(self, phrase: str, detail: str, node, lane: int, *, thread=None, hint: str = "",
+             buffer=None, index=None) -> KernelTrap:
+        """The trap of SPEC §10 raised by lane `lane` at IR node `node`."""
         return KernelTrap(phrase, detail, kernel=self.kernel, loc=getattr(node, "loc", None),
                           block=self.block_of(lane), thread=thread if thread is not None else self.thread_of(lane),
-                          buffer=buffer, index=index, code=code, hint=hint)
+                          buffer=buffer, index=index, code=self.prog.code_of(node), hint=hint)
