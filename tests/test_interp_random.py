@@ -107,7 +107,7 @@ def as_type(v, src: dt.DType, dst: dt.DType):
     if src is dt.int32:
         return round_exact(Fraction(int(v)), dst)
     if dst is dt.bfloat16:
-        return round_exact(Fraction(float(v)), dst) if np.isfinite(v) else np.float32(v)
+        return round_exact(Fraction(float(v)), dst) if np.isfinite(v) and v != 0 else np.float32(v)   # ±0 kept
     return (np.float32 if dst is dt.float32 else np.float16)(float(v))      # f64 -> f32/f16: one rounding
 
 
@@ -264,8 +264,11 @@ def lane_env(inputs, lane):
     return {**inputs, **decoded, "lane": lane, "blockIdx.x": lane // 16, "threadIdx.x": lane % 16}
 
 
+# Deterministic by default (CI must not flake); TASKMAP_HYPOTHESIS_EXAMPLES=200 TASKMAP_HYPOTHESIS_RANDOM=1
+# explores further.
 EXAMPLES = int(os.environ.get("TASKMAP_HYPOTHESIS_EXAMPLES", 12))
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                    derandomize=not os.environ.get("TASKMAP_HYPOTHESIS_RANDOM"))
 TOP_OPS = [(t, op) for t in TYPES
            for op in ["+", "-", "*", "/", "%", "min", "max"] + (["&", "|", "^", "<<", ">>"] if t is dt.int32 else [])]
 
