@@ -35,8 +35,11 @@ class UninitializedArray(np.ndarray):
 
 def empty(shape, dtype) -> UninitializedArray:
     """An array whose elements count as uninitialized (§3.2): a kernel reading one before
-    writing it traps "uninitialized global read". `dtype`: a spec dtype or NumPy dtype."""
-    t = dtype if isinstance(dtype, dt.DType) else dt.from_numpy(dtype)
+    writing it traps "uninitialized global read". `dtype`: a spec dtype, its name ("bf16",
+    "f32", "float32") or a NumPy dtype. Tracking needs checks=True: a launch with checks off
+    neither checks nor records which elements it writes."""
+    t = dtype if isinstance(dtype, dt.DType) else dt.BY_NAME.get(dtype) if isinstance(dtype, str) and \
+        dtype in dt.BY_NAME else dt.from_numpy(dtype)
     shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
     a = np.empty(shape, t.storage)
     a.view(np.uint8).fill(0xFF)                  # NaN / -1 garbage if it is ever read unchecked
