@@ -84,10 +84,10 @@ def shuffle(st, sel, kind: str, value, lane_arg, width: int, node):
     if kind == "xor":
         src = lane ^ d
         inside = (src // width) == (lane // width)
-    elif kind == "down":
-        src, inside = lane + d, rel + d < width
+    elif kind == "down":                      # a negative delta leaves the segment too
+        src, inside = lane + d, (0 <= rel + d) & (rel + d < width)
     elif kind == "up":
-        src, inside = lane - d, rel - d >= 0
+        src, inside = lane - d, (0 <= rel - d) & (rel - d < width)
     else:
         src, inside = lane - rel + (d & (width - 1)), True
     exists = (st.tid - lane + src) < st.T

@@ -161,6 +161,25 @@ def test_shuffles_follow_segments_and_keep_own_value_outside():
         np.testing.assert_array_equal(got, a[want])
 
 
+@kernel(grid=1, block=64)
+def shuffles_negative(a: i32[64], d: i32[64], u: i32[64]):
+    v = a[threadIdx.x]
+    d[threadIdx.x] = shfl_down(v, threadIdx.x % 4 - 2, width=8)
+    u[threadIdx.x] = shfl_up(v, threadIdx.x % 4 - 2, width=8)
+
+
+def test_negative_shuffle_deltas_stay_inside_the_segment():
+    a = np.arange(64, dtype=np.int32) * 10
+    d, u = np.zeros(64, np.int32), np.zeros(64, np.int32)
+    refimpl.interpret(shuffles_negative, a, d, u)
+    t = np.arange(64)
+    delta, rel = t % 4 - 2, t % 8
+    want_d = np.where((rel + delta >= 0) & (rel + delta < 8), t + delta, t)
+    want_u = np.where((rel - delta >= 0) & (rel - delta < 8), t - delta, t)
+    np.testing.assert_array_equal(d, a[want_d])
+    np.testing.assert_array_equal(u, a[want_u])
+
+
 # ---------------------------------------------------------------- tensor cores (§5.7)
 
 
