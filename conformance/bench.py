@@ -85,8 +85,8 @@ def _gpu_items(torch) -> list[GpuItem]:
     m = 8192
     a, bt = torch.randn(m, m, **cuda), torch.empty(m, m, **cuda)
     items.append(GpuItem("transpose f32", f"{m}x{m}", example("transpose").transpose, (m, m, a, bt),
-                         "a.t().contiguous()", lambda: a.t().contiguous(),
-                         lambda: None if torch.equal(bt, a.t()) else "b != a.T", 8 * m * m, "GB/s"))
+                         "a.t().contiguous()", lambda a=a: a.t().contiguous(),
+                         lambda a=a, bt=bt: None if torch.equal(bt, a.t()) else "b != a.T", 8 * m * m, "GB/s"))
     rs = example("reduce_sum")
     x, total = torch.randn(n, **cuda), torch.zeros(1, **cuda)
 
