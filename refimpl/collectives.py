@@ -30,15 +30,18 @@ def syncthreads(st, sel, node):
                           f"thread {_xyz(st, lane)} did not reach it", node, lane,
                           hint="every thread of the block must reach the same syncthreads(): move it out of "
                                "the branch or loop whose condition differs between threads")
+        memory.record_all_deferred(st)
         st.bb[sel] += 1
         st.wbar[sel] += 1
     else:
         st.bb += 1
         st.wbar += 1
+        memory.after_syncthreads(st)
 
 
 def syncwarp(st, sel, node):
     require_full_warps(st, sel, node, "syncwarp()", "divergent barrier", whole=False)
+    memory.record_all_deferred(st)
     if sel is None:
         st.wbar += 1
     else:

@@ -163,7 +163,7 @@ def _global_spaces(prog: Program, env, arrays: dict, checks: bool, kernel) -> di
 
 def _blocks_per_batch(prog: Program, env, T: int, checks: bool) -> int:
     """Blocks per batch so that lanes ≤ LANE_BUDGET and per-batch state ≤ BYTES_BUDGET."""
-    shadow = 2 + 4 * 8 if checks else 0
+    shadow = 4 + 4 * 8 if checks else 0     # init, atomic, pending, deferred marks + the two race records
     per_lane = 24 * len(prog.var_slots)
     per_block = 0
     for slot, b in prog.buffers.items():

@@ -40,6 +40,7 @@ class Space:
         self.base = base            # per-lane offset of the lane's instance (array, or 0)
         self.scale = scale          # flat index = base + offset·scale (registers: element-major)
         self.full_rows: set[int] = set()   # registers: elements every lane has written (no init check)
+        self.all_written = False           # shared: every element has been written (no init check)
         self.init = init
         self.race = race
         self.pending = pending
@@ -78,10 +79,26 @@ class Who:
 
 
 class RaceShadow:
-    def __init__(self, n: int):
+    """`deferred` (shared memory only): reads not yet recorded in `r`, as (elements, lanes'
+    fields) in program order, and `deferred_at` marks their elements. Recording a read only
+    matters to a later write of one of its elements in the same barrier interval: a block
+    barrier orders every recorded read of the block's shared memory before all later accesses,
+    so the interpreter records deferred reads only when a write touches one of their elements
+    and drops them at syncthreads (most reads of a tile are never followed by such a write).
+    For the same reason a read need not look for a racing writer when `writes_since_barrier`
+    is False (always True for global memory: blocks do not synchronize)."""
+
+    def __init__(self, n: int, defer_reads: bool = False):
         self.w = Who(n)                          # last writer (a group only for atomics)
         self.r = Who(n)                          # readers since the last write
         self.atomic = np.zeros(n, np.bool_)      # last write was atomic
+        self.deferred = [] if defer_reads else None
+        self.deferred_at = np.zeros(n, np.bool_) if defer_reads else None
+        self.deferred_elements = 0
+        self.writes_since_barrier = True
+
+
+DEFER_LIMIT = 1 << 21       # deferred read elements kept before recording them (bounds the memory)
 
 
 MANY = -2
@@ -186,15 +203,7 @@ def check_read(acc: Access, atomic: bool = False):
         raise acc.trap("read of pending async copy destination", k,
                        f"{acc.element(k)} is the destination of an async copy not yet waited for",
                        "call cp_async_wait_group() (and syncthreads() if another thread issued it) first")
-    writer = None
-    if sp.init is not None:
-        ok = sp.init[f]
-    elif sp.scope == "shared" and sp.race is not None:      # written ⇔ a writer is recorded
-        sp.race.w.ensure()
-        writer = sp.race.w.thread.take(np.broadcast_to(f, np.shape(acc.lanes)))
-        ok = writer != NONE
-    else:
-        ok = True
+    ok = True if sp.init is None or sp.all_written else sp.init[f]
     if not np.all(ok):
         k = _first(~ok, acc)
         kind = sp.scope
@@ -202,7 +211,7 @@ def check_read(acc: Access, atomic: bool = False):
                        "write the element before reading it" if kind != "global"
                        else "the array came from refimpl.empty(); the kernel never wrote this element")
     if sp.race is not None:
-        _race_read(acc, atomic, writer)
+        _race_read(acc, atomic)
 
 
 def check_write(acc: Access, atomic: bool = False, landing: bool = False):
@@ -216,6 +225,8 @@ def check_write(acc: Access, atomic: bool = False, landing: bool = False):
         _race_write(acc, atomic)
     if sp.init is not None:
         sp.init[f] = True
+        if sp.scope == "shared" and not sp.all_written:
+            sp.all_written = bool(sp.init.all())
 
 
 def _first(bad, acc: Access) -> int:
@@ -249,22 +260,61 @@ def _conflict(acc: Access, rec: Who, f, me: dict, candidates, first: str, second
         _race_trap(acc, int(bad[0]), rec, int(f[bad[0]]), first, second)
 
 
-def _race_read(acc: Access, atomic: bool, w=None):
-    """w: the writer records of the elements, when already gathered."""
+def _race_read(acc: Access, atomic: bool):
     sh, f = acc.space.race, np.broadcast_to(acc.flat, np.shape(acc.lanes))
     me = _me(acc)
-    if sh.w.thread is not None:
-        w = sh.w.thread.take(f) if w is None else w
+    if sh.w.thread is not None and sh.writes_since_barrier:
+        w = sh.w.thread.take(f)
         cand = (w != NONE) & (w != me["thread"])
         _conflict(acc, sh.w, f, me, cand & ~sh.atomic[f] if atomic else cand, "written", "read")
     if atomic:
         return
-    r = sh.r
+    if sh.deferred is None:
+        _record_read(sh.r, f, me, False)
+        return
+    sh.deferred.append((f, me))       # st.bb and st.wbar change only after record_all_deferred or drop_deferred
+    sh.deferred_at[f] = True
+    sh.deferred_elements += f.size
+    if sh.deferred_elements > DEFER_LIMIT:
+        record_deferred(sh)
+
+
+def _record_read(r: Who, f, me: dict, one_block: bool):
     r.ensure()
     old = r.thread.take(f)
-    _record_group(r, f, me, _unordered(r, f, me, (old != NONE) & (old != me["thread"])),
-                  acc.space.scope == "shared")
+    _record_group(r, f, me, _unordered(r, f, me, (old != NONE) & (old != me["thread"])), one_block)
     r.wbar[f] = me["wbar"]
+
+
+def record_deferred(sh: RaceShadow):
+    """Record the deferred reads in program order, exactly as if each had been recorded at once."""
+    for f, me in sh.deferred:
+        _record_read(sh.r, f, me, True)
+    drop_deferred(sh)
+
+
+def drop_deferred(sh: RaceShadow):
+    sh.deferred.clear()
+    sh.deferred_at[:] = False
+    sh.deferred_elements = 0
+
+
+def record_all_deferred(st):
+    """Record the deferred shared reads before a barrier that changes the lanes' barrier counts
+    in place without ordering all of them (syncwarp, syncthreads of some blocks)."""
+    for sp in st.spaces:
+        if sp is not None and sp.race is not None and sp.race.deferred:
+            record_deferred(sp.race)
+
+
+def after_syncthreads(st):
+    """Every lane passed a block barrier: the deferred shared reads are ordered before all later
+    accesses, so recording them could never report a race (see RaceShadow)."""
+    for sp in st.spaces:
+        if sp is not None and sp.race is not None and sp.race.deferred is not None:
+            sp.race.writes_since_barrier = False
+            if sp.race.deferred:
+                drop_deferred(sp.race)
 
 
 def _record_group(rec: Who, f, me: dict, merge, one_block: bool):
@@ -290,7 +340,10 @@ def _record_group(rec: Who, f, me: dict, merge, one_block: bool):
 
 def _race_write(acc: Access, atomic: bool):
     sh, f = acc.space.race, np.broadcast_to(acc.flat, np.shape(acc.lanes))
+    if sh.deferred and sh.deferred_at[f].any():
+        record_deferred(sh)
     me = _me(acc)
+    sh.writes_since_barrier = True
     w = sh.w
     w.ensure()
     old = w.thread[f]

@@ -104,8 +104,8 @@ class Program:
         checks = st.checks
         st.spaces[slot] = memory.Space(
             b, np.zeros(n, b.dtype.storage), shape, strides, size, base, scale,
-            init=np.zeros(n, bool) if checks and not shared else None,      # shared: see memory.check_read
-            race=memory.RaceShadow(n) if checks and b.scope == "shared" else None,
+            init=np.zeros(n, bool) if checks else None,
+            race=memory.RaceShadow(n, defer_reads=True) if checks and shared else None,
             pending=np.zeros(n, bool) if checks and self.uses_async and b.scope == "shared" else None)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import refimpl
-from refimpl import debug
+from refimpl import debug, memory
 from spec import dtypes
 from spec.lang import (atomic_add, atomic_cas, atomic_max, bf16, blockIdx, cast, cos, cp_async, cp_async_commit_group,
                        cp_async_wait_group, erf, exp, exp2, f16, f32, fma, i32, i64, kernel, log, log2, pow, rsqrt,
@@ -239,6 +239,69 @@ def test_syncwarp_orders_a_warp_but_not_the_block():
         refimpl.interpret(warp_exchange, 1, out)
     assert info.value.phrase == "data race on shared memory"
     assert [tuple(t) for t in info.value.thread] == [(32, 0, 0), (0, 0, 0)]
+
+
+@kernel(grid=2, block=64, verify=False)
+def write_after_read(mode: i32, out: i32[128]):
+    s = shared_tensor(i32, [64])
+    t = threadIdx.x
+    s[t] = t
+    syncthreads()
+    v = 0
+    if mode == 2:
+        v = s[t // 8 * 8]                  # each multiple of 8 read by the 8 threads of one warp above it
+    else:
+        if mode == 4:
+            v = s[0]                       # read by every thread
+        else:
+            v = s[t]
+    if mode == 1:
+        syncthreads()
+    if mode == 3 or mode == 5:
+        syncwarp()
+    if mode == 6:
+        if blockIdx.x == 0:                # a barrier of block 0 only
+            syncthreads()
+    if mode == 3:
+        s[t ^ 1] = v
+    else:
+        if mode == 5:
+            s[(t + 32) % 64] = v
+        else:
+            s[(t + 1) % 64] = v
+    syncthreads()
+    out[blockIdx.x * 64 + t] = s[t]
+
+
+WRITE_AFTER_READ_RACES = {   # mode: (block, element, reader, writing thread)
+    0: ((0, 0, 0), 1, "thread (1,0,0)", (0, 0, 0)),
+    2: ((0, 0, 0), 8, "threads of warp 0", (7, 0, 0)),
+    4: ((0, 0, 0), 0, "several threads", (63, 0, 0)),
+    5: ((0, 0, 0), 32, "thread (32,0,0)", (0, 0, 0)),
+    6: ((1, 0, 0), 1, "thread (1,0,0)", (0, 0, 0)),
+}
+
+
+@pytest.mark.parametrize("defer_limit", [0, memory.DEFER_LIMIT])      # 0: every read recorded at once
+@pytest.mark.parametrize("mode", sorted(WRITE_AFTER_READ_RACES))
+def test_write_after_unordered_read_traps(monkeypatch, defer_limit, mode):
+    monkeypatch.setattr(memory, "DEFER_LIMIT", defer_limit)
+    block, element, reader, writer = WRITE_AFTER_READ_RACES[mode]
+    with pytest.raises(refimpl.KernelTrap) as info:
+        refimpl.interpret(write_after_read, mode, np.zeros(128, np.int32))
+    trap = info.value
+    assert str(trap).startswith(f"data race on shared memory: s[{element}] read by {reader} and written by "
+                                f"thread {'(%d,%d,%d)' % writer}"), str(trap)
+    assert tuple(trap.block) == block and tuple(trap.thread[1]) == writer
+
+
+@pytest.mark.parametrize("defer_limit", [0, memory.DEFER_LIMIT])
+@pytest.mark.parametrize("mode, after", [(1, lambda u: (u - 1) % 64), (3, lambda u: u ^ 1)])
+def test_write_after_read_ordered_by_a_barrier_runs_clean(monkeypatch, defer_limit, mode, after):
+    monkeypatch.setattr(memory, "DEFER_LIMIT", defer_limit)
+    out = np.zeros(128, np.int32)
+    refimpl.interpret(write_after_read, mode, out)
+    np.testing.assert_array_equal(out, np.tile(after(np.arange(64)), 2))
 
 
 @kernel(grid=1, block=64)
