@@ -402,6 +402,18 @@ class Module(Node):
     def __str__(self) -> str:
         return "\n\n".join(str(k) for k in self.kernels)
 
+    def verify(self) -> Module:
+        """Every kernel verifies, and kernel names are unique (they share one CUDA translation unit)."""
+        from .errors import VerifyError
+        seen = set()
+        for k in self.kernels:
+            if k.name in seen:
+                raise VerifyError("duplicate name", f"module {self.name!r} holds two kernels named "
+                                  f"{k.name!r}; pass name= to @kernel to rename one", node=k, kernel=k.name)
+            seen.add(k.name)
+            k.verify()
+        return self
+
 
 # ---------------------------------------------------------------- construction helpers
 

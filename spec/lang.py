@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 
 from . import dtypes as _dt
-from .ir import Swizzle
+from .ir import Module, Swizzle
 from .mapping import TaskMapping, auto_map, repeat, spatial
 
 boolean = _dt.boolean
@@ -83,6 +83,11 @@ def swizzle(bits: int, base: int, shift: int) -> Swizzle:
     return Swizzle(bits, base, shift)
 
 
+def module(name: str, *kernels) -> Module:
+    """A named collection of kernels compiled together (one CUDA translation unit), verified."""
+    return Module(name, tuple(kernels)).verify()
+
+
 def kernel(fn=None, *, grid=1, block=1, name: str | None = None, verify: bool = True):
     """Decorator: parse a Python function into a Kernel IR node, verified unless verify=False
     (used by the invalid-kernel catalogues, which call `k.verify()` themselves).
@@ -104,7 +109,7 @@ def kernel(fn=None, *, grid=1, block=1, name: str | None = None, verify: bool = 
 
 
 __all__ = [
-    "kernel", "TensorType", "TaskMapping", "spatial", "repeat", "auto_map", "swizzle",
+    "kernel", "module", "TensorType", "TaskMapping", "spatial", "repeat", "auto_map", "swizzle",
     "threadIdx", "blockIdx", "blockDim", "gridDim",
     "boolean", "i8", "i16", "i32", "i64", "u8", "u32", "f16", "bf16", "f32", "f64",
     *_INTRINSICS,

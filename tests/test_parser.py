@@ -127,3 +127,20 @@ def test_unsupported_python_fails_with_location_and_hint(tmp_path, body, phrase)
         spec.loader.exec_module(importlib.util.module_from_spec(spec))
     assert phrase in str(info.value)
     assert f"{path}:5:" in str(info.value)
+
+
+def test_module_groups_kernels_and_rejects_duplicate_names():
+    from spec.errors import VerifyError
+    from spec.lang import module
+
+    def make(name):
+        @kernel(block=32, name=name)
+        def k(a: f32[32]):
+            a[threadIdx.x] = 1.0
+        return k
+
+    m = module("pair", make("first"), make("second"))
+    assert [k.name for k in m.kernels] == ["first", "second"]
+    assert "kernel first(" in str(m) and "kernel second(" in str(m)
+    with pytest.raises(VerifyError, match="duplicate name: module 'twice' holds two kernels named 'first'"):
+        module("twice", make("first"), make("first"))
