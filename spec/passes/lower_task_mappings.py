@@ -18,14 +18,7 @@ def lower_task_mappings(kernel: ir.Kernel) -> ir.Kernel:
 def _lower(node: ir.ForTask):
     loc = node.loc
     m = node.mapping
-    counter = iter(range(10**6))
-
-    def temp(prefix):
-        return ir.Var(f"{node.vars[0].name}__{prefix}{next(counter)}", dt.int32, loc=loc)
-
-    worker = node.worker
-    loops = []                      # (var, extent) for repeat atoms, outermost first
-    rest = worker
+    worker = rest = node.worker
     atom_idx: list = [None] * len(m.atoms)
     for a in reversed(range(len(m.atoms))):
         atom = m.atoms[a]
@@ -34,17 +27,15 @@ def _lower(node: ir.ForTask):
             digit = ir.binary("%", rest, atom.workers, loc=loc) if outer_spatial else rest
             rest = ir.binary("/", rest, atom.workers, loc=loc)
             atom_idx[a] = _unravel(atom, digit, loc)
+    loops = []                      # (var, extent) for repeat atoms, outermost first
     for a, atom in enumerate(m.atoms):
         if atom.kind == "repeat":
-            per_dim = {}
+            idx = [ir.const(0)] * len(atom.shape)
             for d in atom.ordered_dims():
-                if atom.shape[d] == 1:
-                    per_dim[d] = ir.const(0)
-                    continue
-                v = temp("r")
-                loops.append((v, atom.shape[d]))
-                per_dim[d] = v
-            atom_idx[a] = tuple(per_dim.get(d, ir.const(0)) for d in range(len(atom.shape)))
+                if atom.shape[d] > 1:
+                    idx[d] = ir.Var(f"{node.vars[0].name}__r{len(loops)}", dt.int32, loc=loc)
+                    loops.append((idx[d], atom.shape[d]))
+            atom_idx[a] = tuple(idx)
     body = tuple(ir.DeclareVar(var, _combine(m, atom_idx, d, loc), loc=loc) for d, var in enumerate(node.vars))
     body += node.body
     for var, extent in reversed(loops):
