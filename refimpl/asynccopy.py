@@ -41,7 +41,7 @@ def issue(st, sel, node, dst: memory.Space, dst_index, src: memory.Space, src_in
         bad = np.flatnonzero((off * space.dtype.nbytes) % nbytes != 0) if nbytes in (4, 8, 16) else [0]
         if len(bad):
             lane = int(lanes[bad[0]])
-            idx = ", ".join(str(int(v if np.ndim(v) == 0 else v[lane])) for v in index)
+            idx = ", ".join(map(str, memory.index_at(index, lane)))
             raise st.trap("misaligned async copy", f"{elems} × {dst.dtype.short} = {nbytes} bytes from "
                           f"{space.name}[{idx}] (byte offset {int(off[bad[0]]) * space.dtype.nbytes})", node, lane,
                           hint="copies must be 4, 8 or 16 bytes, both addresses aligned to the copy size")

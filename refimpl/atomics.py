@@ -20,7 +20,7 @@ def atomic(st, sel, node, space: memory.Space, index: list, off, op: str, value,
     t = space.dtype
     lanes = memory.lanes_of(st, sel)
     flat = np.broadcast_to(memory.flat_of(space, off, lanes, sel), lanes.shape)
-    if space.init is not None or space.race is not None or space.pending is not None:
+    if space.checked:
         acc = memory.Access(st, space, index, lanes, flat, node)
         memory.check_read(acc, atomic=True)
         memory.check_write(acc, atomic=True)

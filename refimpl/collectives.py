@@ -11,9 +11,10 @@ from spec import dtypes as dt
 
 from . import memory
 from . import numerics as num
+from .traps import fmt3
 
 
-def _first_missing(st, group_lanes: np.ndarray, sel) -> int:
+def _first_missing(group_lanes: np.ndarray, sel) -> int:
     """The lowest lane of `group_lanes` not in the active set."""
     return int(group_lanes[~np.isin(group_lanes, sel)][0])
 
@@ -24,10 +25,10 @@ def syncthreads(st, sel, node):
         bad = np.flatnonzero((counts > 0) & (counts < st.T))
         if bad.size:
             b = int(bad[0])
-            lane = _first_missing(st, np.arange(b * st.T, (b + 1) * st.T), sel)
+            lane = _first_missing(np.arange(b * st.T, (b + 1) * st.T), sel)
             raise st.trap("divergent barrier",
                           f"syncthreads() reached by {counts[b]} of the block's {st.T} threads; "
-                          f"thread {_xyz(st, lane)} did not reach it", node, lane,
+                          f"thread {fmt3(st.thread_of(lane))} did not reach it", node, lane,
                           hint="every thread of the block must reach the same syncthreads(): move it out of "
                                "the branch or loop whose condition differs between threads")
         memory.record_all_deferred(st)
@@ -48,10 +49,6 @@ def syncwarp(st, sel, node):
         st.wbar[sel] += 1
 
 
-def _xyz(st, lane: int) -> str:
-    return "(" + ",".join(map(str, st.thread_of(lane))) + ")"
-
-
 def require_full_warps(st, sel, node, what: str, phrase: str = "divergent warp collective", whole: bool = False):
     """Every existing lane of each warp with an active lane must be active (whole: and the warp
     must have all 32 lanes, as tensor-core instructions need)."""
@@ -69,9 +66,9 @@ def require_full_warps(st, sel, node, what: str, phrase: str = "divergent warp c
     if bad.size:
         w = int(bad[0])
         first = (w // wpb) * st.T + (w % wpb) * 32
-        lane = _first_missing(st, np.arange(first, first + full[w]), sel)
+        lane = _first_missing(np.arange(first, first + full[w]), sel)
         raise st.trap(phrase, f"{what} executed by {counts[w]} of the {full[w]} lanes of warp {w % wpb}; "
-                      f"thread {_xyz(st, lane)} is not active", node, lane,
+                      f"thread {fmt3(st.thread_of(lane))} is not active", node, lane,
                       hint="execute it outside branches whose condition differs within a warp")
 
 
@@ -110,7 +107,7 @@ def ldmatrix(st, sel, node, dst: memory.Space, dst_index, src: memory.Space, src
     misaligned = (off * src.dtype.nbytes) % 16 != 0
     if misaligned.any():
         lane = int(sup[np.flatnonzero(misaligned)[0]])
-        raise st.trap("misaligned ldmatrix row", f"row address {src.name}[{_idx(src_index, lane)}] is element "
+        raise st.trap("misaligned ldmatrix row", f"row address {src.name}[{', '.join(map(str, memory.index_at(src_index, lane)))}] is element "
                       f"offset {int(off[misaligned][0])}, not a multiple of 8 elements (16 bytes)", node, lane,
                       hint="each lane's row must start on a 16-byte boundary")
     rows = np.zeros((st.L, 8), src.data.dtype)
@@ -127,10 +124,6 @@ def ldmatrix(st, sel, node, dst: memory.Space, dst_index, src: memory.Space, src
             out[:, 2 * i + j] = rows[r, c]
     doff = np.broadcast_to(memory.element_offsets(st, dst, dst_index, sel, node), (st.L,))[lanes]
     memory.write_elements(st, dst, lanes, doff, out.view(dst.data.dtype), dst_index, node)
-
-
-def _idx(index, lane) -> str:
-    return ", ".join(str(int(v if np.ndim(v) == 0 else v[lane])) for v in index)
 
 
 _G = np.arange(32) // 4

@@ -94,16 +94,6 @@ def split(cond, sel, L: int):
     return (None if len(yes) == L else yes), (None if len(no) == L else no)
 
 
-def first_lane(bad, sel) -> int:
-    """The lowest active lane where `bad` (over all lanes, or uniform) holds, else -1."""
-    if np.ndim(bad) == 0:
-        return (0 if sel is None else int(sel[0])) if bad else -1
-    hits = np.flatnonzero(bad if sel is None else bad[sel])
-    if not hits.size:
-        return -1
-    return int(hits[0] if sel is None else sel[hits[0]])
-
-
 def _var(e: ir.Var, cx):
     slot = cx.var_slot(e)
     if e.name not in cx.maybe_uninit:
@@ -112,7 +102,7 @@ def _var(e: ir.Var, cx):
     def read(st, sel):
         init = st.var_init[slot]
         if init is not None:
-            lane = first_lane(~init, sel)
+            lane = memory.first_lane(~init, sel)
             if lane >= 0:
                 raise st.trap("uninitialized variable read", f"{e.name} is read before it was assigned", e, lane,
                               hint="assign the variable on every path before reading it")
@@ -164,7 +154,7 @@ def _int_division(e: ir.Binary, cx):
     def run(st, sel):
         a, b = fa(st, sel), fb(st, sel)
         zero = b == 0
-        lane = first_lane(zero, sel)
+        lane = memory.first_lane(zero, sel)
         if lane >= 0:
             raise st.trap("integer divide by zero", "the divisor is 0",
                           e, lane, hint="guard the division so the divisor is never zero")
@@ -181,7 +171,7 @@ def _shift(e: ir.Binary, cx):
     def run(st, sel):
         a, b = fa(st, sel), fb(st, sel)
         bad = (b < 0) | (b >= t.bits)
-        lane = first_lane(bad, sel)
+        lane = memory.first_lane(bad, sel)
         if lane >= 0:
             amount = int(b if np.ndim(b) == 0 else b[lane])
             raise st.trap("shift out of range", f"shift by {amount} of a {t.bits}-bit {t.short}", e, lane,

@@ -44,6 +44,7 @@ class Space:
         self.init = init
         self.race = race
         self.pending = pending
+        self.checked = init is not None or race is not None or pending is not None
 
 
 def layout_strides(shape: tuple, strides: tuple | None) -> tuple[tuple, int]:
@@ -130,8 +131,7 @@ class Access:
         self.st, self.space, self.index, self.lanes, self.flat, self.node = st, space, index, lanes, flat, node
 
     def index_at(self, k: int) -> tuple:
-        lane = self.lanes[k]
-        return tuple(int(v if np.ndim(v) == 0 else v[lane]) for v in self.index)
+        return index_at(self.index, self.lanes[k])
 
     def element(self, k: int) -> str:
         return f"{self.space.name}[{', '.join(map(str, self.index_at(k)))}]"
@@ -140,6 +140,21 @@ class Access:
         st, lane = self.st, int(self.lanes[k])
         return st.trap(phrase, detail, self.node, lane, buffer=self.space.name, index=self.index_at(k),
                        hint=hint, thread=thread)
+
+
+def index_at(index: list, lane: int) -> tuple:
+    """The index tuple one lane used (entries are uniform scalars or arrays over lanes)."""
+    return tuple(int(v if np.ndim(v) == 0 else v[lane]) for v in index)
+
+
+def first_lane(bad, sel) -> int:
+    """The lowest active lane where `bad` (over all lanes, or uniform) holds, else -1."""
+    if np.ndim(bad) == 0:
+        return (0 if sel is None else int(sel[0])) if bad else -1
+    hits = np.flatnonzero(bad if sel is None else bad[sel])
+    if not hits.size:
+        return -1
+    return int(hits[0] if sel is None else sel[hits[0]])
 
 
 def element_offsets(st, space: Space, index: list, sel, node, proven=()):
@@ -155,17 +170,10 @@ def element_offsets(st, space: Space, index: list, sel, node, proven=()):
                 continue
         elif not np.any(i.view(_UNSIGNED[i.dtype.itemsize]) >= n):
             continue                                    # one pass over all lanes: in range
-        bad = (i < 0) | (i >= n)
-        if np.ndim(bad) == 0:
-            if not bad:
-                continue
-            lane = 0 if sel is None else int(sel[0])
-        else:
-            hits = np.flatnonzero(bad if sel is None else bad[sel])
-            if not hits.size:
-                continue
-            lane = int(hits[0] if sel is None else sel[hits[0]])
-        idx = tuple(int(v if np.ndim(v) == 0 else v[lane]) for v in index)
+        lane = first_lane((i < 0) | (i >= n), sel)
+        if lane < 0:
+            continue
+        idx = index_at(index, lane)
         shape = ", ".join(map(str, space.shape))
         raise st.trap(f"out of bounds {space.scope} access",
                       f"{space.name}[{', '.join(map(str, idx))}] is outside shape ({shape}) in dimension {d}",
@@ -371,11 +379,10 @@ def _race_trap(acc: Access, k: int, rec: Who, element: int, first: str, second: 
                same_instruction: bool = False):
     st = acc.st
     lane = int(acc.lanes[k])
-    st.current_block = st.block_of(lane)
     me = st.thread_of(lane)
     memory = "shared memory" if acc.space.scope == "shared" else "global memory"
     other = int(rec.thread[element])
-    who = describe(st, other, int(rec.warp[element]), int(rec.bb[element] >> 32))
+    who = describe(st, other, int(rec.warp[element]), int(rec.bb[element] >> 32), here=st.block_of(lane))
     detail = f"{acc.element(k)} {first} by {who} and {second} by thread {fmt3(me)}"
     if same_instruction:
         hint = "two threads store to one element in the same statement; give each thread its own element"
@@ -388,10 +395,11 @@ def _race_trap(acc: Access, k: int, rec: Who, element: int, first: str, second: 
     raise acc.trap(f"data race on {memory}", k, detail, hint, thread=[other_thread, me])
 
 
-def describe(st, thread: int, warp: int, block: int) -> str:
+def describe(st, thread: int, warp: int, block: int, here) -> str:
+    """Who made a recorded access; the block is named when it is not `here`."""
     if thread >= 0:
         blk, thr = st.coords_of_gid(thread)
-        return f"thread {fmt3(thr)}" + ("" if blk == st.current_block else f" of block {fmt3(blk)}")
+        return f"thread {fmt3(thr)}" + ("" if blk == here else f" of block {fmt3(blk)}")
     if warp >= 0:
         return f"threads of warp {warp % st.WPB}"
     return "several threads" if block >= 0 else "threads of several blocks"
@@ -403,7 +411,7 @@ def load(st, space: Space, index: list, off, sel, node):
         return _register_row_load(st, space, index, off, sel, node)
     lanes = lanes_of(st, sel)
     flat = flat_of(space, off, lanes, sel)
-    if space.init is not None or space.race is not None or space.pending is not None:
+    if space.checked:
         check_read(Access(st, space, index, lanes, flat, node))
     vals = space.data[flat]
     if sel is not None and np.ndim(vals):
@@ -419,7 +427,7 @@ def store(st, space: Space, index: list, off, values, sel, node, atomic: bool = 
         return _register_row_store(space, off, values, sel)
     lanes = lanes_of(st, sel)
     flat = flat_of(space, off, lanes, sel)
-    if space.init is not None or space.race is not None or space.pending is not None:
+    if space.checked:
         check_write(Access(st, space, index, lanes, flat, node), atomic)
     v = to_storage(values, space.dtype)
     if np.ndim(v) and sel is not None:
@@ -434,7 +442,7 @@ def elements(st, space: Space, lanes, off, n: int, index: list, node):
     over = np.flatnonzero(off + n > space.size)
     if over.size:
         lane = int(lanes[over[0]])
-        idx = tuple(int(v if np.ndim(v) == 0 else v[lane]) for v in index)
+        idx = index_at(index, lane)
         raise st.trap(f"out of bounds {space.scope} access",
                       f"{n} elements from {space.name}[{', '.join(map(str, idx))}] run past the end of the tensor "
                       f"({space.size} elements)", node, lane, buffer=space.name, index=idx,
@@ -447,7 +455,7 @@ def elements(st, space: Space, lanes, off, n: int, index: list, node):
 def read_elements(st, space: Space, lanes, off, n: int, index: list, node) -> np.ndarray:
     """(len(lanes), n) storage values, checked as reads by the lanes."""
     acc, flat = elements(st, space, lanes, off, n, index, node)
-    if space.init is not None or space.race is not None or space.pending is not None:
+    if space.checked:
         check_read(acc)
     return space.data[flat]
 
@@ -455,7 +463,7 @@ def read_elements(st, space: Space, lanes, off, n: int, index: list, node) -> np
 def write_elements(st, space: Space, lanes, off, values, index: list, node, landing: bool = False):
     """Store (len(lanes), n) storage values, checked as writes by the lanes."""
     acc, flat = elements(st, space, lanes, off, values.shape[1], index, node)
-    if space.init is not None or space.race is not None or space.pending is not None:
+    if space.checked:
         check_write(acc, landing=landing)
     space.data[flat] = values
 

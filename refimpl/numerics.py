@@ -21,8 +21,6 @@ F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
 def lane_dtype(t: dt.DType) -> np.dtype:
-    if t is dt.boolean:
-        return np.dtype(np.bool_)
     return F32 if t is dt.bfloat16 else t.storage
 
 

@@ -97,8 +97,8 @@ class Program:
     def allocate(self, st, slot: int, b: ir.Buffer):
         """A fresh, uninitialized shared (per block) or register (per lane) tensor."""
         shape, strides, size = self.geometry(st, slot)
-        copies = st.B if b.scope == "shared" else st.L
         shared = b.scope == "shared"
+        copies = st.B if shared else st.L
         base, scale = (st.lane_block * size, 1) if shared else (st.all_lanes, st.L)
         n = copies * size
         checks = st.checks
@@ -106,7 +106,7 @@ class Program:
             b, np.zeros(n, b.dtype.storage), shape, strides, size, base, scale,
             init=np.zeros(n, bool) if checks else None,
             race=memory.RaceShadow(n, defer_reads=True) if checks and shared else None,
-            pending=np.zeros(n, bool) if checks and self.uses_async and b.scope == "shared" else None)
+            pending=np.zeros(n, bool) if checks and self.uses_async and shared else None)
 
 
 def _written(node) -> str | None:

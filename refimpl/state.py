@@ -38,7 +38,6 @@ class State:
         self.checks = checks
         self.trace = trace
         self.asyncs = asyncs
-        self.current_block = None
 
     def _specials(self) -> dict:
         bx, by, _ = self.bdim

@@ -12,7 +12,7 @@ from spec import ir
 
 from . import asynccopy, atomics, collectives, memory
 from . import numerics as num
-from .exprs import compile_expr, converted, first_lane, split
+from .exprs import compile_expr, converted, split
 
 
 def compile_block(stmts, cx):
@@ -187,7 +187,7 @@ def _for(s: ir.For, cx):
 
     def run(st, sel):
         a, b, c = fa(st, sel), fb(st, sel), fc(st, sel)
-        lane = first_lane(c == 0, sel)
+        lane = memory.first_lane(c == 0, sel)
         if lane >= 0:
             raise st.trap("zero loop step", "range() step is 0", s, lane, hint="use a non-zero step")
         ua, ub, uc = _uniform(a, sel), _uniform(b, sel), _uniform(c, sel)
@@ -271,7 +271,7 @@ def _assert(s: ir.Assert, cx):
 
     def run(st, sel):
         c = fc(st, sel)
-        lane = first_lane(np.logical_not(c), sel)
+        lane = memory.first_lane(np.logical_not(c), sel)
         if lane >= 0:
             raise st.trap("assertion failed", s.message, s, lane)
     return run
