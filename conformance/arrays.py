@@ -50,13 +50,8 @@ def _default_range(init: str, dtype: dt.DType) -> tuple[float, float]:
 def round_bf16(x) -> np.ndarray:
     """Values rounded once, to nearest even, to bf16 (returned as float32). From float64
     through float32 rounded to odd, so the two steps round like one (no double rounding)."""
-    x = np.asarray(x, np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
-        y = x.astype(np.float32)
-        toward_zero = np.where(np.abs(y.astype(np.float64)) > np.abs(x), np.nextafter(y, np.float32(0)), y)
-        inexact = (toward_zero.astype(np.float64) != x) & ~np.isnan(x)
-    odd = (np.ascontiguousarray(toward_zero, np.float32).view(np.uint32) | inexact.astype(np.uint32))
-    return dt.bf16_round(odd.view(np.float32))
+        return dt.bf16_round(dt.round_to_odd_f32(x))
 
 
 def from_values(values, dtype: dt.DType) -> np.ndarray:

@@ -66,17 +66,9 @@ def const(value, t: dt.DType) -> str:
     if t is dt.float32:
         f = np.float32(v)
         return f"{str(f)}f" if math.isfinite(f) else f"__int_as_float({int(f.view(np.int32))})"
-    bits = int(np.float16(v).view(np.uint16)) if t is dt.float16 else int(dt.to_bf16_bits(np.float32(v)))
-    if math.isfinite(tm_round(v, t)):   # finite halves read better as a rounded float literal
-        return f"{_ROUND[t]}({const(tm_round(v, t), dt.float32)})"
-    return f"{'tm_f16_bits' if t is dt.float16 else 'tm_bf16_bits'}(0x{bits:04x})"
-
-
-def tm_round(value: float, t: dt.DType) -> float:
-    """A Python float rounded to f16/bf16 (the value a constant of that type holds)."""
-    if t is dt.float16:
-        return float(np.float16(value))
-    return float(dt.from_bf16_bits(dt.to_bf16_bits(np.float32(value))))
+    if math.isfinite(dt.round_to(v, t)):   # finite halves read better as a rounded float literal
+        return f"{_ROUND[t]}({const(dt.round_to(v, t), dt.float32)})"
+    return f"{'tm_f16_bits' if t is dt.float16 else 'tm_bf16_bits'}(0x{dt.half_bits(v, t):04x})"
 
 
 def convert(code: str, src: dt.DType, to: dt.DType) -> str:
@@ -248,7 +240,7 @@ class ExprEmitter:
     def in_float(self, e: ir.Expr, t: dt.DType) -> str:
         """Operand `e`, converted to `t`, as the float an f16/bf16 operation computes in."""
         if t in HALVES and isinstance(e, ir.Const):
-            rounded = tm_round(e.value, t)
+            rounded = dt.round_to(e.value, t)
             return const(rounded, dt.float32)
         return as_float(self.conv(e, t), t)
 

@@ -226,11 +226,7 @@ def _scalar(k: ir.Kernel, p: ir.Var, a):
 
 
 def scalar_value(p: ir.Var, v):
-    if p.dtype is dt.float16:
-        return int(np.float16(v).view(np.uint16))
-    if p.dtype is dt.bfloat16:
-        return int(dt.to_bf16_bits(np.float32(v)))
-    return v
+    return dt.half_bits(v, p.dtype) if p.dtype in (dt.float16, dt.bfloat16) else v
 
 
 def check_tensor(p: ir.Buffer, got_shape, got_dtype, expected_shape):

@@ -47,21 +47,10 @@ def to_storage(x, t: dt.DType):
 
 # ---------------------------------------------------------------- rounding helpers
 
-def round_to_odd_f32(x64):
-    """f64 -> f32 rounding to odd: a later round-to-nearest to ≤ 22 bits is then correct."""
-    x64 = np.asarray(x64, F64)
-    y = x64.astype(F32)
-    back = y.astype(F64)
-    inexact = (back != x64) & np.isfinite(x64)
-    even = (y.view(np.uint32) & np.uint32(1)) == 0
-    toward = np.where(back < x64, np.float32(np.inf), np.float32(-np.inf))
-    return np.where(inexact & even, np.nextafter(y, toward), y)
-
-
 def round_f64_to(x64, t: dt.DType):
     """Round exact-or-odd-rounded f64 values once to float type t."""
     if t is dt.bfloat16:
-        return dt.bf16_round(round_to_odd_f32(x64))
+        return dt.bf16_round(dt.round_to_odd_f32(x64))
     return np.asarray(x64, F64).astype(lane_dtype(t))
 
 
@@ -95,7 +84,7 @@ def convert(x, src: dt.DType, dst: dt.DType):
         return round_f64_to(np.asarray(x).astype(F64), dst) if dst is dt.bfloat16 \
             else np.asarray(x).astype(lane_dtype(dst))
     if dst is dt.bfloat16:
-        return dt.bf16_round(round_to_odd_f32(x)) if src is dt.float64 else dt.bf16_round(np.asarray(x, F32))
+        return dt.bf16_round(dt.round_to_odd_f32(x)) if src is dt.float64 else dt.bf16_round(np.asarray(x, F32))
     return np.asarray(x).astype(lane_dtype(dst))
 
 

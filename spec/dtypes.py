@@ -2,7 +2,8 @@
 
 Each dtype knows its NumPy storage type, its CUDA C spelling and its byte size.
 bfloat16 has no NumPy type: it is stored as its uint16 bit pattern (`storage`) and
-computed in float32; `round_to` gives the one rounding rule both backends follow.
+computed in float32; `round_to`/`half_bits` give the one rounding of a Python number to a
+type that every backend and the verifier follow (bf16: once, never through f32 nearest).
 """
 from __future__ import annotations
 
@@ -121,3 +122,30 @@ def to_bf16_bits(x: np.ndarray) -> np.ndarray:
 
 def from_bf16_bits(bits: np.ndarray) -> np.ndarray:
     return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << np.uint32(16)).view(np.float32)
+
+
+def round_to_odd_f32(x64) -> np.ndarray:
+    """f64 -> f32 rounding to odd: a later round-to-nearest to <= 22 bits is then correct."""
+    x64 = np.asarray(x64, np.float64)
+    y = x64.astype(np.float32)
+    back = y.astype(np.float64)
+    inexact = (back != x64) & np.isfinite(x64)
+    even = (y.view(np.uint32) & np.uint32(1)) == 0
+    toward = np.where(back < x64, np.float32(np.inf), np.float32(-np.inf))
+    return np.where(inexact & even, np.nextafter(y, toward), y)
+
+
+def round_to(value: float, t: DType) -> float:
+    """A Python number rounded once to float type t (the value a constant of type t holds, §2.4)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if t is bfloat16:
+            return float(bf16_round(round_to_odd_f32(value)))
+        return float(t.storage.type(value))
+
+
+def half_bits(value: float, t: DType) -> int:
+    """The f16/bf16 bit pattern of a Python number rounded once to t."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if t is float16:
+            return int(np.float16(value).view(np.uint16))
+        return int(to_bf16_bits(round_to_odd_f32(value)))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from . import dtypes as dt
 from . import ir
@@ -120,17 +119,10 @@ def _const_problem(c: ir.Const) -> tuple[str, str] | None:
                                              f"a value in range{hint} or use a wider type")
     else:
         ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-        if ok and math.isfinite(v) and not math.isfinite(_rounded(v, t)):
+        if ok and math.isfinite(v) and not math.isfinite(dt.round_to(v, t)):
             return "constant out of range", (f"{v!r} overflows {t.short} to infinity; write float('inf') if "
                                              "infinity is meant, or use a wider type")
     return None if ok else ("constant out of range", f"{v!r} is not a value of type {t.short} (malformed IR)")
-
-
-def _rounded(v: float, t: dt.DType) -> float:
-    with np.errstate(over="ignore"):
-        if t is dt.bfloat16:
-            return float(dt.bf16_round(np.float32(v))) if math.isfinite(np.float32(v)) else math.inf
-        return float(np.dtype(t.storage).type(v))
 
 
 def _stmt(kernel, s) -> None:

@@ -13,7 +13,8 @@ import gpu
 from gpu import host
 from gpu.emit import STATIC_SHARED_LIMIT, emit_kernel
 from spec import ir
-from spec.lang import f16, f32, i32, kernel, shared_tensor, syncthreads, threadIdx
+from spec import dtypes as dt
+from spec.lang import bf16, f16, f32, i32, kernel, shared_tensor, syncthreads, threadIdx
 
 
 @kernel(grid=1, block=64)
@@ -152,3 +153,19 @@ def test_scalar_arguments_are_checked_like_the_interpreter(args, phrase):
         scalar_env(scaled, args)
     ok = scalar_env(scaled, (np.int32(7), np.zeros(64, np.float32), np.zeros(64, np.float32)))
     assert ok == {"n": 7} and type(ok["n"]) is int
+
+
+BF16_LITERAL = 1 + 2**-8 + 2**-30     # rounds to 1.0078125 once; to 1.0 through f32 first
+
+
+@kernel(grid=1, block=32)
+def bf16_literal(a: bf16[32]):
+    a[threadIdx.x] = a[threadIdx.x] * BF16_LITERAL
+
+
+def test_bf16_literals_round_once_as_in_the_interpreter():
+    import refimpl
+    x = np.full(32, dt.to_bf16_bits(np.float32(1.0)), np.uint16)
+    refimpl.interpret(bf16_literal, x)
+    assert dt.from_bf16_bits(x)[0] == 1.0078125             # SPEC §2.4: one rounding to nearest even
+    assert "1.0078125f" in gpu.cuda_source(bf16_literal)

@@ -35,7 +35,7 @@ class Gen:
             if t.is_integer:
                 return ir.const(abs(int(self.rng.integers(-100, 100))) if t.kind == "uint" else
                                 int(self.rng.integers(-100, 100)), t)
-            return ir.const(representable(float(self.rng.normal() * 10), t), t)
+            return ir.const(dt.round_to(float(self.rng.normal() * 10), t), t)   # a value of t
         lane = self.tid if self.rng.random() < 0.8 else ir.binary("%", ir.binary("+", self.tid, 7), N)
         return ir.Load(self.inputs[t], (lane,))
 
@@ -88,13 +88,6 @@ class Gen:
         params = tuple(self.inputs.values()) + tuple(outs)
         return ir.Kernel("random_kernel", params, (ir.const(1),) * 3, (ir.const(N), ir.const(1), ir.const(1)),
                          tuple(body))
-
-
-def representable(v: float, t: dt.DType) -> float:
-    """A constant of type t holds a value of t."""
-    if t is dt.bfloat16:
-        return float(dt.from_bf16_bits(dt.to_bf16_bits(np.float32(v))))
-    return float(np.dtype(t.storage).type(v))
 
 
 def as_values(a: np.ndarray, t: dt.DType) -> np.ndarray:
