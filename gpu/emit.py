@@ -57,12 +57,6 @@ def shared_bytes(buf: ir.Buffer, shape: tuple[int, ...]) -> int:
     return (math.prod(shape) * buf.dtype.nbytes + 15) // 16 * 16
 
 
-def written_buffers(k: ir.Kernel) -> set[str]:
-    """Names of the buffers the kernel stores to or updates atomically."""
-    stores = {n.buffer.name for n in ir.walk(k) if isinstance(n, ir.Store)}
-    return stores | {n.target.buffer.name for n in ir.walk(k) if isinstance(n, ir.Atomic)}
-
-
 def _dynamic_shared(k: ir.Kernel) -> tuple[ir.Buffer, ...]:
     shared = [n.buffer for n in ir.walk(k) if isinstance(n, ir.DeclareBuffer) and n.buffer.scope == "shared"]
     static = [b for b in shared if all(isinstance(s, ir.Const) for s in b.shape)]
@@ -103,7 +97,7 @@ class _Kernel:
     # ---------------------------------------------------------------- kernel
     def emit(self):
         k, out = self.k, self.out
-        written = written_buffers(k)
+        written = ir.written_buffers(k)
         params = []
         for p in k.params:
             if isinstance(p, ir.Var):

@@ -17,13 +17,11 @@ from spec import dtypes as dt
 from spec import ir
 
 from . import host
-from .build import cache_path, compile_kernel
-from .emit import written_buffers
+from .build import cache_path, compile_kernel, cubin
 from .host import LaunchError
 
 _PARAM_FORMAT = {dt.boolean: "?", dt.int8: "b", dt.int16: "h", dt.int32: "i", dt.int64: "q", dt.uint8: "B",
                  dt.uint32: "I", dt.float16: "H", dt.bfloat16: "H", dt.float32: "f", dt.float64: "d"}
-_STATIC_SHARED_DEFAULT = 48 * 1024
 
 
 class KernelFault(RuntimeError):
@@ -104,13 +102,14 @@ class CompiledKernel:
             self.module = drv.module_from_buffer(image)
         except drv.Error:                     # a damaged cache entry that still looks like ELF
             cache_path(self.emitted.source, arch).unlink(missing_ok=True)
-            self.emitted, image = compile_kernel(kernel, arch)
-            self.module = drv.module_from_buffer(image)
+            self.module = drv.module_from_buffer(cubin(self.emitted.source, arch))
         self.function = self.module.get_function(self.emitted.name)
         self.function.prepare("".join("P" if isinstance(p, ir.Buffer) else _PARAM_FORMAT[p.dtype] for p in kernel.params))
         self.registers = self.function.get_attribute(drv.function_attribute.NUM_REGS)
         self.static_shared = self.function.get_attribute(drv.function_attribute.SHARED_SIZE_BYTES)
-        self._dynamic_limit = _STATIC_SHARED_DEFAULT
+        self.written = ir.written_buffers(kernel)
+        # the driver's default is 48 KiB less this kernel's static shared memory, not 48 KiB
+        self._dynamic_limit = self.function.get_attribute(drv.function_attribute.MAX_DYNAMIC_SHARED_SIZE_BYTES)
 
     def __repr__(self) -> str:
         return f"<CompiledKernel {self.emitted.name}: {self.registers} registers, {self.static_shared} B static shared>"
@@ -265,7 +264,6 @@ def launch(k: ir.Kernel, *args):
     drv = driver()
     ck = compile(k)
     env = scalar_env(k, args)
-    written = written_buffers(k)
     device_args, copies = [], []
     for p, a in zip(k.params, args):
         if isinstance(p, ir.Var):
@@ -280,7 +278,7 @@ def launch(k: ir.Kernel, *args):
         mem = drv.mem_alloc(max(1, a.nbytes))
         drv.memcpy_htod(mem, a)
         device_args.append(mem)
-        if p.name in written:
+        if p.name in ck.written:
             copies.append((a, mem))
     ck(*device_args)
     try:

@@ -29,7 +29,7 @@ class Program:
         self.buffers: dict[int, ir.Buffer] = {}
         self.maybe_uninit = {n.var.name for n in ir.walk(kernel) if isinstance(n, ir.DeclareVar) and n.init is None}
         self.uses_async = any(isinstance(n, ir.CpAsync) for n in ir.walk(kernel))
-        self.written = {_written(n) for n in ir.walk(kernel)} - {None}     # buffers some statement writes
+        self.written = ir.written_buffers(kernel)
         for p in kernel.params:
             self.var_slot(p) if isinstance(p, ir.Var) else self.buf_slot(p)
         self.grid = [compile_expr(e, self) for e in kernel.grid]
@@ -107,14 +107,6 @@ class Program:
             init=np.zeros(n, bool) if checks else None,
             race=memory.RaceShadow(n, defer_reads=True) if checks and shared else None,
             pending=np.zeros(n, bool) if checks and self.uses_async and shared else None)
-
-
-def _written(node) -> str | None:
-    match node:
-        case ir.Store(buffer=b) | ir.Atomic(target=ir.Ref(buffer=b)) | ir.CpAsync(dst=ir.Ref(buffer=b)) \
-                | ir.LdMatrix(dst=ir.Ref(buffer=b)) | ir.MmaSync(acc=ir.Ref(buffer=b)):
-            return b.name
-    return None
 
 
 def _without_comment(line: str) -> str:

@@ -494,6 +494,18 @@ def fold(op: str, a: Const, b: Const) -> Const | None:
     return None
 
 
+def written_buffers(node) -> set[str]:
+    """Names of the buffers some statement under `node` writes (stores, atomics, async-copy,
+    ldmatrix and mma destinations): what a launch must copy back or race-track."""
+    out = set()
+    for n in walk(node):
+        match n:
+            case Store(buffer=b) | Atomic(target=Ref(buffer=b)) | CpAsync(dst=Ref(buffer=b)) \
+                    | LdMatrix(dst=Ref(buffer=b)) | MmaSync(acc=Ref(buffer=b)):
+                out.add(b.name)
+    return out
+
+
 # ---------------------------------------------------------------- generic traversal
 
 def children(node) -> Iterator:

@@ -23,7 +23,7 @@ def _random_like(rng, a: np.ndarray, t: dt.DType) -> np.ndarray:
 
 def _inputs(k, args, seed):
     """Example arguments with every input tensor redrawn at random; outputs keep their zeros."""
-    from gpu.emit import written_buffers
+    from spec.ir import written_buffers
     rng = np.random.default_rng(seed)
     outputs = written_buffers(k)
     return [_random_like(rng, a, p.dtype) if isinstance(a, np.ndarray) and p.name not in outputs else a

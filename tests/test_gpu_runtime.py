@@ -91,6 +91,30 @@ def test_dynamic_shared_memory_over_48k_is_granted():
     np.testing.assert_array_equal(b, a[::-1])
 
 
+
+@kernel(grid=1, block=256)
+def reverse_static_and_dynamic(n: i32, a: f32[n], b: f32[n]):
+    """16 KiB of static shared memory beside an n-float dynamic tile."""
+    scratch = shared_tensor(f32, [4096])
+    tile = shared_tensor(f32, [n])
+    for i in range(threadIdx.x, 4096, 256):
+        scratch[i] = 1.0
+    for i in range(threadIdx.x, n, 256):
+        tile[i] = a[i]
+    syncthreads()
+    for i in range(threadIdx.x, n, 256):
+        b[i] = tile[n - 1 - i] * scratch[i % 4096]
+
+
+def test_dynamic_shared_below_48k_beside_static_shared_is_granted():
+    import gpu
+    n = 10000                                   # 40 000 dynamic bytes + 16 384 static: over 48 KiB together
+    a = np.random.default_rng(2).standard_normal(n).astype(np.float32)
+    b = np.zeros(n, np.float32)
+    gpu.launch(reverse_static_and_dynamic, n, a, b)
+    np.testing.assert_array_equal(b, a[::-1])
+
+
 BAD_LAUNCHES = [
     (axpy, (10, 1.0, np.zeros(10, np.float32), np.zeros(11, np.float32)), "shape mismatch.*parameter y"),
     (axpy, (10, 1.0, np.zeros(10, np.float64), np.zeros(10, np.float32)), "dtype mismatch.*parameter x"),
