@@ -2,6 +2,8 @@
 from a kernel's scalar arguments with the C integer semantics of SPEC.md §2.3."""
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from spec import dtypes as dt
@@ -31,7 +33,7 @@ def evaluate(e: ir.Expr, env: dict) -> int | float | bool:
             return _wrap(evaluate(a, env), t)
         case ir.Unary(op=op, a=a):
             v = evaluate(a, env)
-            return {"neg": lambda: _wrap(-v, e.dtype), "not": lambda: not v, "invert": lambda: _wrap(~v, e.dtype)}[op]()
+            return not v if op == "not" else _wrap(-v if op == "neg" else ~v, e.dtype)
         case ir.Select(cond=c, a=a, b=b):
             return evaluate(a, env) if evaluate(c, env) else evaluate(b, env)
         case ir.Binary(op=op, a=a, b=b):
@@ -45,18 +47,19 @@ def evaluate(e: ir.Expr, env: dict) -> int | float | bool:
                       f"{type(e).__name__} cannot appear in a launch dimension or tensor shape")
 
 
+_OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "min": min,
+              "max": max, "&": operator.and_, "|": operator.or_, "^": operator.xor, "<<": operator.lshift,
+              ">>": operator.rshift, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+              "==": operator.eq, "!=": operator.ne}
+
+
 def _binary(op, x, y, t: dt.DType):
     if op in ("/", "%") and t.is_integer:
         if y == 0:
             raise LaunchError("invalid launch configuration", "integer divide by zero in a launch expression")
         q = abs(x) // abs(y) * (1 if (x >= 0) == (y >= 0) else -1)       # C: truncate toward zero
         return _wrap(q if op == "/" else x - q * y, t)
-    table = {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y, "/": lambda: x / y,
-             "min": lambda: min(x, y), "max": lambda: max(x, y), "&": lambda: x & y, "|": lambda: x | y,
-             "^": lambda: x ^ y, "<<": lambda: x << y, ">>": lambda: x >> y, "<": lambda: x < y,
-             "<=": lambda: x <= y, ">": lambda: x > y, ">=": lambda: x >= y, "==": lambda: x == y,
-             "!=": lambda: x != y}
-    v = table[op]()
+    v = _OPERATORS[op](x, y)
     return v if isinstance(v, bool) else _wrap(v, t)
 
 
