@@ -156,7 +156,8 @@ def compare(name: str, actual: np.ndarray, expected, dtype: dt.DType, exact: boo
                                  f"output has shape {actual.shape}", np.inf, np.inf)
     got = as_values(actual, dtype).astype(np.float64)
     if exact:                             # errors against the expected value in the output's type
-        expected = as_values(from_values(expected, dtype), dtype)
+        stored = from_values(expected, dtype)
+        expected = as_values(stored, dtype)
     want = np.asarray(expected, dtype=np.float64)
     both_nan = np.isnan(got) & np.isnan(want)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -167,7 +168,7 @@ def compare(name: str, actual: np.ndarray, expected, dtype: dt.DType, exact: boo
     max_abs = float(err.max()) if err.size else 0.0
     max_rel = float(rel.max()) if rel.size else 0.0
     if exact:
-        bad = _bits(actual) != _bits(from_values(expected, dtype))
+        bad = _bits(actual) != _bits(stored)
         if not bad.any():
             return Comparison(True, "", max_abs, max_rel)
         idx = _index(np.argmax(bad), actual.shape)

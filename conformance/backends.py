@@ -26,7 +26,7 @@ def _interp_unavailable() -> str | None:
         import refimpl
     except Exception as e:  # an import error in the interpreter is reported, not raised
         return f"refimpl failed to import: {e}"
-    return None if hasattr(refimpl, "interpret") else "refimpl.interpret is not implemented yet"
+    return None
 
 
 def _cuda_launch(k, *args):
@@ -39,12 +39,8 @@ def cuda_unavailable() -> str | None:
         import gpu
     except Exception as e:
         return f"gpu package failed to import: {e}"
-    if not hasattr(gpu, "available") or not hasattr(gpu, "launch"):
-        return "gpu.launch is not implemented yet"
-    if gpu.available():
-        return None
-    reason = getattr(gpu, "unavailable_reason", None)
-    return f"no CUDA GPU: {reason() if reason else 'pycuda or device missing'}"
+    reason = gpu.unavailable_reason()
+    return None if reason is None else f"no CUDA GPU: {reason}"
 
 
 BACKENDS = {

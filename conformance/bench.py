@@ -12,7 +12,7 @@ ratio = baseline time / our time: above 1 we are faster. docs/PERF.md is built f
 from __future__ import annotations
 
 import datetime
-import os
+import importlib
 import platform
 import sys
 import time
@@ -23,9 +23,7 @@ import numpy as np
 from tabulate import tabulate
 
 from .backends import cuda_unavailable
-from .kernelref import import_file
-
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+from examples import MODULES
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,7 @@ class GpuItem:
 
 
 def example(name: str):
-    return import_file(os.path.join(EXAMPLES, f"{name}.py"))
+    return importlib.import_module(f"examples.{name}")
 
 
 # ---------------------------------------------------------------- GPU suite
@@ -141,24 +139,20 @@ def gpu_rows(progress=print) -> list[Row]:
 def gpu_header() -> list[str]:
     import gpu
     import torch
-    drv = gpu.runtime.driver()
-    version = drv.get_driver_version()
-    return [f"GPU: {gpu.runtime.device_limits()['name']} ({gpu.runtime.device_limits()['arch']}), "
+    version = gpu.runtime.driver().get_driver_version()
+    limits = gpu.runtime.device_limits()
+    return [f"GPU: {limits['name']} ({limits['arch']}), "
             f"CUDA driver {version // 1000}.{version % 1000 // 10}, torch {torch.__version__}"]
 
 
 # ---------------------------------------------------------------- interpreter suite
 
-INTERP_EXAMPLES = (("vector_add", "vector_add"), ("transpose", "transpose"), ("reduce_sum", "reduce_sum"),
-                   ("matmul_simt", "matmul_simt"), ("matmul_tc", "matmul_tc"))
-
-
 def interp_rows(progress=print) -> list[Row]:
     import refimpl
     rows = []
-    for module_name, attr in INTERP_EXAMPLES:
-        mod = example(module_name)
-        kernel = getattr(mod, attr)
+    for name in MODULES:                   # each example module's main kernel has the module's name
+        mod = example(name)
+        kernel = getattr(mod, name)
         sizes = mod.SIZES[-1]
         args = mod.make_args(np.random.default_rng(0), **sizes)
         expected = mod.reference(*args)
@@ -170,9 +164,9 @@ def interp_rows(progress=print) -> list[Row]:
         problem = f"output {', '.join(wrong)} differs from reference()" if wrong else ""
         theirs = _median_us(lambda: mod.reference(*args))
         size = "x".join(f"{k}={v}" for k, v in sizes.items())
-        row = Row(attr, size, ours, "NumPy reference()", theirs, f"{_elements(expected) / ours * 1e6:.3g} elem/s",
+        row = Row(name, size, ours, "NumPy reference()", theirs, f"{_elements(expected) / ours * 1e6:.3g} elem/s",
                   problem)
-        progress(f"{attr} {size}: interp {ours / 1e3:.1f} ms, NumPy {theirs:.1f} us")
+        progress(f"{name} {size}: interp {ours / 1e3:.1f} ms, NumPy {theirs:.1f} us")
         rows.append(row)
     return rows
 

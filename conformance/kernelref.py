@@ -19,6 +19,7 @@ from spec import dtypes
 from .schema import Where
 
 _modules: dict[str, object] = {}          # absolute path -> module, or the exception importing it raised
+_kernels: dict[tuple[str, str], object] = {}   # (path, text) -> kernel: one IR object, so backends' caches hit
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,14 @@ class KernelRef:
     def load(self):
         """The kernel (or, for DSL-error cases, the plain function) this reference names.
         Raises whatever importing the file or calling the factory raises."""
-        module = import_file(self.path)
-        if not hasattr(module, self.attr):
-            raise LookupError(f"{self.path} has no attribute {self.attr!r}")
-        obj = getattr(module, self.attr)
-        return obj(*self.args, **dict(self.kwargs)) if self.call else obj
+        key = (self.path, self.text)
+        if key not in _kernels:
+            module = import_file(self.path)
+            if not hasattr(module, self.attr):
+                raise LookupError(f"{self.path} has no attribute {self.attr!r}")
+            obj = getattr(module, self.attr)
+            _kernels[key] = obj(*self.args, **dict(self.kwargs)) if self.call else obj
+        return _kernels[key]
 
 
 def parse_ref(text: str, base_dir: str, where: Where) -> KernelRef:

@@ -108,7 +108,6 @@ _MISSING = object()
 _TYPE_NAMES = {
     "str": "a string", "int": "an integer", "number": "a number", "bool": "true or false",
     "map": "a mapping", "list": "a list", "str-list": "a list of strings",
-    "int-list": "a list of integers", "scalar-or-str": "a number or an expression string",
 }
 
 
@@ -128,10 +127,6 @@ def _is(kind: str, v) -> bool:
             return isinstance(v, YList)
         case "str-list":
             return isinstance(v, YList) and all(isinstance(x, str) for x in v)
-        case "int-list":
-            return isinstance(v, YList) and all(_is("int", x) for x in v)
-        case "scalar-or-str":
-            return _is("number", v) or isinstance(v, str)
     raise ValueError(f"unknown schema type {kind}")
 
 

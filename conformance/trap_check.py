@@ -14,7 +14,7 @@ import linecache
 import os
 from dataclasses import dataclass
 
-from .schema import Where, YList, YMap, check_keys, get
+from .schema import YList, YMap, check_keys, get
 
 TRAP_KEYS = {"kind", "phrase", "line", "at", "block", "thread", "buffer"}
 
@@ -23,7 +23,6 @@ TRAP_KEYS = {"kind", "phrase", "line", "at", "block", "thread", "buffer"}
 class TrapExpectation:
     kind: str
     phrase: str
-    where: Where
     line: int | None = None
     at: str | None = None
     block: tuple | None = None
@@ -97,7 +96,7 @@ def parse_trap(m: YMap) -> TrapExpectation:
                                    + "; ".join(PHRASES[kind]))
     if "line" in m and "at" in m:
         raise m.at("at").error("give either `line:` or `at:`, not both")
-    return TrapExpectation(kind, phrase, m.where, line=get(m, "line", "int", None), at=get(m, "at", "str", None),
+    return TrapExpectation(kind, phrase, line=get(m, "line", "int", None), at=get(m, "at", "str", None),
                            block=_index_field(m, "block"), thread=_index_field(m, "thread", pairs=True),
                            buffer=get(m, "buffer", "str", None))
 
