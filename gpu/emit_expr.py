@@ -112,8 +112,7 @@ def offset(buf: ir.Buffer, indices, expr) -> str:
                  for i, s in zip(idx, _strides(buf)) if i != ir.const(0)]
         out = " + ".join(terms) or "0"
     if isinstance(layout, ir.Swizzle):
-        mask = ((1 << layout.bits) - 1) << (layout.base + layout.shift)
-        out = f"tm_swizzle({out}, 0x{mask:x}, {layout.shift})"
+        out = f"tm_swizzle({out}, 0x{layout.mask:x}, {layout.shift})"
     return out
 
 

@@ -105,13 +105,13 @@ def parse_index(text: str, what: str) -> tuple:
 
 def make_args(k: ir.Kernel, scalars: dict, rng: np.random.Generator) -> list:
     """Scalars from `scalars`, tensors random of their declared dtype and shape."""
-    missing = [p.name for p in k.params if isinstance(p, ir.Var) and p.name not in scalars]
+    missing = [p.name for p in k.scalar_params if p.name not in scalars]
     if missing:
         raise UsageError(f"kernel {k.name} needs " + " ".join(f"--shape {n}=..." for n in missing))
     values = {p.name: (float(scalars[p.name]) if p.dtype.is_float else int(scalars[p.name]))
-              for p in k.params if isinstance(p, ir.Var)}
+              for p in k.scalar_params}
     prog = program_for(k)
-    env = _Params(prog, {p.name: num.scalar(values[p.name], p.dtype) for p in k.params if isinstance(p, ir.Var)})
+    env = _Params(prog, {p.name: num.scalar(values[p.name], p.dtype) for p in k.scalar_params})
     args = []
     for p in k.params:
         if isinstance(p, ir.Var):

@@ -187,8 +187,7 @@ def element_offsets(st, space: Space, index: list, sel, node, proven=()):
             off = off + np.asarray(i, np.int64) * s
     layout = space.buffer.layout
     if isinstance(layout, ir.Swizzle):
-        mask = ((1 << layout.bits) - 1) << (layout.base + layout.shift)
-        off = off ^ ((off & mask) >> layout.shift)
+        off = off ^ ((off & layout.mask) >> layout.shift)
     return off
 
 
@@ -205,7 +204,7 @@ def flat_of(space: Space, off, lanes, sel):
 
 
 def check_read(acc: Access, atomic: bool = False):
-    sp, st, f = acc.space, acc.st, acc.flat
+    sp, f = acc.space, acc.flat
     if sp.pending is not None and np.any(sp.pending[f]):
         k = _first(sp.pending[f], acc)
         raise acc.trap("read of pending async copy destination", k,

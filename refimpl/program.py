@@ -89,7 +89,6 @@ class Program:
         return tuple(int(f(st, None)) for f in self.shapes[slot])
 
     def geometry(self, st, slot: int):
-        b = self.buffers[slot]
         shape = self.shape_of(st, slot)
         strides = tuple(int(f(st, None)) for f in self.strides[slot]) if slot in self.strides else None
         return shape, *memory.layout_strides(shape, strides)

@@ -76,7 +76,7 @@ class Ranges:
     def invariant_vars(self, kernel: ir.Kernel) -> set[str]:
         """Scalar parameters and immutable variables whose values depend only on invariant
         expressions: the same on every evaluation, for every lane."""
-        out = {p.name for p in kernel.params if isinstance(p, ir.Var)}
+        out = {p.name for p in kernel.scalar_params}
         for n in ir.walk(kernel):
             if isinstance(n, ir.DeclareVar) and n.var.name in self.defs and pure(n.init, out):
                 out.add(n.var.name)

@@ -212,6 +212,11 @@ class Swizzle(Node):
     base: int
     shift: int
 
+    @property
+    def mask(self) -> int:
+        """The offset bits (the "yyy" field) that are xor-ed, shifted right by `shift`, into the lower ones."""
+        return ((1 << self.bits) - 1) << (self.base + self.shift)
+
 
 Layout = RowMajor | Strided | Swizzle
 
@@ -392,6 +397,10 @@ class Kernel(Node):
     @property
     def buffer_params(self) -> tuple[Buffer, ...]:
         return tuple(p for p in self.params if isinstance(p, Buffer))
+
+    @property
+    def scalar_params(self) -> tuple[Var, ...]:
+        return tuple(p for p in self.params if isinstance(p, Var))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ BLOCK_LIMITS = (1024, 1024, 64)
 
 
 def check_launch(kernel: ir.Kernel) -> None:
-    scalars = {p.name for p in kernel.params if isinstance(p, ir.Var)}
+    scalars = {p.name for p in kernel.scalar_params}
     for what, dims, limits in (("grid", kernel.grid, GRID_LIMITS), ("block", kernel.block, BLOCK_LIMITS)):
         for axis, e, limit in zip("xyz", dims, limits):
             bad = non_parameter(e, scalars)

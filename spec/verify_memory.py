@@ -32,7 +32,7 @@ MMA_FRAGMENTS = {
 
 
 def check_memory(kernel: ir.Kernel) -> None:
-    scalars = {p.name for p in kernel.params if isinstance(p, ir.Var)}
+    scalars = {p.name for p in kernel.scalar_params}
     for p in kernel.buffer_params:
         if p.scope != "global":
             raise fail(kernel, "invalid tensor scope", f"tensor parameter `{p.name}` has scope {p.scope}; "

@@ -11,11 +11,11 @@ from .verify_common import bodies, fail, own_exprs, refs, where
 def check_scopes(kernel: ir.Kernel) -> None:
     declared: set[str] = set()
     scope: dict[str, ir.Var | ir.Buffer] = {}
-    readonly = {p.name: "kernel parameter" for p in kernel.params if isinstance(p, ir.Var)}
+    readonly = {p.name: "kernel parameter" for p in kernel.scalar_params}
     for p in kernel.params:
         _declare(kernel, p, p, scope, declared)
-    for p in kernel.params:
-        for e in (p.shape if isinstance(p, ir.Buffer) else ()):
+    for p in kernel.buffer_params:
+        for e in p.shape:
             _check_uses(kernel, e, scope, p)
     _block(kernel, kernel.body, scope, declared, readonly)
 
