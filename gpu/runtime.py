@@ -211,14 +211,7 @@ def scalar_env(k: ir.Kernel, args) -> dict:
 
 def _scalar(k: ir.Kernel, p: ir.Var, a):
     t = p.dtype
-    if t is dt.boolean:
-        ok = isinstance(a, (bool, np.bool_))
-    elif t.is_integer:
-        ok = isinstance(a, (int, np.integer)) and not isinstance(a, bool)
-        ok = ok and np.iinfo(t.storage).min <= int(a) <= np.iinfo(t.storage).max
-    else:
-        ok = isinstance(a, (int, float, np.integer, np.floating)) and not isinstance(a, bool)
-    if not ok:
+    if not t.accepts(a):
         raise LaunchError("dtype mismatch", f"kernel {k.name}: parameter {p.name}: expected a {t.short} scalar, "
                                             f"got {type(a).__name__} {a!r}")
     return bool(a) if t is dt.boolean else int(a) if t.is_integer else float(a)

@@ -122,13 +122,7 @@ def _bind(kernel: ir.Kernel, args) -> tuple[dict, dict]:
 
 def _scalar_arg(kernel, p: ir.Var, a):
     t = p.dtype
-    ok = isinstance(a, (bool, np.bool_)) if t is dt.boolean else \
-        isinstance(a, (int, np.integer)) and not isinstance(a, bool) if t.is_integer else \
-        isinstance(a, (int, float, np.integer, np.floating)) and not isinstance(a, bool)
-    if ok and t.is_integer:
-        info = np.iinfo(t.storage)
-        ok = info.min <= int(a) <= info.max
-    if not ok:
+    if not t.accepts(a):
         raise KernelTrap("dtype mismatch", f"parameter {p.name}: expected a {t.short} scalar, got "
                          f"{type(a).__name__} {a!r}", kernel=kernel.name, loc=p.loc or kernel.loc)
     return num.convert(np.float64(a), dt.float64, t) if t.is_float else num.scalar(a, t)

@@ -48,6 +48,18 @@ class DType:
             return np.dtype("float32")
         return self.storage
 
+    def accepts(self, value) -> bool:
+        """Whether a Python/NumPy scalar argument is a value of this type (§3.4): bools for bool,
+        in-range integers for integer types, any real number (not a bool) for floats."""
+        if self.kind == "bool":
+            return isinstance(value, (bool, np.bool_))
+        if isinstance(value, bool):
+            return False
+        if self.is_integer:
+            info = np.iinfo(self.storage)
+            return isinstance(value, (int, np.integer)) and info.min <= int(value) <= info.max
+        return isinstance(value, (int, float, np.integer, np.floating))
+
     def __repr__(self) -> str:
         return self.short
 
