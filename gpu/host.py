@@ -57,8 +57,8 @@ def _binary(op, x, y, t: dt.DType):
     if op in ("/", "%") and t.is_integer:
         if y == 0:
             raise LaunchError("invalid launch configuration", "integer divide by zero in a launch expression")
-        q = abs(x) // abs(y) * (1 if (x >= 0) == (y >= 0) else -1)       # C: truncate toward zero
-        return _wrap(q if op == "/" else x - q * y, t)
+        q, r = ir.c_divmod(x, y)
+        return _wrap(q if op == "/" else r, t)
     v = _OPERATORS[op](x, y)
     return v if isinstance(v, bool) else _wrap(v, t)
 

@@ -481,6 +481,12 @@ def _identity(op: str, a: Expr, b: Expr) -> Expr | None:
     return None
 
 
+def c_divmod(x: int, y: int) -> tuple[int, int]:
+    """C's x / y (truncating toward zero) and x % y (sign of the dividend), on Python ints."""
+    q = abs(x) // abs(y) * (1 if (x >= 0) == (y >= 0) else -1)
+    return q, x - q * y
+
+
 def fold(op: str, a: Const, b: Const) -> Const | None:
     """Constant folding for integer index arithmetic (C semantics: truncating / and %)."""
     if not (a.dtype.is_integer and b.dtype.is_integer and a.dtype == b.dtype):
@@ -490,8 +496,7 @@ def fold(op: str, a: Const, b: Const) -> Const | None:
         return None
     table = {
         "+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y,
-        "/": lambda: abs(x) // abs(y) * (1 if (x >= 0) == (y >= 0) else -1),
-        "%": lambda: x - (abs(x) // abs(y) * (1 if (x >= 0) == (y >= 0) else -1)) * y,
+        "/": lambda: c_divmod(x, y)[0], "%": lambda: c_divmod(x, y)[1],
         "min": lambda: min(x, y), "max": lambda: max(x, y),
     }
     if op not in table:
