@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from spec import dtypes as dt
 from spec import ir
 from spec.passes import lower
+from spec.verify_launch import block_shape
 
 from .emit_expr import FULL_MASK, ExprEmitter, cname, convert, ctype, offset, strip_parens
 from .prelude import PRELUDE
@@ -89,9 +90,9 @@ class _Writer:
 class _Kernel:
     def __init__(self, k: ir.Kernel, out: _Writer, dynamic: tuple[ir.Buffer, ...]):
         self.k, self.out, self.dynamic = k, out, dynamic
-        threads = math.prod(b.value for b in k.block) if all(isinstance(b, ir.Const) for b in k.block) else None
-        self.threads = threads
-        self.mask = FULL_MASK if threads is not None and threads % 32 == 0 else "tm_warp_mask()"
+        self.block_shape = block_shape(k)
+        self.threads = math.prod(self.block_shape) if self.block_shape else None
+        self.mask = FULL_MASK if self.threads is not None and self.threads % 32 == 0 else "tm_warp_mask()"
         self.x = ExprEmitter(self.mask)
 
     # ---------------------------------------------------------------- kernel
@@ -108,8 +109,8 @@ class _Kernel:
         bounds = f"__launch_bounds__({self.threads}) " if self.threads else ""
         out.line(0, f'extern "C" __global__ void {bounds}{cname(k.name)}({", ".join(params)}) {{', k.loc)
         if self.threads:      # lets nvcc prove register-tensor indices constant after unrolling
-            for axis, extent in zip("xyz", k.block):
-                out.line(1, f"__builtin_assume(threadIdx.{axis} < {extent.value}u);", k.loc)
+            for axis, extent in zip("xyz", self.block_shape):
+                out.line(1, f"__builtin_assume(threadIdx.{axis} < {extent}u);", k.loc)
         if self.dynamic:
             out.line(1, "extern __shared__ __align__(16) unsigned char tm_smem[];", k.loc)
         self.block(k.body, 1)
