@@ -8,18 +8,9 @@ import pytest
 from spec import dtypes as dt
 from spec.lang import (atomic_add, atomic_cas, atomic_exch, atomic_max, atomic_min, bf16, boolean, f16, f32, f64, i8,
                        i16, i32, i64, kernel, shfl_down, shfl_idx, shfl_up, shfl_xor, threadIdx, u8, u32)
+from tests.gpu_compare import run_both
 
 pytestmark = pytest.mark.gpu
-
-
-def _both(k, *args):
-    import gpu
-    import refimpl
-    on_gpu = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-    on_ref = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-    gpu.launch(k, *on_gpu)
-    refimpl.interpret(k, *on_ref)
-    return on_gpu, on_ref
 
 
 def make_shuffles(threads: int, width: int, t=f32):
@@ -41,7 +32,7 @@ def test_shuffles_move_every_dtype(t):
     """Each dtype travels through a shuffle unchanged (narrow types are widened to a word)."""
     x = (np.arange(64) % 2 == 1) if t is boolean else np.arange(64) - 20
     data = dt.to_bf16_bits(x.astype(np.float32)) if t is bf16 else x.astype(t.storage)
-    got, want = _both(make_shuffles(64, 32, t), 3, data, np.zeros((6, 64), t.storage))
+    got, want = run_both(make_shuffles(64, 32, t), 3, data, np.zeros((6, 64), t.storage))
     np.testing.assert_array_equal(got[2], want[2])
 
 
@@ -49,7 +40,7 @@ def test_shuffles_move_every_dtype(t):
 @pytest.mark.parametrize("d", [0, 1, 5, 31, 33])
 def test_shuffles_agree(threads, width, d):
     x = np.arange(threads, dtype=np.float32) + 0.25
-    got, want = _both(make_shuffles(threads, width), d, x, np.zeros((6, threads), np.float32))
+    got, want = run_both(make_shuffles(threads, width), d, x, np.zeros((6, threads), np.float32))
     np.testing.assert_array_equal(got[2], want[2])
 
 
@@ -86,6 +77,6 @@ def test_atomics_agree_on_every_type(t, ops):
     x = dt.to_bf16_bits(values.astype(np.float32)) if t is dt.bfloat16 else values.astype(t.storage)
     slots = x.copy()
     slots[::3] = x[(np.arange(64)[::3] + 7) % 64]            # some compare-and-swaps fail
-    got, want = _both(make_atomics(t, ops), x, np.zeros(4, t.storage), np.zeros(64, t.storage), slots)
+    got, want = run_both(make_atomics(t, ops), x, np.zeros(4, t.storage), np.zeros(64, t.storage), slots)
     for name, a, b in zip(("x", "acc", "old", "slots"), got, want):
         np.testing.assert_array_equal(a, b, err_msg=f"{t.short}: {name}")

@@ -11,6 +11,7 @@ import pytest
 from examples import matmul_simt, matmul_tc, reduce_sum, transpose, vector_add
 from spec import dtypes as dt
 from spec.lang import bf16, f16, f32, i32
+from tests.gpu_compare import run_both
 
 
 def _random_like(rng, a: np.ndarray, t: dt.DType) -> np.ndarray:
@@ -49,13 +50,7 @@ CASES = [
 @pytest.mark.gpu
 @pytest.mark.parametrize("name, k, make, rtol", CASES, ids=[c[0] for c in CASES])
 def test_example_on_gpu_agrees_with_interpreter(name, k, make, rtol):
-    import gpu
-    import refimpl
-    args = _inputs(k, make(np.random.default_rng(1)), seed=2)
-    on_gpu = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-    on_ref = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-    gpu.launch(k, *on_gpu)
-    refimpl.interpret(k, *on_ref)
+    on_gpu, on_ref = run_both(k, *_inputs(k, make(np.random.default_rng(1)), seed=2))
     for p, a, b in zip(k.params, on_gpu, on_ref):
         if not isinstance(a, np.ndarray):
             continue

@@ -12,6 +12,7 @@ import pytest
 
 from spec import dtypes as dt
 from spec import ir
+from tests import gpu_compare
 
 N = 128
 TYPES = (dt.boolean, dt.int8, dt.int16, dt.int32, dt.int64, dt.uint8, dt.uint32,
@@ -111,17 +112,9 @@ def sample(rng: np.random.Generator, t: dt.DType) -> np.ndarray:
         return dt.to_bf16_bits(x.astype(np.float32)) if t is dt.bfloat16 else x.astype(t.storage)
 
 
-def run_both(k: ir.Kernel, inputs: dict):
-    import gpu
-    import refimpl
-    args_gpu, args_ref = [], []
-    for p in k.params:
-        a = inputs[p.name] if p.name in inputs else np.zeros(N, p.dtype.storage)
-        args_gpu.append(a.copy())
-        args_ref.append(a.copy())
-    gpu.launch(k, *args_gpu)
-    refimpl.interpret(k, *args_ref)
-    return args_gpu, args_ref
+def run_on_inputs(k: ir.Kernel, inputs: dict):
+    return gpu_compare.run_both(k, *(inputs[p.name] if p.name in inputs else np.zeros(N, p.dtype.storage)
+                                     for p in k.params))
 
 
 @pytest.mark.gpu
@@ -131,7 +124,7 @@ def test_random_kernels_agree_bit_for_bit(seed):
     k = g.kernel()
     rng = np.random.default_rng(1000 + seed)
     inputs = {b.name: sample(rng, t) for t, b in g.inputs.items()}
-    got, want = run_both(k, inputs)
+    got, want = run_on_inputs(k, inputs)
     for p, a, b in zip(k.params, got, want):
         if p.name.startswith("out"):
             stmt = next(s for s in k.body if isinstance(s, ir.Store) and s.buffer.name == p.name)
@@ -156,7 +149,7 @@ def test_transcendentals_within_spec_bound(t):
                   tuple(body))
     values = np.random.default_rng(5).uniform(0.05, 4.0, N)
     data = dt.to_bf16_bits(values.astype(np.float32)) if t is dt.bfloat16 else values.astype(t.storage)
-    got, want = run_both(k, {"x": data})
+    got, want = run_on_inputs(k, {"x": data})
     rtol = {dt.float32: 2**-20, dt.float16: 2**-8, dt.bfloat16: 2**-5, dt.float64: 2**-48}[t]
     for out, a, b in zip(outs, got[1:], want[1:]):
         a, b = as_values(a, t), as_values(b, t)
@@ -178,6 +171,6 @@ def test_narrow_negation_wraps(t):
     info = np.iinfo(t.storage)
     values = np.linspace(info.min, info.max, N).astype(np.int64)
     values[:2] = info.min, info.max
-    got, _ = run_both(k, {"x": values.astype(t.storage)})
+    got, _ = run_on_inputs(k, {"x": values.astype(t.storage)})
     want = (np.int64(-2).astype(t.storage) <= (-values).astype(t.storage)).astype(np.int32)
     np.testing.assert_array_equal(got[1], want)

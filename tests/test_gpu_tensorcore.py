@@ -6,18 +6,9 @@ import numpy as np
 import pytest
 
 from spec.lang import f16, kernel, ldmatrix, register_tensor, shared_tensor, syncwarp, threadIdx
+from tests.gpu_compare import run_both
 
 pytestmark = pytest.mark.gpu
-
-
-def _both(k, *args):
-    import gpu
-    import refimpl
-    on_gpu = [a.copy() for a in args]
-    on_ref = [a.copy() for a in args]
-    gpu.launch(k, *on_gpu)
-    refimpl.interpret(k, *on_ref)
-    return on_gpu, on_ref
 
 
 def make_ldmatrix(num: int, trans: bool):
@@ -39,7 +30,7 @@ def make_ldmatrix(num: int, trans: bool):
 @pytest.mark.parametrize("trans", [False, True])
 def test_ldmatrix_fragments(num, trans):
     src = np.arange(4 * 8 * 8, dtype=np.float16).reshape(4, 8, 8)
-    got, want = _both(make_ldmatrix(num, trans), src, np.zeros((32, 2 * num), np.float16))
+    got, want = run_both(make_ldmatrix(num, trans), src, np.zeros((32, 2 * num), np.float16))
     np.testing.assert_array_equal(got[1], want[1])
     lane = np.arange(32)
     m = src.transpose(0, 2, 1) if trans else src                 # SPEC §5.7: element 2i + c of lane l
@@ -52,7 +43,7 @@ def test_tf32_mma_rounds_operands_to_nearest():
     rng = np.random.default_rng(4)
     a = rng.standard_normal((16, 8)).astype(np.float32)
     b = rng.standard_normal((8, 8)).astype(np.float32)
-    got, want = _both(mma_tf32, a, b, np.zeros((16, 8), np.float32))
+    got, want = run_both(mma_tf32, a, b, np.zeros((16, 8), np.float32))
     np.testing.assert_allclose(got[2], want[2], rtol=2**-18 * 8, atol=2**-18 * 8 * np.abs(want[2]).max())
     tf32 = lambda x: (x.view(np.uint32) + np.uint32(0xFFF) + ((x.view(np.uint32) >> np.uint32(13)) & np.uint32(1))  # noqa: E731
                       & np.uint32(0xFFFFE000)).view(np.float32).astype(np.float64)
