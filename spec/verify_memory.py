@@ -79,7 +79,7 @@ def _check_shape(kernel, b: ir.Buffer, at, scalars) -> None:
             raise fail(kernel, "tensor shape must depend only on scalar parameters",
                        f"`{expr_str(e)}` in the shape of `{b.name}` uses `{expr_str(bad)}`; a tensor's shape "
                        "is fixed for the whole launch, so it may use only constants and scalar parameters", e, at)
-    bad = next((d for d in b.shape if (const_value(d) is not None and const_value(d) < 1)), None)
+    bad = next((d for d in b.shape if (v := const_value(d)) is not None and v < 1), None)
     if bad is not None:
         raise fail(kernel, "invalid tensor shape", f"`{b.name}` has extent {expr_str(bad)}; extents must be >= 1", at)
     match b.layout:

@@ -474,7 +474,6 @@ def test_verifier_agrees_with_the_interpreters_divergence_traps(threads, scale, 
     """A barrier or collective in a loop run `limit` times, `limit` a function of the thread
     index (0 or 1 times: a branch): the verifier rejects it exactly when the interpreter traps
     on it (§5.3, §5.6) — both see whether `limit` differs within the block or a warp."""
-    import numpy as np
     import refimpl
 
     @kernel(block=threads, verify=False)
