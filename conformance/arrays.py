@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spec import dtypes as dt
+from taskmap.spec import dtypes as dt
 
 INITS = ("random", "randint", "arange", "zeros", "full", "empty")
 

@@ -17,26 +17,26 @@ class Backend:
 
 
 def _interp_launch(k, *args):
-    import refimpl
+    from taskmap import refimpl
     return refimpl.interpret(k, *args)
 
 
 def _interp_unavailable() -> str | None:
     try:
-        import refimpl
+        from taskmap import refimpl
     except Exception as e:  # an import error in the interpreter is reported, not raised
         return f"refimpl failed to import: {e}"
     return None
 
 
 def _cuda_launch(k, *args):
-    import gpu
+    from taskmap import gpu
     return gpu.launch(k, *args)
 
 
 def cuda_unavailable() -> str | None:
     try:
-        import gpu
+        from taskmap import gpu
     except Exception as e:
         return f"gpu package failed to import: {e}"
     reason = gpu.unavailable_reason()

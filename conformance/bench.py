@@ -23,7 +23,7 @@ import numpy as np
 from tabulate import tabulate
 
 from .backends import cuda_unavailable
-from examples import MODULES
+from taskmap.examples import MODULES
 
 
 @dataclass(frozen=True)
@@ -56,13 +56,13 @@ class GpuItem:
 
 
 def example(name: str):
-    return importlib.import_module(f"examples.{name}")
+    return importlib.import_module(f"taskmap.examples.{name}")
 
 
 # ---------------------------------------------------------------- GPU suite
 
 def _gpu_items(torch) -> list[GpuItem]:
-    from gpu.bench import copy_f32
+    from taskmap.gpu.bench import copy_f32
     cuda = {"device": "cuda"}
     items = []
     n = 1 << 26
@@ -114,7 +114,7 @@ def _gpu_items(torch) -> list[GpuItem]:
 
 
 def gpu_rows(progress=print) -> list[Row]:
-    import gpu
+    from taskmap import gpu
     import torch
     gpu.runtime.driver()                       # the primary context, shared with torch
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -137,7 +137,7 @@ def gpu_rows(progress=print) -> list[Row]:
 
 
 def gpu_header() -> list[str]:
-    import gpu
+    from taskmap import gpu
     import torch
     version = gpu.runtime.driver().get_driver_version()
     limits = gpu.runtime.device_limits()
@@ -148,7 +148,7 @@ def gpu_header() -> list[str]:
 # ---------------------------------------------------------------- interpreter suite
 
 def interp_rows(progress=print) -> list[Row]:
-    import refimpl
+    from taskmap import refimpl
     rows = []
     for name in MODULES:                   # each example module's main kernel has the module's name
         mod = example(name)

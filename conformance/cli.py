@@ -11,12 +11,14 @@ import json
 import os
 import sys
 
+from .. import __version__
 from .backends import BACKENDS
 from .schema import CaseError
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="taskmap", description="taskmap: a kernel compiler built on task mappings")
+    p.add_argument("--version", action="version", version=f"taskmap {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="{conform,bench,debug}")
 
     c = sub.add_parser("conform", help="run the YAML conformance suite on the interpreter and/or the GPU",
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["debug"]:
         try:
-            from refimpl import debug
+            from taskmap.refimpl import debug
         except ImportError as e:
             print(f"taskmap debug: the interpreter's debugger is not available ({e})", file=sys.stderr)
             return 2

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spec import dtypes as dt
-from spec import ir
-from spec.errors import DSLError, VerifyError
+from taskmap.spec import dtypes as dt
+from taskmap.spec import ir
+from taskmap.spec.errors import DSLError, VerifyError
 
-from gpu import host
-from gpu.host import LaunchError
+from taskmap.gpu import host
+from taskmap.gpu.host import LaunchError
 
 from . import arrays
 from .backends import BACKENDS
@@ -186,7 +186,7 @@ class KernelCase(Case):
         try:
             obj = self.ref.load()
             if self.invalid_stage == "dsl" and not isinstance(obj, ir.Kernel):
-                from spec.lang import kernel
+                from taskmap.lang import kernel
                 obj = kernel(obj)
             if not isinstance(obj, ir.Kernel):
                 return "failed", f"{self.ref.text} is {type(obj).__name__}, not a kernel"
@@ -204,7 +204,7 @@ class KernelCase(Case):
 
 
 def _interp_empty(shape, dtype: dt.DType):
-    import refimpl
+    from taskmap import refimpl
     return refimpl.empty(shape, dtype)
 
 

@@ -14,7 +14,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from spec import dtypes
+from taskmap.spec import dtypes
 
 from .schema import Where
 

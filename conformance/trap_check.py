@@ -30,7 +30,7 @@ class TrapExpectation:
     buffer: str | None = None
 
     def check(self, error) -> tuple[str, str]:
-        from refimpl import KernelTrap
+        from taskmap.refimpl import KernelTrap
         want = f"trap {self.kind} ({self.phrase!r})"
         if error is None:
             return "failed", f"expected {want}, none raised"
@@ -85,7 +85,7 @@ def _thread_matches(actual, expected: tuple) -> bool:
 
 
 def parse_trap(m: YMap) -> TrapExpectation:
-    from refimpl.traps import PHRASES
+    from taskmap.refimpl.traps import PHRASES
     check_keys(m, TRAP_KEYS, "assert_trap")
     kind = get(m, "kind", "str", what="assert_trap")
     if kind not in PHRASES:

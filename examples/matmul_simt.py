@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spec.lang import (blockIdx, f32, i32, kernel, register_tensor, repeat, shared_tensor, spatial,
+from taskmap.lang import (blockIdx, f32, i32, kernel, register_tensor, repeat, shared_tensor, spatial,
                        syncthreads, threadIdx)
 
 

@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from spec import dtypes
-from spec.lang import (auto_map, bf16, blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group, f16,
+from taskmap.spec import dtypes
+from taskmap.lang import (auto_map, bf16, blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group, f16,
                        f32, i32, kernel, ldmatrix, mma_sync, register_tensor, repeat, shared_tensor, spatial,
                        swizzle, syncthreads, threadIdx)
 

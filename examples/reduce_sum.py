@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spec.lang import (atomic_add, blockIdx, f32, i32, kernel, repeat, shared_tensor, shfl_down,
+from taskmap.lang import (atomic_add, blockIdx, f32, i32, kernel, repeat, shared_tensor, shfl_down,
                        shfl_xor, spatial, syncthreads, threadIdx)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spec.lang import blockIdx, f32, i32, kernel, repeat, shared_tensor, spatial, syncthreads, threadIdx
+from taskmap.lang import blockIdx, f32, i32, kernel, repeat, shared_tensor, spatial, syncthreads, threadIdx
 
 TILE = 32
 

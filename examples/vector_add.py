@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from spec import dtypes
-from spec.lang import bf16, blockIdx, f16, f32, i32, kernel, spatial, threadIdx
+from taskmap.spec import dtypes
+from taskmap.lang import bf16, blockIdx, f16, f32, i32, kernel, spatial, threadIdx
 
 
 def make_vector_add(dtype=f32, block: int = 256):

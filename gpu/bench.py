@@ -5,7 +5,7 @@ and scripts/gpu_bench.py.
 """
 from __future__ import annotations
 
-from spec.lang import (blockIdx, f32, fma, i32, kernel, register_tensor, repeat, shared_tensor, spatial,
+from taskmap.lang import (blockIdx, f32, fma, i32, kernel, register_tensor, repeat, shared_tensor, spatial,
                        syncthreads, threadIdx)
 
 from . import graph

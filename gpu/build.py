@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from spec.errors import TaskmapError
+from taskmap.spec.errors import TaskmapError
 
 from .emit import Emitted, emit_kernel
 

@@ -11,10 +11,10 @@ import json
 import math
 from dataclasses import dataclass
 
-from spec import dtypes as dt
-from spec import ir
-from spec.passes import lower
-from spec.verify_launch import block_shape
+from taskmap.spec import dtypes as dt
+from taskmap.spec import ir
+from taskmap.spec.passes import lower
+from taskmap.spec.verify_launch import block_shape
 
 from .emit_expr import FULL_MASK, ExprEmitter, cname, convert, ctype, offset, strip_parens
 from .prelude import PRELUDE

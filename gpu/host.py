@@ -6,9 +6,9 @@ import operator
 
 import numpy as np
 
-from spec import dtypes as dt
-from spec import ir
-from spec.errors import TaskmapError
+from taskmap.spec import dtypes as dt
+from taskmap.spec import ir
+from taskmap.spec.errors import TaskmapError
 
 from .emit import shared_bytes
 

@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from spec import dtypes as dt
-from spec import ir
+from taskmap.spec import dtypes as dt
+from taskmap.spec import ir
 
 from . import host
 from .build import cache_path, compile_kernel, cubin

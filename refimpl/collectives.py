@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spec import dtypes as dt
+from taskmap.spec import dtypes as dt
 
 from . import memory
 from . import numerics as num

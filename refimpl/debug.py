@@ -15,8 +15,8 @@ import sys
 
 import numpy as np
 
-from spec import dtypes as dt
-from spec import ir
+from taskmap.spec import dtypes as dt
+from taskmap.spec import ir
 
 from . import numerics as num
 from .launch import _Params, interpret, program_for

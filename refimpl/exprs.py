@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from spec import dtypes as dt
-from spec import ir
+from taskmap.spec import dtypes as dt
+from taskmap.spec import ir
 
 from . import memory
 from . import numerics as num

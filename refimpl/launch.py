@@ -10,10 +10,10 @@ import math
 
 import numpy as np
 
-from spec import dtypes as dt
-from spec import ir
-from spec.passes import lower
-from spec.printer import expr_str
+from taskmap.spec import dtypes as dt
+from taskmap.spec import ir
+from taskmap.spec.passes import lower
+from taskmap.spec.printer import expr_str
 
 from . import asynccopy, memory
 from . import numerics as num

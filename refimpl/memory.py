@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spec import ir
+from taskmap.spec import ir
 
 from .numerics import from_storage, to_storage
 from .traps import fmt3

@@ -15,7 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from spec import dtypes as dt
+from taskmap.spec import dtypes as dt
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 

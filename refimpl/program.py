@@ -8,8 +8,8 @@ import tokenize
 
 import numpy as np
 
-from spec import ir
-from spec.printer import _Lines, expr_str
+from taskmap.spec import ir
+from taskmap.spec.printer import _Lines, expr_str
 
 from . import memory
 from .exprs import compile_expr

@@ -10,7 +10,7 @@ interval stays inside its type).
 """
 from __future__ import annotations
 
-from spec import ir
+from taskmap.spec import ir
 
 
 class Ranges:

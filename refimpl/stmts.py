@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spec import ir
+from taskmap.spec import ir
 
 from . import asynccopy, atomics, collectives, memory
 from . import numerics as num

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from spec.errors import TaskmapError
+from taskmap.spec.errors import TaskmapError
 
 # kind -> phrases (SPEC.md §10's table, in order)
 PHRASES = {

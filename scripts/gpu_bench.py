@@ -19,14 +19,14 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="also write the raw numbers here")
     parser.add_argument("--size", type=int, default=4096, help="matmul M = N = K")
     args = parser.parse_args(argv)
-    import gpu
+    from taskmap import gpu
     if not gpu.available():
         print(f"no GPU: {gpu.unavailable_reason()}")
         return 1
-    from gpu import bench
+    from taskmap.gpu import bench
     copy, _ = bench.copy_bandwidth()
     mm, _ = bench.matmul_throughput(args.size)
-    from examples.matmul_simt import matmul_simt
+    from taskmap.examples.matmul_simt import matmul_simt
     example, _ = bench.matmul_throughput(args.size, matmul_simt)
     launch, _ = bench.launch_overhead()
     rows = [

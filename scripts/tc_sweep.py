@@ -1,9 +1,9 @@
 """Sweep matmul_tc tile configurations at 4096³ f16 against torch.mm (cuBLAS) in one run."""
 import sys
 import torch
-import gpu
-from examples.matmul_tc import make_matmul_tc
-from spec.lang import f16
+from taskmap import gpu
+from taskmap.examples.matmul_tc import make_matmul_tc
+from taskmap.lang import f16
 
 gpu.runtime.driver()
 size = 4096

@@ -1,6 +1,6 @@
 """Public names of the kernel DSL (SPEC.md §8). Import from here:
 
-    from spec.lang import kernel, i32, f32, spatial, repeat, threadIdx, shared_tensor, syncthreads
+    from taskmap.lang import kernel, i32, f32, spatial, repeat, threadIdx, shared_tensor, syncthreads
 
 Inside a @kernel function these names are read by the parser (spec/parser.py); outside a
 kernel, calling an intrinsic raises a clear error rather than doing anything.

@@ -393,7 +393,7 @@ class _Parser:
         if name is not None:
             raise self.error(call, f"{name}() produces a value; it cannot stand alone as a statement")
         raise self.error(call, f"unsupported call statement `{ast.unparse(call.func)}(...)`",
-                         "kernels may call taskmap intrinsics (spec.lang) as statements")
+                         "kernels may call taskmap intrinsics (taskmap.lang) as statements")
 
     def atomic_assign(self, name, existing, call, s) -> list[ir.Stmt]:
         out = []

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.backends import cuda_unavailable
+from taskmap.conformance.backends import cuda_unavailable
 
 
 def pytest_collection_modifyitems(config, items):

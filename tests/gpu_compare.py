@@ -6,8 +6,8 @@ import numpy as np
 
 def run_both(k, *args):
     """(GPU arguments, interpreter arguments) after the launch: arrays copied, scalars shared."""
-    import gpu
-    import refimpl
+    from taskmap import gpu
+    from taskmap import refimpl
     on_gpu = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     on_ref = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     gpu.launch(k, *on_gpu)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from spec import dtypes as dt
-from spec import ir
-from spec.lang import (atomic_add, atomic_max, blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group,
+from taskmap.spec import dtypes as dt
+from taskmap.spec import ir
+from taskmap.lang import (atomic_add, atomic_max, blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group,
                        exp, f16, bf16, f32, i32, kernel, ldmatrix, mma_sync, register_tensor, repeat,
                        shared_tensor, shfl_xor, spatial, syncthreads, syncwarp, threadIdx)
 

@@ -12,9 +12,9 @@ from typing import Callable
 
 import numpy as np
 
-import refimpl
-from spec import ir
-from spec.lang import (blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group, f16, f32, i32, kernel,
+from taskmap import refimpl
+from taskmap.spec import ir
+from taskmap.lang import (blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group, f16, f32, i32, kernel,
                        ldmatrix, mma_sync, register_tensor, repeat, shared_tensor, shfl_xor, spatial, syncthreads,
                        threadIdx)
 

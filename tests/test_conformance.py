@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.loader import load_paths
-from conformance.runner import MIN_DEFAULT_CASES
+from taskmap.conformance.loader import load_paths
+from taskmap.conformance.runner import MIN_DEFAULT_CASES
 
 CASES = load_paths()
 PARAMS = [pytest.param(case, backend, id=f"{case.id}:{backend}",

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance import arrays
-from spec import dtypes as dt
+from taskmap.conformance import arrays
+from taskmap.spec import dtypes as dt
 
 
 def nearest_bf16_by_search(x: np.ndarray) -> np.ndarray:

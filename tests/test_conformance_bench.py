@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conformance import bench, cli
+from taskmap.conformance import bench, cli
 
 BENCH_CONFTEST = os.path.join(os.path.dirname(__file__), "bench", "conftest.py")
 
@@ -54,7 +54,7 @@ def test_benchmark_machine_info_records_the_gpu_or_its_absence(monkeypatch):
 
 
 def test_a_wrong_result_is_flagged_and_fails_the_run(monkeypatch, capsys):
-    import refimpl
+    from taskmap import refimpl
     monkeypatch.setattr(refimpl, "interpret", lambda k, *args: None)     # writes nothing
     assert cli.main(["bench", "--suite", "interp"]) == 1
     out, err = capsys.readouterr()

@@ -9,11 +9,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from conformance import backends, cli, loader, runner
-from conformance.loader import load_file
-from refimpl.traps import KernelTrap
-from spec import dtypes
-from spec.ir import Loc
+from taskmap.conformance import backends, cli, loader, runner
+from taskmap.conformance.loader import load_file
+from taskmap.refimpl.traps import KernelTrap
+from taskmap.spec import dtypes
+from taskmap.spec.ir import Loc
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 BUGS = os.path.abspath(os.path.join(ROOT, "conformance", "kernels", "bugs.py"))
@@ -279,10 +279,10 @@ def test_debug_delegates_its_arguments_to_the_interpreters_debugger(monkeypatch)
     import sys
     import types
     seen = []
-    fake_debug = types.ModuleType("refimpl.debug")
+    fake_debug = types.ModuleType("taskmap.refimpl.debug")
     fake_debug.main = lambda argv: seen.append(argv) or 7
-    monkeypatch.setitem(sys.modules, "refimpl.debug", fake_debug)
-    import refimpl
+    monkeypatch.setitem(sys.modules, "taskmap.refimpl.debug", fake_debug)
+    from taskmap import refimpl
     monkeypatch.setattr(refimpl, "debug", fake_debug, raising=False)
     assert cli.main(["debug", "examples/transpose.py::transpose", "--thread", "3"]) == 7
     assert seen == [["examples/transpose.py::transpose", "--thread", "3"]]

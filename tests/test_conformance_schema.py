@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from conformance.loader import load_file, load_paths
-from conformance.schema import CaseError
+from taskmap.conformance.loader import load_file, load_paths
+from taskmap.conformance.schema import CaseError
 
 BUGS = os.path.join(os.path.dirname(__file__), "..", "conformance", "kernels", "bugs.py")
 
@@ -151,8 +151,8 @@ def test_a_new_case_kind_plugs_in_through_the_registry(tmp_path, monkeypatch):
     ids, backends and file:line errors from the loader for free."""
     from dataclasses import dataclass
 
-    from conformance import cases
-    from conformance.schema import get
+    from taskmap.conformance import cases
+    from taskmap.conformance.schema import get
 
     @dataclass
     class ParityCase(cases.Case):

@@ -9,10 +9,10 @@ import pathlib
 
 import pytest
 
-from gpu import build as cc
-from gpu.emit import cuda_source
-from spec import ir
-from spec.errors import TaskmapError
+from taskmap.gpu import build as cc
+from taskmap.gpu.emit import cuda_source
+from taskmap.spec import ir
+from taskmap.spec.errors import TaskmapError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -21,11 +21,11 @@ pytestmark = pytest.mark.skipif(cc.nvcc() is None, reason="nvcc not found")
 
 def _dsl_files():
     files = sorted((ROOT / "examples").glob("*.py")) + sorted((ROOT / "conformance").rglob("*.py"))
-    return [f for f in files if "spec.lang" in f.read_text()] + [ROOT / "gpu" / "bench.py"]
+    return [f for f in files if "taskmap.lang" in f.read_text()] + [ROOT / "gpu" / "bench.py"]
 
 
 def _kernels_of(path: pathlib.Path) -> list[ir.Kernel]:
-    module = importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
+    module = importlib.import_module(".".join(("taskmap", *path.relative_to(ROOT).with_suffix("").parts)))
     found = []
     for v in vars(module).values():
         for k in (v.values() if isinstance(v, dict) else [v]):
@@ -69,7 +69,7 @@ def test_every_example_and_conformance_kernel_compiles_for_sm90():
 
 
 def test_nvcc_errors_name_the_dsl_line_and_the_cuda_line():
-    from spec.lang import i8, kernel, mma_sync, register_tensor, threadIdx
+    from taskmap.lang import i8, kernel, mma_sync, register_tensor, threadIdx
 
     @kernel(grid=1, block=32, verify=False)
     def int_mma(out: i8[32]):

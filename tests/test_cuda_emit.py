@@ -9,12 +9,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-import gpu
-from gpu import host
-from gpu.emit import STATIC_SHARED_LIMIT, emit_kernel
-from spec import ir
-from spec import dtypes as dt
-from spec.lang import bf16, f16, f32, i32, kernel, shared_tensor, syncthreads, threadIdx
+from taskmap import gpu
+from taskmap.gpu import host
+from taskmap.gpu.emit import STATIC_SHARED_LIMIT, emit_kernel
+from taskmap.spec import ir
+from taskmap.spec import dtypes as dt
+from taskmap.lang import bf16, f16, f32, i32, kernel, shared_tensor, syncthreads, threadIdx
 
 
 @kernel(grid=1, block=64)
@@ -87,7 +87,7 @@ def test_shared_tensors_are_static_unless_sized_by_parameters_or_too_big():
 
 
 def test_contiguous_unrolled_copies_become_16_byte_accesses():
-    from gpu.bench import copy_f32
+    from taskmap.gpu.bench import copy_f32
     src = emit_kernel(copy_f32, prelude=False).source
     assert "*(uint4*)(b + (int64_t)base) = *(const uint4*)(a + (int64_t)base);" in src
     assert src.count("uint4") == 2            # the tail loop (not unrolled) stays scalar
@@ -132,8 +132,8 @@ def test_import_needs_no_pycuda_and_says_why_nothing_runs():
 
 
 def test_constants_spell_their_exact_value():
-    from gpu.emit_expr import const
-    from spec import dtypes as dt
+    from taskmap.gpu.emit_expr import const
+    from taskmap.spec import dtypes as dt
     assert const(-2**31, dt.int32) == "(-2147483647 - 1)"
     assert const(0.1, dt.float32) == "0.1f" and np.float32(0.1) == np.float32(float("0.1"))
     assert const(float("inf"), dt.float32) == f"__int_as_float({0x7f800000})"
@@ -148,7 +148,7 @@ def test_constants_spell_their_exact_value():
     ((3, np.zeros(64, np.float32)), "shape mismatch"),                                  # too few arguments
 ])
 def test_scalar_arguments_are_checked_like_the_interpreter(args, phrase):
-    from gpu.runtime import scalar_env
+    from taskmap.gpu.runtime import scalar_env
     with pytest.raises(gpu.LaunchError, match=phrase):
         scalar_env(scaled, args)
     ok = scalar_env(scaled, (np.int32(7), np.zeros(64, np.float32), np.zeros(64, np.float32)))
@@ -164,7 +164,7 @@ def bf16_literal(a: bf16[32]):
 
 
 def test_bf16_literals_round_once_as_in_the_interpreter():
-    import refimpl
+    from taskmap import refimpl
     x = np.full(32, dt.to_bf16_bits(np.float32(1.0)), np.uint16)
     refimpl.interpret(bf16_literal, x)
     assert dt.from_bf16_bits(x)[0] == 1.0078125             # SPEC §2.4: one rounding to nearest even

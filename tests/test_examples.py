@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from examples import matmul_simt, matmul_tc, reduce_sum, transpose, vector_add
-from spec.lang import bf16, f16, f32, i32
+from taskmap.examples import matmul_simt, matmul_tc, reduce_sum, transpose, vector_add
+from taskmap.lang import bf16, f16, f32, i32
 
 DTYPES = {"f32": f32, "f16": f16, "bf16": bf16, "i32": i32}
 
@@ -50,7 +50,7 @@ PRINTED = {  # kernel -> lines its printed IR must contain (stripped, without th
 
 @pytest.mark.parametrize("name", ["vector_add", "transpose", "reduce_sum", "matmul_simt", "matmul_tc"])
 def test_example_module_interface(name):
-    mod = importlib.import_module(f"examples.{name}")
+    mod = importlib.import_module(f"taskmap.examples.{name}")
     assert callable(mod.make_args) and callable(mod.reference) and mod.SIZES
 
 
@@ -145,7 +145,7 @@ def _run_and_compare(launch, k, make_args, reference, sizes, uninitialized=None)
 
 
 def _refimpl():
-    import refimpl
+    from taskmap import refimpl
     if not hasattr(refimpl, "interpret"):     # the interpreter has not been written yet: nothing to run
         pytest.skip("refimpl.interpret does not exist yet")
     return refimpl
@@ -160,7 +160,7 @@ def test_example_matches_reference_on_interpreter(k, make_args, reference, sizes
 @pytest.mark.gpu
 @pytest.mark.parametrize("k, make_args, reference, sizes", CASES)
 def test_example_matches_reference_on_gpu(k, make_args, reference, sizes):
-    import gpu
+    from taskmap import gpu
     _run_and_compare(gpu.launch, k, make_args, reference, sizes)
 
 
@@ -182,7 +182,7 @@ RANDOM_SIZES = {   # kernel, make_args, size strategy (matmul_tc: K and N multip
 def test_example_matches_reference_on_random_sizes(name):
     refimpl = _refimpl()
     k, make_args, sizes = RANDOM_SIZES[name]
-    module = importlib.import_module(f"examples.{name.removesuffix('_f16')}")
+    module = importlib.import_module(f"taskmap.examples.{name.removesuffix('_f16')}")
 
     @settings(max_examples=12, deadline=None, database=None)
     @given(sizes)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spec import dtypes as dt
-from spec.lang import (atomic_add, atomic_cas, atomic_exch, atomic_max, atomic_min, bf16, boolean, f16, f32, f64, i8,
+from taskmap.spec import dtypes as dt
+from taskmap.lang import (atomic_add, atomic_cas, atomic_exch, atomic_max, atomic_min, bf16, boolean, f16, f32, f64, i8,
                        i16, i32, i64, kernel, shfl_down, shfl_idx, shfl_up, shfl_xor, threadIdx, u8, u32)
 from tests.gpu_compare import run_both
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from examples import matmul_simt, matmul_tc, reduce_sum, transpose, vector_add
-from spec import dtypes as dt
-from spec.lang import bf16, f16, f32, i32
+from taskmap.examples import matmul_simt, matmul_tc, reduce_sum, transpose, vector_add
+from taskmap.spec import dtypes as dt
+from taskmap.lang import bf16, f16, f32, i32
 from tests.gpu_compare import run_both
 
 
@@ -24,7 +24,7 @@ def _random_like(rng, a: np.ndarray, t: dt.DType) -> np.ndarray:
 
 def _inputs(k, args, seed):
     """Example arguments with every input tensor redrawn at random; outputs keep their zeros."""
-    from spec.ir import written_buffers
+    from taskmap.spec.ir import written_buffers
     rng = np.random.default_rng(seed)
     outputs = written_buffers(k)
     return [_random_like(rng, a, p.dtype) if isinstance(a, np.ndarray) and p.name not in outputs else a

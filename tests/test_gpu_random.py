@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spec import dtypes as dt
-from spec import ir
+from taskmap.spec import dtypes as dt
+from taskmap.spec import ir
 from tests import gpu_compare
 
 N = 128

@@ -11,8 +11,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from spec import dtypes as dt
-from spec.lang import bf16, blockIdx, f16, f32, i32, kernel, shared_tensor, syncthreads, threadIdx
+from taskmap.spec import dtypes as dt
+from taskmap.lang import bf16, blockIdx, f16, f32, i32, kernel, shared_tensor, syncthreads, threadIdx
 
 pytestmark = pytest.mark.gpu
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def increment(a: i32[32]):
 
 
 def test_numpy_launch_copies_back_into_the_same_arrays():
-    import gpu
+    from taskmap import gpu
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal(1000).astype(np.float32), rng.standard_normal(1000).astype(np.float32)
     want = (np.float32(0.5) * x) + y             # two roundings: SPEC §2.3 forbids contraction
@@ -57,7 +57,7 @@ def test_numpy_launch_copies_back_into_the_same_arrays():
 
 
 def test_half_scalars_are_passed_by_value():
-    import gpu
+    from taskmap import gpu
     x = np.arange(256, dtype=np.float16)
     y = dt.to_bf16_bits(np.arange(256, dtype=np.float32))
     gpu.launch(scale_halves, 1.5, -2.0, x, y)
@@ -66,7 +66,7 @@ def test_half_scalars_are_passed_by_value():
 
 
 def test_device_arrays_torch_tensors_and_raw_pointers_run_without_copies():
-    import gpu
+    from taskmap import gpu
     import pycuda.gpuarray as gpuarray
     torch = pytest.importorskip("torch")
     ck = gpu.compile(axpy)
@@ -83,7 +83,7 @@ def test_device_arrays_torch_tensors_and_raw_pointers_run_without_copies():
 
 
 def test_dynamic_shared_memory_over_48k_is_granted():
-    import gpu
+    from taskmap import gpu
     n = 30000                                   # 120 000 bytes of shared memory
     a = np.random.default_rng(1).standard_normal(n).astype(np.float32)
     b = np.zeros(n, np.float32)
@@ -107,7 +107,7 @@ def reverse_static_and_dynamic(n: i32, a: f32[n], b: f32[n]):
 
 
 def test_dynamic_shared_below_48k_beside_static_shared_is_granted():
-    import gpu
+    from taskmap import gpu
     n = 10000                                   # 40 000 dynamic bytes + 16 384 static: over 48 KiB together
     a = np.random.default_rng(2).standard_normal(n).astype(np.float32)
     b = np.zeros(n, np.float32)
@@ -127,13 +127,13 @@ BAD_LAUNCHES = [
 
 @pytest.mark.parametrize("k, args, message", BAD_LAUNCHES, ids=["shape", "dtype", "threads", "shared"])
 def test_bad_launches_say_what_and_by_how_much(k, args, message):
-    import gpu
+    from taskmap import gpu
     with pytest.raises(gpu.LaunchError, match=message):
         gpu.launch(k, *args)
 
 
 def test_graph_replays_the_captured_launch_sequence():
-    import gpu
+    from taskmap import gpu
     import pycuda.gpuarray as gpuarray
     drv = gpu.runtime.driver()
     a = gpuarray.zeros(32, np.int32)
@@ -150,7 +150,7 @@ def test_graph_replays_the_captured_launch_sequence():
 
 
 def test_time_kernel_reports_device_time():
-    import gpu
+    from taskmap import gpu
     import pycuda.gpuarray as gpuarray
     a = gpuarray.zeros(32, np.int32)
     go = gpu.compile(increment).prepared(a)
@@ -164,8 +164,8 @@ def test_a_failed_assert_is_reported_as_a_kernel_fault(tmp_path):
     script = tmp_path / "fault.py"
     script.write_text(textwrap.dedent('''
         import numpy as np
-        import gpu
-        from spec.lang import i32, kernel, threadIdx
+        from taskmap import gpu
+        from taskmap.lang import i32, kernel, threadIdx
 
         @kernel(grid=1, block=32)
         def checked(n: i32, a: i32[32]):

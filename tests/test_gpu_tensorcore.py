@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spec.lang import f16, kernel, ldmatrix, register_tensor, shared_tensor, syncwarp, threadIdx
+from taskmap.lang import f16, kernel, ldmatrix, register_tensor, shared_tensor, syncwarp, threadIdx
 from tests.gpu_compare import run_both
 
 pytestmark = pytest.mark.gpu
@@ -39,7 +39,7 @@ def test_ldmatrix_fragments(num, trans):
 
 
 def test_tf32_mma_rounds_operands_to_nearest():
-    from conformance.kernels.semantics import mma_m16n8k8_tf32 as mma_tf32   # the §5.7 fragment layouts
+    from taskmap.conformance.kernels.semantics import mma_m16n8k8_tf32 as mma_tf32   # the §5.7 fragment layouts
     rng = np.random.default_rng(4)
     a = rng.standard_normal((16, 8)).astype(np.float32)
     b = rng.standard_normal((8, 8)).astype(np.float32)
@@ -55,12 +55,12 @@ def test_tf32_mma_rounds_operands_to_nearest():
 
 
 def test_f16_mma_with_random_operands_within_the_spec_bound():
-    from examples import matmul_tc
+    from taskmap.examples import matmul_tc
     args = list(matmul_tc.make_args(np.random.default_rng(6), 48, 32, 64, dtype=f16))
     rng = np.random.default_rng(7)
     args[3] = rng.standard_normal(args[3].shape).astype(np.float16)
     args[4] = rng.standard_normal(args[4].shape).astype(np.float16)
-    import gpu
+    from taskmap import gpu
     gpu.launch(matmul_tc.matmul_tc, *args)
     exact = args[3].astype(np.float64) @ args[4].astype(np.float64)
     np.testing.assert_allclose(args[5], exact, rtol=2**-18 * 64, atol=2**-18 * 64 * np.abs(exact).max())

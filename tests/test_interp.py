@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import refimpl
-from refimpl import debug, memory
-from spec import dtypes
-from spec.lang import (atomic_add, atomic_cas, atomic_max, bf16, blockIdx, cast, cos, cp_async, cp_async_commit_group,
+from taskmap import refimpl
+from taskmap.refimpl import debug, memory
+from taskmap.spec import dtypes
+from taskmap.lang import (atomic_add, atomic_cas, atomic_max, bf16, blockIdx, cast, cos, cp_async, cp_async_commit_group,
                        cp_async_wait_group, erf, exp, exp2, f16, f32, fma, i32, i64, kernel, log, log2, pow, rsqrt,
                        select, shared_tensor, shfl_down, shfl_idx, shfl_up, shfl_xor, sin, sqrt, swizzle, syncthreads,
                        syncwarp, tanh, threadIdx, u32)
@@ -189,7 +189,7 @@ def _tf32(x):
 
 
 def test_mma_m16n8k8_rounds_operands_to_tf32():
-    from conformance.kernels.semantics import mma_m16n8k8_tf32     # fragments by the PTX layouts (§5.7)
+    from taskmap.conformance.kernels.semantics import mma_m16n8k8_tf32     # fragments by the PTX layouts (§5.7)
     rng = np.random.default_rng(3)
     a, b = rng.standard_normal((16, 8)).astype(np.float32), rng.standard_normal((8, 8)).astype(np.float32)
     c = np.zeros((16, 8), np.float32)
@@ -440,7 +440,7 @@ def test_debug_cli_traces_a_thread_and_reports_traps(capsys):
 def test_trap_phrases_match_spec_table():
     import re
     from pathlib import Path
-    from refimpl.traps import PHRASES
+    from taskmap.refimpl.traps import PHRASES
     text = Path(__file__).resolve().parents[1].joinpath("spec", "SPEC.md").read_text()
     section = text[text.index("## 10. Traps"):]
     rows = re.findall(r"^\| (\w+) \| ([^|]+) \| [^|]+ \|$", section, re.M)
@@ -466,7 +466,7 @@ def test_zero_loop_step_traps():
 
 
 def test_uninitialized_variable_read_traps():
-    from spec import ir
+    from taskmap.spec import ir
     x = ir.Var("x", dtypes.int32)
     out = ir.Buffer("out", dtypes.int32, (ir.const(4),), "global")
     tid = ir.Special("threadIdx.x")
@@ -501,9 +501,9 @@ def divmod_patterns(a: i32[32, 8, 4]):
 
 
 def test_index_simplification_keeps_c_semantics():
-    from refimpl.launch import program_for
-    from spec import ir
-    from spec.passes import lower
+    from taskmap.refimpl.launch import program_for
+    from taskmap.spec import ir
+    from taskmap.spec.passes import lower
     a = np.zeros((32, 8, 4), np.int32)
     refimpl.interpret(divmod_patterns, a)
     t, r = np.meshgrid(np.arange(32), np.arange(4), indexing="ij")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import refimpl
+from taskmap import refimpl
 from tests.planted_bugs import BUGS, matmul_double_buffer
 
 

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import refimpl
-from spec import dtypes as dt
-from spec import ir
+from taskmap import refimpl
+from taskmap.spec import dtypes as dt
+from taskmap.spec import ir
 
 # The reference rounds overflowing values to ±inf on purpose (SPEC §2.4): NumPy's warning is noise.
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")

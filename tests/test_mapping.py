@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spec import dtypes as dt
-from spec import ir
-from spec.mapping import auto_map, repeat, spatial
-from spec.passes.lower_task_mappings import lower_task_mappings
+from taskmap.spec import dtypes as dt
+from taskmap.spec import ir
+from taskmap.spec.mapping import auto_map, repeat, spatial
+from taskmap.spec.passes.lower_task_mappings import lower_task_mappings
 
 MAX_TASKS = 256
 

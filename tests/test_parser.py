@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from spec import dtypes as dt
-from spec import ir
-from spec.errors import DSLError
-from spec.lang import (f16, f32, i32, i64, kernel, register_tensor, repeat, shared_tensor, spatial,
+from taskmap.spec import dtypes as dt
+from taskmap.spec import ir
+from taskmap.spec.errors import DSLError
+from taskmap.lang import (f16, f32, i32, i64, kernel, register_tensor, repeat, shared_tensor, spatial,
                        swizzle, syncthreads, threadIdx)
 
 TILE = 4
@@ -117,7 +117,7 @@ def test_short_circuit_and_chained_compare():
     ("    q = undefined_name\n", "name 'undefined_name' is not defined"),
 ])
 def test_unsupported_python_fails_with_location_and_hint(tmp_path, body, phrase):
-    src = ("from __future__ import annotations\nfrom spec.lang import kernel, i32\n"
+    src = ("from __future__ import annotations\nfrom taskmap.lang import kernel, i32\n"
            "@kernel(block=1)\ndef k(a: i32[4]):\n" + body)
     path = tmp_path / "bad_kernel.py"
     path.write_text(src)
@@ -130,8 +130,8 @@ def test_unsupported_python_fails_with_location_and_hint(tmp_path, body, phrase)
 
 
 def test_module_groups_kernels_and_rejects_duplicate_names():
-    from spec.errors import VerifyError
-    from spec.lang import module
+    from taskmap.spec.errors import VerifyError
+    from taskmap.lang import module
 
     def make(name):
         @kernel(block=32, name=name)

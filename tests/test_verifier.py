@@ -13,13 +13,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from spec import dtypes as dt
-from spec import ir, passes, printer
-from spec.errors import DSLError, VerifyError
-from spec.lang import (atomic_add, blockDim, blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group, exp,
+from taskmap.spec import dtypes as dt
+from taskmap.spec import ir, passes, printer
+from taskmap.spec.errors import DSLError, VerifyError
+from taskmap.lang import (atomic_add, blockDim, blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group, exp,
                        f16, f32, i8, i32, kernel, ldmatrix, mma_sync, register_tensor, repeat, select, shared_tensor,
                        shfl_down, shfl_idx, shfl_xor, spatial, swizzle, syncthreads, syncwarp, threadIdx, u32)
-from spec.verifier import PHRASES
+from taskmap.spec.verifier import PHRASES
 from tests import invalid_kernels
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -313,7 +313,7 @@ def _interpreted_cases(rng):
 def test_the_correct_kernels_are_correct():
     """They run trap-free on the interpreter and match NumPy, so verifying them clean means no
     false positive on real kernels."""
-    import refimpl
+    from taskmap import refimpl
 
     for k, args, want in _interpreted_cases(np.random.default_rng(7)):
         args = [np.ascontiguousarray(v) if isinstance(v, np.ndarray) else v for v in args]
@@ -325,7 +325,7 @@ def test_the_correct_kernels_are_correct():
 def example_kernels():
     out = []
     for path in sorted((ROOT / "examples").glob("*.py")):
-        module = importlib.import_module(f"examples.{path.stem}")
+        module = importlib.import_module(f"taskmap.examples.{path.stem}")
         out += [k for k in vars(module).values() if isinstance(k, ir.Kernel)]
     return out
 
@@ -474,7 +474,7 @@ def test_verifier_agrees_with_the_interpreters_divergence_traps(threads, scale, 
     """A barrier or collective in a loop run `limit` times, `limit` a function of the thread
     index (0 or 1 times: a branch): the verifier rejects it exactly when the interpreter traps
     on it (§5.3, §5.6) — both see whether `limit` differs within the block or a warp."""
-    import refimpl
+    from taskmap import refimpl
 
     @kernel(block=threads, verify=False)
     def k(a: f32[128]):

@@ -7,8 +7,8 @@ cases test the dynamic checks.
 """
 from __future__ import annotations
 
-from spec import ir
-from spec.lang import (blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group, f16, f32, i32,
+from taskmap.spec import ir
+from taskmap.lang import (blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group, f16, f32, i32,
                        kernel, ldmatrix, register_tensor, shared_tensor, shfl_xor, syncthreads, syncwarp,
                        threadIdx)
 

@@ -4,7 +4,7 @@ conformance/cases/invalid.yaml (stage: dsl).
 """
 from __future__ import annotations
 
-from spec.lang import f32, i32, threadIdx
+from taskmap.lang import f32, i32, threadIdx
 
 
 def early_return(n: i32, a: f32[n]):

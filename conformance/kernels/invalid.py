@@ -4,7 +4,7 @@ cases: conformance/cases/invalid.yaml.
 """
 from __future__ import annotations
 
-from spec.lang import (atomic_add, cp_async, cp_async_wait_group, f16, f32, f64, i32, kernel, ldmatrix,
+from taskmap.lang import (atomic_add, cp_async, cp_async_wait_group, f16, f32, f64, i32, kernel, ldmatrix,
                        i8, mma_sync, register_tensor, shared_tensor, shfl_xor, spatial, syncthreads, threadIdx)
 
 

@@ -6,7 +6,7 @@ One element per thread; `make_*` factories take the element type.
 """
 from __future__ import annotations
 
-from spec.lang import (atomic_add, atomic_max, blockIdx, cast, exp, f16, f32, fma, i32, kernel, ldmatrix, log,
+from taskmap.lang import (atomic_add, atomic_max, blockIdx, cast, exp, f16, f32, fma, i32, kernel, ldmatrix, log,
                        mma_sync, register_tensor, shared_tensor, shfl_down, shfl_idx, shfl_up, shfl_xor, sin,
                        spatial, sqrt, swizzle, syncthreads, tanh, threadIdx, u32)
 

@@ -7,7 +7,7 @@ Regression recipe (README.md, "Benchmarks"):
 """
 from __future__ import annotations
 
-from conformance.backends import cuda_unavailable
+from taskmap.conformance.backends import cuda_unavailable
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
@@ -15,7 +15,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     if reason is not None:
         machine_info["gpu"] = f"none ({reason})"
         return
-    import gpu
+    from taskmap import gpu
     limits = gpu.runtime.device_limits()
     version = gpu.runtime.driver().get_driver_version()
     machine_info["gpu"] = f"{limits['name']} ({limits['arch']})"

@@ -19,18 +19,18 @@ def _record(benchmark, measured):
 
 
 def test_copy_bandwidth_vs_torch(benchmark):
-    from gpu import bench
+    from taskmap.gpu import bench
     result = _record(benchmark, bench.copy_bandwidth())
     assert result["ratio"] >= 0.9, result
 
 
 def test_simt_matmul_vs_cublas_sgemm(benchmark):
-    from gpu import bench
+    from taskmap.gpu import bench
     result = _record(benchmark, bench.matmul_throughput(4096))
     assert result["ratio"] >= 0.5, result
 
 
 def test_launch_overhead_prepared_and_graph(benchmark):
-    from gpu import bench
+    from taskmap.gpu import bench
     result = _record(benchmark, bench.launch_overhead())
     assert result["graph_us"] <= 1.0, result

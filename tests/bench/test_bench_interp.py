@@ -20,8 +20,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-import refimpl
-from examples import matmul_simt, transpose
+from taskmap import refimpl
+from taskmap.examples import matmul_simt, transpose
 
 
 @pytest.mark.parametrize("checks", [False, True], ids=["checks_off", "checks_on"])
