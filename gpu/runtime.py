@@ -15,6 +15,7 @@ import numpy as np
 
 from taskmap.spec import dtypes as dt
 from taskmap.spec import ir
+from taskmap.spec.cache import KernelCache
 
 from . import host
 from .build import cache_path, compile_kernel, cubin
@@ -186,15 +187,13 @@ class CompiledKernel:
         return go
 
 
-_compiled: dict[int, tuple[ir.Kernel, CompiledKernel]] = {}
+_compiled = KernelCache(lambda k: CompiledKernel(k))
 
 
 def compile(kernel: ir.Kernel) -> CompiledKernel:  # noqa: A001 (the natural name)
-    hit = _compiled.get(id(kernel))
-    if hit is None or hit[0] is not kernel:
-        hit = (kernel, CompiledKernel(kernel))
-        _compiled[id(kernel)] = hit
-    return hit[1]
+    """The kernel loaded on the device, compiled once while it stays among the 64 most recently
+    used (a tuner compiling hundreds of variants keeps a bounded number of modules loaded)."""
+    return _compiled(kernel)
 
 
 def scalar_env(k: ir.Kernel, args) -> dict:

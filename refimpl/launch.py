@@ -12,6 +12,7 @@ import numpy as np
 
 from taskmap.spec import dtypes as dt
 from taskmap.spec import ir
+from taskmap.spec.cache import KernelCache
 from taskmap.spec.passes import lower
 from taskmap.spec.printer import expr_str
 
@@ -24,8 +25,6 @@ from .traps import KernelTrap
 LANE_BUDGET = 1 << 16             # lanes per batch: large enough to amortize Python dispatch
 BYTES_BUDGET = 192 << 20          # per-batch state (locals, registers, shared + shadows)
 
-CACHED = 64
-_PROGRAMS: dict[int, tuple[ir.Kernel, Program]] = {}   # insertion order = least recently used first
 
 
 class UninitializedArray(np.ndarray):
@@ -48,16 +47,8 @@ def empty(shape, dtype) -> UninitializedArray:
     return a
 
 
-def program_for(k: ir.Kernel) -> Program:
-    """The compiled program of k; the most recently used CACHED programs are kept (holding
-    their kernels, so an id is never reused while cached)."""
-    hit = _PROGRAMS.pop(id(k), None)
-    if hit is None or hit[0] is not k:
-        hit = (k, Program(lower(k)))
-    _PROGRAMS[id(k)] = hit
-    while len(_PROGRAMS) > CACHED:
-        del _PROGRAMS[next(iter(_PROGRAMS))]
-    return hit[1]
+# program_for(k): the compiled program of k, kept for the 64 most recently used kernels
+program_for = KernelCache(lambda k: Program(lower(k)))
 
 
 class _Params:
