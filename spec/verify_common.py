@@ -2,7 +2,10 @@
 structure every check walks (a statement's own expressions versus its nested bodies)."""
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
+import typing
 
 from . import ir
 from . import printer
@@ -20,48 +23,61 @@ def fail(kernel: ir.Kernel, phrase: str, detail: str, node, at=None) -> VerifyEr
     return VerifyError(phrase, detail, node=node, window=printer.window(kernel, marked), kernel=kernel.name)
 
 
+# A statement field's role, from its declared type: an expression the statement evaluates, an
+# address (whose indices it evaluates), a nested body, a name it declares, assigns or stores
+# to, or a compile-time attribute (an int, a string, a task mapping). First match wins: a Var
+# is an Expr, but a Var-typed field names a variable rather than reading it.
+_ROLES = ((ir.Var, "name"), (ir.Buffer, "name"), (ir.Ref, "ref"), (ir.Expr, "expr"), (ir.Stmt, "body"))
+
+
+@functools.cache
+def field_roles(cls: type) -> tuple[tuple[str, str], ...]:
+    """(field, role) of a statement class in field order. A field holding IR nodes of a kind
+    with no role is a TypeError, so no new statement's field escapes the checks."""
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, _role(cls, f.name, hints[f.name])) for f in dataclasses.fields(cls) if f.name != "loc")
+
+
+def _role(cls, name: str, hint) -> str:
+    if typing.get_origin(hint) is tuple:                  # tuple[X, ...]
+        hint = typing.get_args(hint)[0]
+    kinds = [t for t in typing.get_args(hint) or (hint,) if t is not type(None)]
+    roles = {next((r for base, r in _ROLES if issubclass(t, base)), None) for t in kinds if isinstance(t, type)}
+    roles.discard(None)
+    nodes = [t for t in kinds if isinstance(t, type) and issubclass(t, ir.Node)]
+    if len(roles) == 1 and len(nodes) == len(kinds):
+        return roles.pop()
+    if not nodes:
+        return "static"
+    raise TypeError(f"{cls.__name__}.{name}: the verifier does not know the role of a {hint} field")
+
+
+def _values(stmt: ir.Stmt, *roles: str):
+    """(role, node) for the nodes in `stmt`'s fields of those roles, in field order (a tuple
+    field gives its items)."""
+    for name, role in field_roles(type(stmt)):
+        v = getattr(stmt, name)
+        if role in roles and v is not None:
+            yield from ((role, x) for x in (v if isinstance(v, tuple) else (v,)))
+
+
 def refs(stmt: ir.Stmt) -> tuple[ir.Ref, ...]:
-    match stmt:
-        case ir.CpAsync(dst=d, src=s) | ir.LdMatrix(dst=d, src=s):
-            return (d, s)
-        case ir.MmaSync(a=a, b=b, acc=c):
-            return (a, b, c)
-        case ir.Atomic(target=t):
-            return (t,)
-    return ()
+    return tuple(r for _, r in _values(stmt, "ref"))
 
 
 def own_exprs(stmt: ir.Stmt) -> tuple[ir.Expr, ...]:
-    """The expressions a statement evaluates itself (not those of its nested bodies)."""
-    match stmt:
-        case ir.DeclareVar(init=init):
-            return () if init is None else (init,)
-        case ir.Assign(value=v):
-            return (v,)
-        case ir.DeclareBuffer(buffer=b):
-            return buffer_exprs(b)
-        case ir.Store(indices=idx, value=v):
-            return (*idx, v)
-        case ir.For(start=a, stop=b, step=c):
-            return (a, b, c)
-        case ir.ForTask(worker=w):
-            return (w,)
-        case ir.If(cond=c) | ir.While(cond=c) | ir.Assert(cond=c):
-            return (c,)
-        case ir.CpAsync(valid=v):
-            return tuple(i for r in refs(stmt) for i in r.indices) + (() if v is None else (v,))
-        case ir.Atomic(value=v, compare=c):
-            return tuple(i for r in refs(stmt) for i in r.indices) + (v,) + (() if c is None else (c,))
-    return tuple(i for r in refs(stmt) for i in r.indices)
+    """The expressions a statement evaluates itself (not those of its nested bodies), in field
+    order; an address contributes its indices, a tensor declaration its shape and strides."""
+    out = []
+    for role, v in _values(stmt, "expr", "ref"):
+        out.extend(v.indices if role == "ref" else (v,))
+    if isinstance(stmt, ir.DeclareBuffer):       # a declaration allocates: it evaluates the shape
+        out.extend(buffer_exprs(stmt.buffer))
+    return tuple(out)
 
 
 def bodies(stmt: ir.Stmt) -> tuple[tuple[ir.Stmt, ...], ...]:
-    match stmt:
-        case ir.For(body=b) | ir.ForTask(body=b) | ir.While(body=b):
-            return (b,)
-        case ir.If(then=t, orelse=e):
-            return (t, e)
-    return ()
+    return tuple(getattr(stmt, name) for name, role in field_roles(type(stmt)) if role == "body")
 
 
 def statements(body):
