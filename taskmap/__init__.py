@@ -8,15 +8,26 @@
 
 The subpackages `taskmap.spec` (language), `taskmap.refimpl` (interpreter), `taskmap.gpu`
 (CUDA) and `taskmap.conformance` (suite and CLI) live in the top-level folders of the
-source tree (docs/ARCHITECTURE.md).
+source tree (docs/ARCHITECTURE.md). Names are resolved on first use, so importing
+`taskmap.spec` alone does not load the interpreter or the CUDA backend.
 """
-from importlib.metadata import PackageNotFoundError, version as _version
+import importlib
 
-from .refimpl import KernelTrap, Trace, empty, interpret
+_FROM_REFIMPL = ("interpret", "empty", "KernelTrap", "Trace")
+_SUBPACKAGES = ("lang", "spec", "refimpl", "gpu", "conformance", "examples")
 
-try:
-    __version__ = _version("taskmap")
-except PackageNotFoundError:          # run from a source tree that was never installed
-    __version__ = "0+unknown"
+__all__ = [*_FROM_REFIMPL, *_SUBPACKAGES, "__version__"]
 
-__all__ = ["interpret", "empty", "KernelTrap", "Trace", "__version__"]
+
+def __getattr__(name: str):
+    if name in _FROM_REFIMPL:
+        return getattr(importlib.import_module(".refimpl", __name__), name)
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            return version("taskmap")
+        except PackageNotFoundError:      # a source tree that was never installed
+            return "0+unknown"
+    raise AttributeError(f"module 'taskmap' has no attribute {name!r}")
