@@ -15,7 +15,6 @@ import numpy as np
 
 from taskmap.spec import dtypes as dt
 from taskmap.spec import ir
-from taskmap.spec.errors import DSLError, VerifyError
 
 from taskmap.gpu import host
 from taskmap.gpu.host import LaunchError
@@ -23,6 +22,7 @@ from taskmap.gpu.host import LaunchError
 from . import arrays
 from .backends import BACKENDS
 from .cases import Case, CaseInfo, CaseKind, Outcome, register
+from .invalid_check import InvalidExpectation, parse_invalid
 from .kernelref import KernelRef, parse_ref
 from .schema import CaseError, YMap, check_keys, get, one_of, ymap
 from .trap_check import TrapExpectation, parse_trap
@@ -59,13 +59,12 @@ class KernelCase(Case):
     assertion: str = ""
     expected: tuple[Expected, ...] = ()
     trap: TrapExpectation | None = None
-    invalid_phrase: str = ""
-    invalid_stage: str = ""
+    invalid: InvalidExpectation | None = None
 
     def run(self, backend: str) -> Outcome:
         if self.assertion == "assert_invalid":           # static: needs no backend
             start = time.perf_counter()
-            status, message = self._check_invalid()
+            status, message = self.invalid.check(self.ref.load)
             return Outcome(status, message, seconds=time.perf_counter() - start)
         reason = BACKENDS[backend].unavailable()
         if reason:
@@ -75,7 +74,7 @@ class KernelCase(Case):
         except Exception as e:  # noqa: BLE001 — a kernel that fails to build fails its case
             return Outcome("failed", f"cannot build kernel {self.ref.text}: {type(e).__name__}: {e}")
         try:
-            launch = self._arguments(kernel, backend)
+            launch = self.arguments(kernel, backend)
         except (CaseError, ValueError) as e:
             return Outcome("failed", str(e))
         start = time.perf_counter()
@@ -86,14 +85,15 @@ class KernelCase(Case):
             error = e
         seconds = time.perf_counter() - start
         if self.assertion == "assert_trap":
-            status, message = self.trap.check(error)
+            status, message = self.trap.check(error, kernel.name)
             return Outcome(status, message, seconds=seconds)
         if error is not None:
             return Outcome("failed", f"unexpected {type(error).__name__}: {error}", seconds=seconds)
         return self._check_outputs(kernel, launch, seconds)
 
     # ------------------------------------------------------------ arguments
-    def _arguments(self, kernel: ir.Kernel, backend: str) -> Launch:
+    def arguments(self, kernel: ir.Kernel, backend: str = "interp") -> Launch:
+        """The arguments of one run on `backend`, generated as the case says."""
         params = {p.name: p for p in kernel.params}
         for name in self.args:
             if name not in params:
@@ -181,27 +181,6 @@ class KernelCase(Case):
                 problems.append(f"input {name} was modified by the kernel ({result.message})")
         return Outcome("failed" if problems else "passed", "; ".join(problems), max_abs, max_rel, seconds)
 
-    def _check_invalid(self) -> tuple[str, str]:
-        want = f"{self.invalid_stage} error {self.invalid_phrase!r}"
-        try:
-            obj = self.ref.load()
-            if self.invalid_stage == "dsl" and not isinstance(obj, ir.Kernel):
-                from taskmap.lang import kernel
-                obj = kernel(obj)
-            if not isinstance(obj, ir.Kernel):
-                return "failed", f"{self.ref.text} is {type(obj).__name__}, not a kernel"
-            obj.verify()
-        except (DSLError, VerifyError) as e:
-            stage = "dsl" if isinstance(e, DSLError) else "verify"
-            if stage != self.invalid_stage:
-                return "failed", f"expected {want}, got a {stage} error: {e}"
-            if not e.phrase.startswith(self.invalid_phrase):
-                return "failed", f"wrong phrase: expected {self.invalid_phrase!r}, got {e.phrase!r} ({e})"
-            return "passed", ""
-        except Exception as e:  # noqa: BLE001
-            return "failed", f"expected {want}, got {type(e).__name__}: {e}"
-        return "failed", f"expected {want}, but the kernel was accepted"
-
 
 def _interp_empty(shape, dtype: dt.DType):
     from taskmap import refimpl
@@ -230,12 +209,7 @@ def build(m: YMap, info: CaseInfo) -> KernelCase:
         case.trap = parse_trap(get(m, "assert_trap", "map"))
     else:
         case.backends = info.allowed_backends(("interp",), "static checks run once, in the interp column")
-        spec = get(m, "assert_invalid", "map")
-        check_keys(spec, {"phrase", "stage"}, "assert_invalid")
-        case.invalid_phrase = get(spec, "phrase", "str", what="assert_invalid")
-        case.invalid_stage = get(spec, "stage", "str", "verify", what="assert_invalid")
-        if case.invalid_stage not in ("verify", "dsl"):
-            raise spec.at("stage").error("`stage:` must be `verify` (the default) or `dsl`")
+        case.invalid = parse_invalid(get(m, "assert_invalid", "map"))
     return case
 
 

@@ -10,26 +10,25 @@
 """
 from __future__ import annotations
 
-import linecache
-import os
 from dataclasses import dataclass
 
+from .places import PLACE_KEYS, Place, parse_place
 from .schema import YList, YMap, check_keys, get
 
-TRAP_KEYS = {"kind", "phrase", "line", "at", "block", "thread", "buffer"}
+TRAP_KEYS = {"kind", "phrase", "block", "thread", "buffer"} | PLACE_KEYS
 
 
 @dataclass(frozen=True)
 class TrapExpectation:
     kind: str
     phrase: str
-    line: int | None = None
-    at: str | None = None
+    place: Place = Place()
     block: tuple | None = None
     thread: tuple | None = None         # one index, or a tuple of indices
     buffer: str | None = None
 
-    def check(self, error) -> tuple[str, str]:
+    def check(self, error, kernel: str) -> tuple[str, str]:
+        """(status, message) for what launching `kernel` raised (None: nothing)."""
         from taskmap.refimpl import KernelTrap
         want = f"trap {self.kind} ({self.phrase!r})"
         if error is None:
@@ -40,21 +39,13 @@ class TrapExpectation:
             return "failed", f"wrong trap kind: expected {self.kind}, got {error.kind}: {error}"
         if error.phrase != self.phrase:
             return "failed", f"wrong trap phrase: expected {self.phrase!r}, got {error.phrase!r}: {error}"
-        problems = self._place_problems(error)
+        problems = self.place.problems(error.loc, str(error)) + self._thread_problems(error)
+        if error.kernel != kernel:
+            problems.append(f"trap names kernel {error.kernel!r}, expected {kernel!r}")
         return ("failed", "; ".join(problems) + f" (trap: {error})") if problems else ("passed", "")
 
-    def _place_problems(self, trap) -> list[str]:
+    def _thread_problems(self, trap) -> list[str]:
         problems = []
-        loc = trap.loc
-        if (self.line is not None or self.at is not None) and loc is None:
-            problems.append("the trap carries no DSL location")
-        elif loc is not None:
-            source = linecache.getline(loc.file, loc.line).strip()
-            here = f"{os.path.basename(loc.file)}:{loc.line} `{source}`"
-            if self.line is not None and loc.line != self.line:
-                problems.append(f"trap at {here}, expected line {self.line}")
-            if self.at is not None and self.at not in source:
-                problems.append(f"trap at {here}, expected a line containing `{self.at}`")
         if self.block is not None and _dim3(trap.block) != self.block:
             problems.append(f"trap in block {trap.block}, expected {self.block}")
         if self.thread is not None and not _thread_matches(trap.thread, self.thread):
@@ -94,9 +85,7 @@ def parse_trap(m: YMap) -> TrapExpectation:
     if phrase not in PHRASES[kind]:
         raise m.at("phrase").error(f"{phrase!r} is not a phrase of trap kind {kind}; expected one of: "
                                    + "; ".join(PHRASES[kind]))
-    if "line" in m and "at" in m:
-        raise m.at("at").error("give either `line:` or `at:`, not both")
-    return TrapExpectation(kind, phrase, line=get(m, "line", "int", None), at=get(m, "at", "str", None),
+    return TrapExpectation(kind, phrase, parse_place(m, "assert_trap"),
                            block=_index_field(m, "block"), thread=_index_field(m, "thread", pairs=True),
                            buffer=get(m, "buffer", "str", None))
 

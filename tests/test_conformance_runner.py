@@ -17,12 +17,16 @@ from taskmap.spec.ir import Loc
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 BUGS = os.path.abspath(os.path.join(ROOT, "conformance", "kernels", "bugs.py"))
+INVALID = os.path.abspath(os.path.join(ROOT, "conformance", "kernels", "invalid.py"))
+DSL_ERRORS = os.path.abspath(os.path.join(ROOT, "conformance", "kernels", "dsl_errors.py"))
 VECTOR_ADD = os.path.abspath(os.path.join(ROOT, "examples", "vector_add.py"))
 
 
 def case_file(tmp_path, body: str) -> str:
     path = tmp_path / "c.yaml"
-    path.write_text(textwrap.dedent(body).replace("BUGS", BUGS).replace("VECTOR_ADD", VECTOR_ADD))
+    for name, file in (("BUGS", BUGS), ("INVALID", INVALID), ("DSL_ERRORS", DSL_ERRORS), ("VECTOR_ADD", VECTOR_ADD)):
+        body = body.replace(name, file)
+    path.write_text(textwrap.dedent(body))
     return str(path)
 
 
@@ -147,8 +151,8 @@ TRAP = """\
     """
 
 
-def bug_line(text: str) -> int:
-    with open(BUGS) as f:
+def bug_line(text: str, path: str = BUGS) -> int:
+    with open(path) as f:
         return next(i for i, line in enumerate(f, 1) if text in line)
 
 
@@ -186,7 +190,7 @@ def test_trap_mismatches_say_why(tmp_path, monkeypatch, launch, message):
 
 def test_race_pairs_match_either_thread_or_the_exact_pair(tmp_path, monkeypatch):
     line = bug_line("b[i] = tile[31 - i]")
-    trap = KernelTrap("data race on shared memory", kernel="k", loc=Loc(BUGS, line, 5), block=(0, 0, 0),
+    trap = KernelTrap("data race on shared memory", kernel="race_shared_missing_barrier", loc=Loc(BUGS, line, 5), block=(0, 0, 0),
                       thread=[(0, 0, 0), (31, 0, 0)], buffer="tile")
     fake(monkeypatch, raising(trap))
     path = case_file(tmp_path, """\
@@ -202,6 +206,24 @@ def test_race_pairs_match_either_thread_or_the_exact_pair(tmp_path, monkeypatch)
         """)
     statuses = [c.run("interp").status for c in load_file(path)]
     assert statuses == ["passed", "passed", "failed"]
+
+
+@pytest.mark.parametrize("kernel, spec, message", [
+    ("INVALID::zero_step", '{phrase: loop step is zero, at: "range(0, 8, 0)"}', ""),
+    ("INVALID::zero_step", "{phrase: loop step is zero, line: ZERO_STEP_LINE}", ""),
+    ("INVALID::zero_step", '{phrase: loop step is zero, at: "a[i] = 0.0"}', "expected a line containing `a[i] = 0.0`"),
+    ("INVALID::zero_step", "{phrase: loop step is zero, line: 1}", "expected line 1"),
+    ("INVALID::zero_step", "{phrase: invalid wait count}", "wrong phrase: expected 'invalid wait count'"),
+    ("INVALID::zero_step", "{stage: dsl, phrase: x}", "expected a dsl error 'x', got a verify error"),
+    ("BUGS::copy32", "{phrase: loop step is zero}", "expected verify error 'loop step is zero', but the kernel was accepted"),
+    ("DSL_ERRORS::early_return", '{stage: dsl, phrase: "unsupported statement `Return`", at: return, hint: early}', ""),
+    ("DSL_ERRORS::early_return", '{stage: dsl, phrase: "unsupported statement `Return`", hint: "a flag"}',
+     "expected a hint containing 'a flag'"),
+])
+def test_invalid_kernels_are_checked_for_phrase_place_and_hint(tmp_path, kernel, spec, message):
+    spec = spec.replace("ZERO_STEP_LINE", str(bug_line("range(0, 8, 0)", INVALID)))
+    out = one_case(tmp_path, f"cases:\n  - name: v\n    kernel: {kernel}\n    assert_invalid: {spec}\n").run("interp")
+    assert (out.status, message in out.message) == ("failed" if message else "passed", True), out.message
 
 
 # ---------------------------------------------------------------- the CLI

@@ -1,6 +1,8 @@
 """The interpreter's semantics (SPEC.md §2–§5) against NumPy / Python references."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -424,13 +426,13 @@ def test_trace_records_a_threads_assignments_and_stores():
 
 
 def test_debug_cli_traces_a_thread_and_reports_traps(capsys):
-    import tests.planted_bugs as bugs
-    assert debug.main([f"{bugs.__file__}::off_by_one", "--thread", "40", "--shape", "n=40"]) == 1
+    bugs = Path(__file__).resolve().parents[1] / "conformance" / "kernels" / "bugs.py"
+    assert debug.main([f"{bugs}::off_by_one", "--thread", "40", "--shape", "n=40"]) == 1
     out = capsys.readouterr().out
     assert "TRAP [oob] out of bounds global access: a[40]" in out
     assert "statement: b[i] = a[i]" in out and "# i = 40" in out
-    assert debug.main([f"{bugs.__file__}::negative_index", "--thread", "5"]) == 1
-    assert debug.main([f"{bugs.__file__}::nope"]) == 2
+    assert debug.main([f"{bugs}::negative_index", "--thread", "5", "--shape", "n=32"]) == 1
+    assert debug.main([f"{bugs}::nope"]) == 2
     assert "has no kernel 'nope'" in capsys.readouterr().err
 
 
@@ -439,7 +441,6 @@ def test_debug_cli_traces_a_thread_and_reports_traps(capsys):
 
 def test_trap_phrases_match_spec_table():
     import re
-    from pathlib import Path
     from taskmap.refimpl.traps import PHRASES
     text = Path(__file__).resolve().parents[1].joinpath("spec", "SPEC.md").read_text()
     section = text[text.index("## 10. Traps"):]

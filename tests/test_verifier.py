@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import inspect
 import pathlib
 import re
 
@@ -20,19 +19,16 @@ from taskmap.lang import (atomic_add, blockDim, blockIdx, cp_async, cp_async_com
                        f16, f32, i8, i32, kernel, ldmatrix, mma_sync, register_tensor, repeat, select, shared_tensor,
                        shfl_down, shfl_idx, shfl_xor, spatial, swizzle, syncthreads, syncwarp, threadIdx, u32)
 from taskmap.spec.verifier import PHRASES
-from tests import invalid_kernels
+from taskmap.conformance.loader import load_paths
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-MARK = "# <-"
+INVALID = [c for c in load_paths() if getattr(c, "invalid", None)]
+VERIFY_CASES = [c for c in INVALID if c.invalid.stage == "verify"]
+DSL_CASES = [c for c in INVALID if c.invalid.stage == "dsl"]
 
 
-def marked_line(path: str, first: int) -> int:
-    """The first line at or after `first` carrying the `# <-` marker: where the error must point."""
-    lines = pathlib.Path(path).read_text().splitlines()
-    return next(n for n in range(first, len(lines) + 1) if MARK in lines[n - 1])
-
-
-# ---------------------------------------------------------------- the catalogue
+# ---------------------------------------------------------------- the suite's invalid kernels
+# (conformance/cases/invalid.yaml checks each one's phrase and line; these check the message)
 
 def rejected(k: ir.Kernel, phrase: str) -> VerifyError:
     """verify() fails with `phrase`, and the message ends with consecutive lines of the printed
@@ -50,35 +46,28 @@ def rejected(k: ir.Kernel, phrase: str) -> VerifyError:
     return info.value
 
 
-@pytest.mark.parametrize("k, phrase", invalid_kernels.CATALOGUE, ids=[k.name for k, _ in invalid_kernels.CATALOGUE])
-def test_catalogued_kernel_fails_at_its_marked_line(k, phrase):
-    e = rejected(k, phrase)
-    line = marked_line(k.loc.file, k.loc.line)
-    assert e.node.loc.file == k.loc.file and e.node.loc.line == line, str(e)
+@pytest.mark.parametrize("case", VERIFY_CASES, ids=lambda c: c.id)
+def test_verify_error_shows_the_printed_ir_marking_its_statement(case):
+    k = case.ref.load()
+    e = rejected(k, case.invalid.phrase)
+    loc = e.node.loc
     text = str(e)
-    assert text.startswith(f"{k.loc.file}:{line}:") and f": {phrase}: " in text
+    assert text.startswith(f"{loc.file}:{loc.line}:") and f": {case.invalid.phrase}" in text
     assert f"(in kernel {k.name})" in text
     printed = printer.kernel_lines(k).where         # id(node) -> printed line index
-    at_line = {printed[id(n)] + 1 for n in ir.walk(k) if id(n) in printed and n.loc and n.loc.line == line}
+    at_line = {printed[id(n)] + 1 for n in ir.walk(k) if id(n) in printed and n.loc and n.loc.line == loc.line}
     marked = int(re.search(r"^  > +(\d+) \| ", text, re.M).group(1))
-    assert marked in at_line, "the window marks the statement written on the marked line"
+    assert marked in at_line, "the window marks the statement written on the error's line"
 
 
-@pytest.mark.parametrize("k, phrase", invalid_kernels.HAND_BUILT, ids=[k.name for k, _ in invalid_kernels.HAND_BUILT])
-def test_hand_built_ir_fails(k, phrase):
-    assert str(rejected(k, phrase)).startswith(f"{invalid_kernels.__file__}:")
-
-
-@pytest.mark.parametrize("make, message, hint", invalid_kernels.DSL_ERRORS,
-                         ids=[f.__name__ for f, _, _ in invalid_kernels.DSL_ERRORS])
-def test_unsupported_python_fails_at_decoration(make, message, hint):
+@pytest.mark.parametrize("case", DSL_CASES, ids=lambda c: c.id)
+def test_dsl_error_starts_with_file_line_column(case):
     with pytest.raises(DSLError) as info:
-        make()
-    _, first = inspect.getsourcelines(make)
-    line = marked_line(invalid_kernels.__file__, first)
-    text = str(info.value)
-    assert re.match(rf"{re.escape(invalid_kernels.__file__)}:{line}:\d+: ", text), text
-    assert message in text and hint in text.split("\n  hint: ", 1)[1]
+        kernel(case.ref.load())
+    e = info.value
+    assert re.match(rf"{re.escape(e.loc.file)}:{e.loc.line}:\d+: {re.escape(e.phrase)}", str(e)), str(e)
+    if e.hint:
+        assert str(e).endswith(f"\n  hint: {e.hint}")
 
 
 def test_kernel_decorator_verifies_at_decoration_time():
@@ -94,7 +83,7 @@ def test_every_phrase_is_documented_in_spec_and_exercised():
     rows = [r for r in table.splitlines() if r.startswith("| ") and not r.startswith("| phrase")]
     documented = {r.split(" | ")[0].strip("| "): r.rsplit("|", 2)[1].strip() for r in rows}
     assert documented == PHRASES
-    exercised = {p for _, p in invalid_kernels.CATALOGUE + invalid_kernels.HAND_BUILT}
+    exercised = {c.invalid.phrase for c in VERIFY_CASES}
     assert exercised == set(PHRASES)
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from taskmap.spec import ir
 from taskmap.lang import (blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group, f16, f32, i32,
-                       kernel, ldmatrix, register_tensor, shared_tensor, shfl_xor, syncthreads, syncwarp,
-                       threadIdx)
+                          kernel, ldmatrix, mma_sync, register_tensor, repeat, shared_tensor, shfl_xor, spatial,
+                          syncthreads, syncwarp, threadIdx)
 
 
 # ---------------------------------------------------------------- §3.3 out of bounds
@@ -46,6 +46,19 @@ def oob_register(n: i32, a: f32[n], b: f32[n]):
     for k in range(5):
         r[k] = a[k]                            # bug: k reaches 4
     b[threadIdx.x] = r[0]
+
+
+@kernel(grid=1, block=64, verify=False)
+def off_by_one(n: i32, a: f32[n], b: f32[n]):
+    i = threadIdx.x
+    if i <= n:
+        b[i] = a[i]                            # bug: i == n is one past the end
+
+
+@kernel(grid=1, block=32, verify=False)
+def negative_index(n: i32, a: f32[n], b: f32[n]):
+    i = threadIdx.x
+    b[i] = a[i - 1]                            # bug: thread 0 reads a[-1]
 
 
 # ---------------------------------------------------------------- §3.2 uninitialized reads
@@ -88,6 +101,12 @@ def _drop_initializer(node):
 # The DSL always gives a local a value; IR (another front end, a pass) need not. This is
 # _read_before_assign with `x` declared uninitialized, then read.
 uninit_variable = ir.rewrite(_read_before_assign, _drop_initializer)
+
+
+@kernel(grid=1, block=32, verify=False)
+def unwritten_output_read(n: i32, a: f32[n], out: f32[n]):
+    i = threadIdx.x
+    out[i] = out[i] + a[i]                     # bug: read before any write (the case passes `out` empty)
 
 
 # ---------------------------------------------------------------- §1.4 races
@@ -141,6 +160,69 @@ def race_global_across_blocks(n: i32, a: f32[n], b: f32[n]):
     a[i] = b[j]                                # reads what another block wrote
 
 
+@kernel(grid=lambda m, n: ((n + 31) // 32, (m + 31) // 32), block=256, verify=False)
+def transpose_no_barrier(m: i32, n: i32, a: f32[m, n], b: f32[n, m]):
+    tile = shared_tensor(f32, [32, 33])
+    for i, j in (repeat(4, 1) * spatial(8, 32)).on(threadIdx.x):
+        r = blockIdx.y * 32 + i
+        c = blockIdx.x * 32 + j
+        if r < m and c < n:
+            tile[i, j] = a[r, c]
+    for i, j in (repeat(4, 1) * spatial(8, 32)).on(threadIdx.x):
+        r = blockIdx.x * 32 + i
+        c = blockIdx.y * 32 + j
+        if r < n and c < m:
+            b[r, c] = tile[j, i]               # bug: no syncthreads() between the tile's writes and these reads
+
+
+def make_matmul_double_buffer(wrong_stage: bool):
+    """C (8x8) = A (8xK) @ B (Kx8), K in tiles of 4, shared tiles double-buffered: iteration t
+    loads tile t+1 into stage (t+1) % 2 while computing on stage t % 2. With `wrong_stage`
+    it refills the stage being read (a race); without, it is correct."""
+
+    @kernel(grid=1, block=64, name="matmul_double_buffer_bug" if wrong_stage else "matmul_double_buffer",
+            verify=False)
+    def matmul_double_buffer(K: i32, a: f32[8, K], b: f32[K, 8], c: f32[8, 8]):
+        sa = shared_tensor(f32, [2, 8, 4])
+        sb = shared_tensor(f32, [2, 4, 8])
+        tid = threadIdx.x
+        i = tid // 8
+        j = tid % 8
+        if tid < 32:
+            sa[0, tid // 4, tid % 4] = a[tid // 4, tid % 4]
+        else:
+            sb[0, (tid - 32) // 8, tid % 8] = b[(tid - 32) // 8, tid % 8]
+        syncthreads()
+        acc = 0.0
+        tiles = K // 4
+        for t in range(tiles):
+            nxt = t % 2 if wrong_stage else (t + 1) % 2
+            if t + 1 < tiles:
+                if tid < 32:
+                    sa[nxt, tid // 4, tid % 4] = a[tid // 4, (t + 1) * 4 + tid % 4]
+                else:
+                    sb[nxt, (tid - 32) // 8, tid % 8] = b[(t + 1) * 4 + (tid - 32) // 8, tid % 8]
+            for k in range(4):
+                acc += sa[t % 2, i, k] * sb[t % 2, k, j]   # bug (wrong_stage): reads the stage being refilled
+            syncthreads()
+        c[i, j] = acc
+    return matmul_double_buffer
+
+
+@kernel(grid=2, block=32, verify=False)
+def cross_block_write(out: i32[1]):
+    if threadIdx.x == 0:
+        out[0] = blockIdx.x                    # bug: every block writes the same element
+
+
+@kernel(grid=2, block=32, verify=False)
+def cross_block_read_after_write(a: f32[64], b: f32[64]):
+    i = blockIdx.x * 32 + threadIdx.x
+    a[i] = 1.0
+    if blockIdx.x == 1:
+        b[i] = a[i - 32]                       # bug: reads block 0's writes; blocks are not ordered
+
+
 # ---------------------------------------------------------------- §5.3 barriers
 
 @kernel(grid=1, block=32, verify=False)
@@ -178,6 +260,34 @@ def divergent_shuffle(n: i32, a: f32[n], b: f32[n]):
     if i < 16:
         v = shfl_xor(v, 1)                     # bug: half the warp shuffles
     b[i] = v
+
+
+@kernel(grid=1, block=32, verify=False)
+def partial_warp_mma(c: f32[32, 4]):
+    fa = register_tensor(f16, [8])
+    fb = register_tensor(f16, [4])
+    acc = register_tensor(f32, [4])
+    for e in range(8):
+        fa[e] = 1.0
+    for e in range(4):
+        fb[e] = 1.0
+        acc[e] = 0.0
+    if threadIdx.x < 16:
+        mma_sync(fa, fb, acc)                  # bug: half of the warp
+    for e in range(4):
+        c[threadIdx.x, e] = acc[e]
+
+
+@kernel(grid=1, block=32, verify=False)
+def misaligned_ldmatrix_x4(out: f16[32, 8]):
+    s = shared_tensor(f16, [32, 9])
+    for e in range(9):
+        s[threadIdx.x, e] = 0.0
+    syncthreads()
+    frag = register_tensor(f16, [8])
+    ldmatrix(frag, s[threadIdx.x, 0], num=4)   # bug: rows 9 elements apart: lane 1's row is not 16-byte aligned
+    for e in range(8):
+        out[threadIdx.x, e] = frag[e]
 
 
 def _ldmatrix_8x8(column: int, lanes: int):
@@ -239,8 +349,8 @@ def async_pending_at_exit(n: i32, a: f32[n], b: f32[n]):
     tile = shared_tensor(f32, [32])
     i = threadIdx.x
     b[i] = a[i]
-    cp_async(tile[i], a[i])
-    cp_async_commit_group()                    # bug: never waited for
+    cp_async(tile[i], a[i])                    # bug: never waited for
+    cp_async_commit_group()
 
 
 @kernel(grid=1, block=8, verify=False)
@@ -295,6 +405,12 @@ def checked_sqrt_input(n: i32, a: f32[n], b: f32[n]):
     if i < n:
         assert a[i] >= 0.0, "sqrt of a negative input"
         b[i] = a[i] * 0.5
+
+
+@kernel(grid=1, block=32, verify=False)
+def thread_index_assertion(n: i32, a: f32[32]):
+    assert threadIdx.x < n, "thread index below n"     # bug: threads n.. fail it
+    a[threadIdx.x] = 0.0
 
 
 @kernel(grid=1, block=32, verify=False)
