@@ -177,7 +177,7 @@ def math_call(fn: str, args: list, t: dt.DType):
     elif fn == "rsqrt":
         r = (1.0 / np.sqrt(xs[0].astype(F64))).astype(xs[0].dtype)
     elif fn == "erf":
-        r = _erf(xs[0].astype(F64)).astype(F64).astype(xs[0].dtype)
+        r = np.asarray(_erf(xs[0].astype(F64)), F64).astype(xs[0].dtype)   # 0-d: frompyfunc gives a float
     elif fn == "pow":
         r = np.power(xs[0], xs[1])
     else:
