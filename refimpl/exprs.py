@@ -104,7 +104,7 @@ def _var(e: ir.Var, cx):
         if init is not None:
             lane = memory.first_lane(~init, sel)
             if lane >= 0:
-                raise st.trap("uninitialized variable read", f"{e.name} is read before it was assigned", e, lane,
+                raise st.trap("uninitialized variable read", f"{ir.source_name(e)} is read before it was assigned", e, lane,
                               hint="assign the variable on every path before reading it")
         return st.vars[slot]
     return read

@@ -30,7 +30,7 @@ class Space:
     def __init__(self, buffer: ir.Buffer, data: np.ndarray, shape: tuple, strides: tuple, size: int,
                  base, scale: int = 1, *, init=None, race=None, pending=None):
         self.buffer = buffer
-        self.name = buffer.name
+        self.name = ir.source_name(buffer)     # for messages: the DSL name
         self.scope = buffer.scope
         self.dtype = buffer.dtype
         self.data = data

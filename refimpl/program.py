@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import linecache
-import re
 import tokenize
 
 import numpy as np
@@ -76,13 +75,6 @@ class Program:
                 text = lines.lines[0].rstrip(":")
             self._code[key] = text
         return self._code[key]
-
-    def dsl_name(self, v: ir.Var, node) -> str:
-        """The name the DSL source uses for v: the parser renames shadowing locals `x` to `x_1`."""
-        base, _, suffix = v.name.rpartition("_")
-        if suffix.isdigit() and base and re.search(rf"\b{re.escape(base)}\b", self.code_of(node)):
-            return base
-        return v.name
 
     # ------------------------------------------------------------ tensors
     def shape_of(self, st, slot: int) -> tuple[int, ...]:

@@ -105,7 +105,7 @@ def _assign(s, v: ir.Var, e: ir.Expr, cx):
         if tracked:
             _mark_init(st, slot, sel)
         if st.trace is not None:
-            st.trace.step(st, s, sel, lambda lane: f"{cx.dsl_name(v, s)} = {_at(st.vars[slot], lane)}")
+            st.trace.step(st, s, sel, lambda lane: f"{ir.source_name(v)} = {_at(st.vars[slot], lane)}")
     return run
 
 
@@ -182,7 +182,7 @@ def _uniform(x, sel):
 def _for(s: ir.For, cx):
     slot, body = cx.var_slot(s.var), compile_block(s.body, cx)
     fa, fb, fc = (converted(e, s.var.dtype, cx) for e in (s.start, s.stop, s.step))
-    lowered = "__" in s.var.name          # a task-mapping loop counter: the task variables are traced instead
+    generated = s.var.origin is None      # a task mapping's loop counter: its task variables are traced instead
     make = num.lane_dtype(s.var.dtype).type
 
     def run(st, sel):
@@ -194,8 +194,8 @@ def _for(s: ir.For, cx):
         if None not in (ua, ub, uc):
             for v in range(ua, ub, uc):
                 st.vars[slot] = make(v)
-                if st.trace is not None and not lowered:
-                    st.trace.step(st, s, sel, lambda lane: f"{cx.dsl_name(s.var, s)} = {v}")
+                if st.trace is not None and not generated:
+                    st.trace.step(st, s, sel, lambda lane: f"{ir.source_name(s.var)} = {v}")
                 body(st, sel)
             return
         v = np.array(np.broadcast_to(a, (st.L,)))
@@ -206,8 +206,8 @@ def _for(s: ir.For, cx):
             if cur is not None and not len(cur):
                 return
             st.vars[slot] = v
-            if st.trace is not None and not lowered:
-                st.trace.step(st, s, cur, lambda lane: f"{cx.dsl_name(s.var, s)} = {_at(v, lane)}")
+            if st.trace is not None and not generated:
+                st.trace.step(st, s, cur, lambda lane: f"{ir.source_name(s.var)} = {_at(v, lane)}")
             body(st, cur)
             v = (v + c).astype(v.dtype)
     return run
@@ -261,7 +261,7 @@ def _atomic(s: ir.Atomic, cx):
             set_var(st, rslot, num.convert(old, t, result.dtype), sel, num.lane_dtype(result.dtype))
             _mark_init(st, rslot, sel)
         if st.trace is not None:
-            st.trace.step(st, s, sel, (lambda lane: f"{cx.dsl_name(result, s)} = {_at(st.vars[rslot], lane)}")
+            st.trace.step(st, s, sel, (lambda lane: f"{ir.source_name(result)} = {_at(st.vars[rslot], lane)}")
                           if result is not None else None)
     return run
 

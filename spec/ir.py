@@ -62,11 +62,17 @@ class Const(Expr):
         return self.type
 
 
+# `origin` of a Var or Buffer: the name the DSL source wrote for it, None for one the compiler
+# made (a lowered loop counter). Metadata like `loc`, not identity: `name` is only unique in
+# the kernel (the parser renames a shadowing `x` to `x_1`; fusion renames freely), so
+# messages and traces show the origin.
+
 @dataclass(frozen=True)
 class Var(Expr):
     """A scalar: kernel parameter, local variable or loop variable."""
     name: str
     type: DType
+    origin: str | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     @property
     def dtype(self) -> DType:
@@ -228,6 +234,7 @@ class Buffer(Node):
     shape: tuple[Expr, ...]
     scope: str
     layout: Layout = RowMajor()
+    origin: str | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     @property
     def ndim(self) -> int:
@@ -425,6 +432,11 @@ class Module(Node):
 
 
 # ---------------------------------------------------------------- construction helpers
+
+def source_name(node: Var | Buffer) -> str:
+    """The name to show a user: what the DSL source wrote, else the IR name."""
+    return node.origin or node.name
+
 
 def const(value, dtype: DType | None = None) -> Const:
     if dtype is None:

@@ -70,7 +70,8 @@ class _Parser:
         return DSLError(message, self.loc(node), hint, line)
 
     def fresh(self, name: str) -> str:
-        """Unique within the kernel, so every Var/Buffer object names one storage location."""
+        """Unique within the kernel, so every Var/Buffer object names one storage location (the
+        node's `origin` keeps `name`, for messages)."""
         out, n = name, 0
         while out in self.used_names:
             n += 1
@@ -157,12 +158,12 @@ class _Parser:
                 raise self.error(ann, f"tensor annotation must be dtype[shape], got {ast.unparse(ann)}")
             dims = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
             shape = tuple(self.expr(d) for d in dims)
-            return ir.Buffer(a.arg, dtype, shape, "global", loc=self.loc(a))
+            return ir.Buffer(a.arg, dtype, shape, "global", loc=self.loc(a), origin=a.arg)
         dtype = self.value(ann)
         if not isinstance(dtype, dt.DType):
             raise self.error(ann, f"unknown parameter type {ast.unparse(ann)}",
                              "use a dtype such as i32 or a tensor type such as f32[m, n]")
-        return ir.Var(a.arg, dtype, loc=self.loc(a))
+        return ir.Var(a.arg, dtype, loc=self.loc(a), origin=a.arg)
 
     def launch_dims(self, spec, scalars, what, node) -> tuple:
         if callable(spec):
@@ -251,7 +252,7 @@ class _Parser:
         if ann is not None and not isinstance(dtype, dt.DType):
             raise self.error(ann, f"a local's annotation must be a dtype, got {ast.unparse(ann)}")
         init = self.expr(value_node, dtype)
-        var = ir.Var(self.fresh(name), dtype or init.dtype, loc=loc)
+        var = ir.Var(self.fresh(name), dtype or init.dtype, loc=loc, origin=name)
         self.bind(name, var)
         return [ir.DeclareVar(var, self.convert(init, var.dtype, s), loc=loc)]
 
@@ -270,7 +271,8 @@ class _Parser:
         layout = self.value(kw["layout"]) if "layout" in kw else ir.RowMajor()
         if layout is None:
             layout = ir.RowMajor()
-        return ir.Buffer(self.fresh(name), dtype, tuple(self.expr(d) for d in dims), scope, layout, loc=self.loc(call))
+        return ir.Buffer(self.fresh(name), dtype, tuple(self.expr(d) for d in dims), scope, layout, loc=self.loc(call),
+                         origin=name)
 
     def for_stmt(self, s: ast.For) -> ir.Stmt:
         loc = self.loc(s)
@@ -290,7 +292,7 @@ class _Parser:
             start, stop, step = (ir.const(0), args[0], ir.const(1)) if len(args) == 1 else (*args, ir.const(1))[:3]
             unroll = self.value(kw["unroll"]) if "unroll" in kw else False
             itype = dt.promote(dt.promote(start.dtype, stop.dtype), step.dtype)
-            var = ir.Var(self.fresh(names[0]), itype, loc=loc)
+            var = ir.Var(self.fresh(names[0]), itype, loc=loc, origin=names[0])
             self.scopes.append({names[0]: var})
             try:
                 body = self.block(s.body)
@@ -307,7 +309,7 @@ class _Parser:
                 raise self.error(s.target, f"{mapping} has {mapping.ndim} dimension(s) but the loop "
                                            f"binds {len(names)} variable(s)")
             worker = self.expr(it.args[0])
-            vars_ = tuple(ir.Var(self.fresh(n), dt.int32, loc=loc) for n in names)
+            vars_ = tuple(ir.Var(self.fresh(n), dt.int32, loc=loc, origin=n) for n in names)
             self.scopes.append(dict(zip(names, vars_)))
             try:
                 body = self.block(s.body)
@@ -401,7 +403,7 @@ class _Parser:
             var = existing
         else:
             target_dtype = self.ref(call.args[0]).buffer.dtype if call.args else dt.int32
-            var = ir.Var(self.fresh(name), target_dtype, loc=self.loc(s))
+            var = ir.Var(self.fresh(name), target_dtype, loc=self.loc(s), origin=name)
             self.bind(name, var)
             out.append(ir.DeclareVar(var, None, loc=self.loc(s)))
         return out + self.call_stmt(call, var)
