@@ -3,6 +3,7 @@
     taskmap conform [PATHS...] [-k PATTERN] [--backend interp|cuda|all] [--json FILE]
     taskmap bench [--suite kernels|interp] [--markdown FILE] [--plot FILE.png]
     taskmap debug ...            (the interpreter's debugger: refimpl.debug)
+    taskmap passes [FILE.py::KERNEL] [--backend interp|cuda]
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .schema import CaseError
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="taskmap", description="taskmap: a kernel compiler built on task mappings")
     p.add_argument("--version", action="version", version=f"taskmap {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{conform,bench,debug}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{conform,bench,debug,passes}")
 
     c = sub.add_parser("conform", help="run the YAML conformance suite on the interpreter and/or the GPU",
                        description="Run conformance cases (conformance/README.md describes the YAML schema).")
@@ -38,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     b.set_defaults(run=_bench)
 
     sub.add_parser("debug", help="step through a kernel in the interpreter (taskmap debug --help)", add_help=False)
+
+    s = sub.add_parser("passes", help="list each backend's pass pipeline, or print a kernel's IR after every pass")
+    s.add_argument("target", nargs="?", metavar="FILE.py::KERNEL", help="a kernel to run through the pipeline")
+    s.add_argument("--backend", choices=("interp", "cuda"), default="interp", help="whose pipeline (default interp)")
+    s.set_defaults(run=_passes)
     return p
 
 
@@ -99,6 +105,27 @@ def _conform(args) -> int:
 def _bench(args) -> int:
     from . import bench
     return bench.main(args.suite, args.markdown, args.plot)
+
+
+def _passes(args) -> int:
+    from taskmap.gpu.passes import PIPELINE as cuda
+    from taskmap.refimpl.debug import UsageError, load_kernel
+    from taskmap.refimpl.passes import PIPELINE as interp
+    from taskmap.spec.passes import describe
+    pipelines = {"interp": interp, "cuda": cuda}
+    if args.target is None:
+        print("\n\n".join(f"{name}:\n{describe(p)}" for name, p in pipelines.items()))
+        return 0
+    try:
+        k = load_kernel(args.target)
+    except UsageError as e:
+        print(f"taskmap passes: {e}", file=sys.stderr)
+        return 2
+    print(k)
+    for name, stage in pipelines[args.backend]:
+        k = stage(k)
+        print(f"\n# after {name}\n{k}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Kernel IR -> one readable CUDA C `extern "C" __global__` function per kernel.
 
-The kernel is lowered first with the pipeline every backend shares (`spec.passes.lower`).
+The kernel first runs through `gpu.passes.PIPELINE` (the shared lowering, then the vector-copy
+and shared-memory placement the emitter reads off the IR).
 Statements carry `#line N "file.py"` directives (toggleable) so compiler messages, profilers
 and debuggers point at the DSL source; `Emitted.line_locs` maps each emitted line back to
 its DSL location when the directives are off.
@@ -13,19 +14,18 @@ from dataclasses import dataclass
 
 from taskmap.spec import dtypes as dt
 from taskmap.spec import ir
-from taskmap.spec.passes import lower
+from taskmap.spec.passes import run
 from taskmap.spec.verify_launch import block_shape
 
 from .emit_expr import FULL_MASK, ExprEmitter, cname, convert, ctype, offset, strip_parens
+from .passes import PIPELINE
 from .prelude import PRELUDE
-
-STATIC_SHARED_LIMIT = 48 * 1024   # bytes of static __shared__ a kernel may declare
 
 
 @dataclass(frozen=True)
 class Emitted:
     name: str                               # the C symbol
-    kernel: ir.Kernel                       # the lowered kernel the source was made from
+    kernel: ir.Kernel                       # the kernel after PIPELINE, the source was made from
     source: str                             # a complete translation unit (prelude + kernel)
     line_locs: tuple[ir.Loc | None, ...]    # DSL location of each source line (index = line - 1)
     dynamic_shared: tuple[ir.Buffer, ...]   # carved from `extern __shared__`, in this order
@@ -42,13 +42,13 @@ def cuda_source(k: ir.Kernel | ir.Module, line_directives: bool = True) -> str:
 
 
 def emit_kernel(k: ir.Kernel, line_directives: bool = True, prelude: bool = True) -> Emitted:
-    lowered = lower(k)
+    lowered = run(PIPELINE, k)
     out = _Writer(line_directives)
     if prelude:
         for line in PRELUDE.strip("\n").split("\n"):
             out.raw(line)
         out.raw("")
-    dynamic = _dynamic_shared(lowered)
+    dynamic = tuple(n.buffer for n in ir.walk(lowered) if isinstance(n, ir.DeclareBuffer) and n.dynamic)
     _Kernel(lowered, out, dynamic).emit()
     return Emitted(cname(k.name), lowered, "\n".join(out.lines) + "\n", tuple(out.locs), dynamic)
 
@@ -56,15 +56,6 @@ def emit_kernel(k: ir.Kernel, line_directives: bool = True, prelude: bool = True
 def shared_bytes(buf: ir.Buffer, shape: tuple[int, ...]) -> int:
     """Bytes a dynamic shared buffer takes, rounded up to 16 so the next one stays aligned."""
     return (math.prod(shape) * buf.dtype.nbytes + 15) // 16 * 16
-
-
-def _dynamic_shared(k: ir.Kernel) -> tuple[ir.Buffer, ...]:
-    shared = [n.buffer for n in ir.walk(k) if isinstance(n, ir.DeclareBuffer) and n.buffer.scope == "shared"]
-    static = [b for b in shared if all(isinstance(s, ir.Const) for s in b.shape)]
-    static_bytes = sum(math.prod(s.value for s in b.shape) * b.dtype.nbytes for b in static)
-    if static_bytes > STATIC_SHARED_LIMIT:       # too big for static: carve everything dynamically
-        return tuple(shared)
-    return tuple(b for b in shared if b not in static)
 
 
 class _Writer:
@@ -196,14 +187,15 @@ class _Kernel:
         return f"(({self.x.emit(elems)} * {b.dtype.nbytes} + 15) & ~15)"
 
     def for_loop(self, s: ir.For, d: int):
-        vector = _vector_copy(s)
-        if vector is not None:
-            return self.vector_copy(s, d, *vector)
+        if s.vector:
+            return self.vector_copy(s, d)
         self.scalar_loop(s, d)
 
-    def vector_copy(self, s: ir.For, d: int, store: ir.Store, load: ir.Load, nbytes: int):
-        """An unrolled element-by-element copy of 8 or 16 contiguous bytes: one vector access
-        when both addresses are aligned at run time, else the loop as written."""
+    def vector_copy(self, s: ir.For, d: int):
+        """A copy loop marked by mark_vector_copies: one vector access when both addresses are
+        aligned at run time, else the loop as written."""
+        store, nbytes = s.body[0], s.vector
+        load = store.value
         src = self.ref(ir.Ref(load.buffer, _first(load.indices, s.var)))
         dst = self.ref(ir.Ref(store.buffer, _first(store.indices, s.var)))
         word = "uint4" if nbytes == 16 else "uint2"
@@ -235,37 +227,6 @@ class _Kernel:
             return code
         init.append(f"{name} = {code}")
         return name
-
-
-def _vector_copy(s: ir.For):
-    """(store, load, bytes) when `s` is `for v in range(V) unroll: dst[..., b + v] = src[..., c + v]`
-    over row-major tensors of one dtype, V elements being 8 or 16 bytes; else None."""
-    if not (s.unroll and s.start == ir.const(0) and s.step == ir.const(1) and isinstance(s.stop, ir.Const)):
-        return None
-    if len(s.body) != 1 or not isinstance(s.body[0], ir.Store) or not isinstance(s.body[0].value, ir.Load):
-        return None
-    store, load = s.body[0], s.body[0].value
-    nbytes = s.stop.value * store.buffer.dtype.nbytes
-    if nbytes not in (8, 16) or store.buffer.dtype != load.buffer.dtype or store.buffer.name == load.buffer.name:
-        return None
-    for idx, buf in ((store.indices, store.buffer), (load.indices, load.buffer)):
-        if not isinstance(buf.layout, ir.RowMajor) or len(idx) != buf.ndim or not _last_is_plus_var(idx, s.var):
-            return None
-    return store, load, nbytes
-
-
-def _uses(e, var: ir.Var) -> bool:
-    return any(n == var for n in ir.walk(e))
-
-
-def _last_is_plus_var(idx, var: ir.Var) -> bool:
-    """The loop variable appears only as `... + var` (or `var`) in the last index."""
-    if any(_uses(i, var) for i in idx[:-1]):
-        return False
-    last = idx[-1]
-    if last == var:
-        return True
-    return isinstance(last, ir.Binary) and last.op == "+" and last.b == var and not _uses(last.a, var)
 
 
 def _first(idx, var: ir.Var):

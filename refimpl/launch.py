@@ -13,11 +13,12 @@ import numpy as np
 from taskmap.spec import dtypes as dt
 from taskmap.spec import ir
 from taskmap.spec.cache import KernelCache
-from taskmap.spec.passes import lower
+from taskmap.spec.passes import run
 from taskmap.spec.printer import expr_str
 
 from . import asynccopy, memory
 from . import numerics as num
+from .passes import PIPELINE
 from .program import Program
 from .state import State
 from .traps import KernelTrap
@@ -48,7 +49,7 @@ def empty(shape, dtype) -> UninitializedArray:
 
 
 # program_for(k): the compiled program of k, kept for the 64 most recently used kernels
-program_for = KernelCache(lambda k: Program(lower(k)))
+program_for = KernelCache(lambda k: Program(run(PIPELINE, k)))
 
 
 class _Params:

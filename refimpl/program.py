@@ -1,4 +1,5 @@
-"""A lowered kernel compiled once into closures, with its variable and tensor slots."""
+"""A kernel after the interpreter's PIPELINE, compiled once into closures, with its variable
+and tensor slots."""
 from __future__ import annotations
 
 import io
@@ -18,7 +19,6 @@ from .stmts import compile_block
 
 class Program:
     def __init__(self, kernel: ir.Kernel):
-        kernel = Ranges(kernel).simplify(kernel)
         self.kernel = kernel
         self.ranges = Ranges(kernel)
         self.invariant = self.ranges.invariant_vars(kernel)

@@ -37,3 +37,14 @@ class VerifyError(TaskmapError):
         if window:
             text += "\n" + window
         super().__init__(text)
+
+
+class PassError(TaskmapError):
+    """A compiler pass produced IR the verifier rejects: a bug in the pass, not in the kernel
+    (raised only when passes are re-verified: `run(..., verify=True)`, TASKMAP_VERIFY_PASSES=1)."""
+
+    def __init__(self, name: str, error: VerifyError):
+        self.pass_name = name
+        self.error = error
+        super().__init__(f"pass {name} produced invalid IR ({error.phrase}): the kernel verified before "
+                         f"the pass, so the pass is at fault; report it with this output:\n{error}")

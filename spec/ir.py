@@ -270,6 +270,7 @@ class Assign(Stmt):
 class DeclareBuffer(Stmt):
     """Allocates a shared (per block) or register (per thread) tensor."""
     buffer: Buffer
+    dynamic: bool = False        # CUDA placement (gpu.passes): carved from dynamic shared memory
 
 
 @dataclass(frozen=True)
@@ -287,6 +288,7 @@ class For(Stmt):
     step: Expr
     body: tuple[Stmt, ...]
     unroll: int | bool = False   # hint only: True = fully, int = factor
+    vector: int = 0              # CUDA hint (gpu.passes): the loop copies this many contiguous bytes
 
 
 @dataclass(frozen=True)

@@ -79,14 +79,15 @@ class _Lines:
                 self.emit(d, f"{v.dtype.short} {v.name}" + (f" = {expr_str(init)}" if init is not None else ""), s)
             case ir.Assign(var=v, value=x):
                 self.emit(d, f"{v.name} = {expr_str(x)}", s)
-            case ir.DeclareBuffer(buffer=b):
-                self.emit(d, buffer_decl(b), s)
+            case ir.DeclareBuffer(buffer=b, dynamic=dyn):
+                self.emit(d, buffer_decl(b) + (" dynamic" if dyn else ""), s)
             case ir.Store(buffer=b, indices=idx, value=x):
                 self.emit(d, f"{b.name}[{', '.join(map(expr_str, idx))}] = {expr_str(x)}", s)
-            case ir.For(var=v, start=a, stop=b, step=st, body=body, unroll=u):
+            case ir.For(var=v, start=a, stop=b, step=st, body=body, unroll=u, vector=vec):
                 rng = expr_str(b) if a == ir.const(0) and st == ir.const(1) else \
                     f"{expr_str(a)}, {expr_str(b)}" + ("" if st == ir.const(1) else f", {expr_str(st)}")
                 hint = "" if not u else (" unroll" if u is True else f" unroll({u})")
+                hint += f" vector({vec})" if vec else ""
                 self.emit(d, f"for {v.name} in range({rng}){hint}:", s)
                 self.stmts(body, d + 1)
             case ir.ForTask(vars=vs, mapping=m, worker=w, body=body):

@@ -11,7 +11,8 @@ import pytest
 
 from taskmap import gpu
 from taskmap.gpu import host
-from taskmap.gpu.emit import STATIC_SHARED_LIMIT, emit_kernel
+from taskmap.gpu.emit import emit_kernel
+from taskmap.gpu.passes.place_shared import STATIC_SHARED_LIMIT
 from taskmap.spec import ir
 from taskmap.spec import dtypes as dt
 from taskmap.lang import bf16, f16, f32, i32, kernel, shared_tensor, syncthreads, threadIdx

@@ -12,6 +12,7 @@ from .. import ir
 
 
 def lower_task_mappings(kernel: ir.Kernel) -> ir.Kernel:
+    """Task-mapping loops (ForTask) become counted loops and index arithmetic (SPEC §7.3)."""
     return ir.rewrite(kernel, lambda n: _lower(n) if isinstance(n, ir.ForTask) else n)
 
 
