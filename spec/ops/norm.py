@@ -114,10 +114,10 @@ def _layer_infer(name, rms: bool):
     def infer(types, attrs):
         op = get(name)
         a = _axis(op, types, attrs)
-        names = op.inputs
+        names = op.input_names(len(types))
         _same_dtype(op, names, types)
         for nm, t in zip(names[1:], types[1:]):
-            _need_shape(op, nm.rstrip("?"), t, types[0].shape[a:], f"x's dimensions from axis {a}")
+            _need_shape(op, nm, t, types[0].shape[a:], f"x's dimensions from axis {a}")
         return [types[0]]
     return infer
 
@@ -125,7 +125,7 @@ def _layer_infer(name, rms: bool):
 def _layer_task(name, rms: bool):
     def task(types, attrs):
         x = TensorInput("x", types[0].shape, types[0].dtype)
-        params = [TensorInput(nm.rstrip("?"), t.shape, t.dtype) for nm, t in zip(get(name).inputs[1:], types[1:])]
+        params = [TensorInput(nm, t.shape, t.dtype) for nm, t in zip(get(name).input_names(len(types))[1:], types[1:])]
         a, n = _axis(get(name), types, attrs), len(x.shape)
         stat = x.shape[:a] + (1,) * (n - a)
         stats = _normalized(x, stat, lambda i, r: tuple(i[:a]) + tuple(r), x.shape[a:], attrs["epsilon"], not rms)

@@ -70,6 +70,7 @@ class OnnxNode:
     op_type: str
     attrs: dict
     inputs: tuple = ()         # (position, constant array or None = omitted) inserted among the data inputs
+    order: tuple = ()          # the data inputs' order in the ONNX node, when it differs
     opset: int = 21
     domain: str = ""
 
@@ -79,7 +80,7 @@ class Operator:
     name: str
     family: str
     doc: str
-    inputs: tuple[str, ...]                 # names; optional trailing ones end with "?"
+    inputs: tuple[str, ...]                 # names; optional trailing ones end "?", a variadic one "*"
     attrs: tuple[Attr, ...]
     dtypes: tuple[DType, ...]               # accepted dtypes of input `typed` (the data input)
     infer_fn: Callable                      # (types, attrs) -> list[TensorType]
@@ -118,20 +119,28 @@ class Operator:
             out[a.name] = v
         return out
 
+    def input_names(self, n: int) -> list[str]:
+        """The names of n given inputs (a variadic input x* gives x0, x1, ...)."""
+        if self.inputs[-1].endswith("*"):
+            return [f"{self.inputs[-1][:-1]}{k}" for k in range(n)]
+        return [nm.rstrip("?") for nm in self.inputs[:n]]
+
     def check_types(self, types) -> list[TensorType]:
         required = [n for n in self.inputs if not n.endswith("?")]
-        if not len(required) <= len(types) <= len(self.inputs):
-            n = str(len(required)) if len(required) == len(self.inputs) else f"{len(required)} to {len(self.inputs)}"
+        most = 1 << 30 if self.inputs[-1].endswith("*") else len(self.inputs)
+        if not len(required) <= len(types) <= most:
+            n = str(len(required)) if len(required) == most else \
+                f"{len(required)} or more" if most > len(self.inputs) else f"{len(required)} to {most}"
             raise self.fail(f"expected {n} inputs ({', '.join(self.inputs)}), got {len(types)}")
         out = []
-        for name, t in zip(self.inputs, types):
+        for name, t in zip(self.input_names(len(types)), types):
             if not isinstance(t, TensorType):
-                raise self.fail(f"input {name.rstrip('?')} must be a TensorType such as f32[4, 5], got {t!r}")
+                raise self.fail(f"input {name} must be a TensorType such as f32[4, 5], got {t!r}")
             if not all(isinstance(s, (int, np.integer)) and s >= 1 for s in t.shape):
-                raise self.fail(f"input {name.rstrip('?')} needs positive int dimensions, got {list(t.shape)}")
+                raise self.fail(f"input {name} needs positive int dimensions, got {list(t.shape)}")
             out.append(TensorType(t.dtype, tuple(int(s) for s in t.shape)))
         if out[self.typed].dtype not in self.dtypes:
-            raise self.fail(f"input {self.inputs[self.typed]} has dtype {out[self.typed].dtype.short}; "
+            raise self.fail(f"input {self.input_names(len(out))[self.typed]} has dtype {out[self.typed].dtype.short}; "
                             f"expected {', '.join(d.short for d in self.dtypes)}")
         return out
 
