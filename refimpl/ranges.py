@@ -153,14 +153,4 @@ def _binary(op: str, a: tuple, b: tuple):
 
 def pure(e: ir.Expr, invariant_vars: set[str]) -> bool:
     """e reads no memory or other lanes, cannot trap, and reads only invariant variables."""
-    for n in ir.walk(e):
-        match n:
-            case ir.Load() | ir.Shuffle():
-                return False
-            case ir.Var(name=name) if name not in invariant_vars:
-                return False
-            case ir.Binary(op="/" | "%", b=b) if n.dtype.is_integer and not (isinstance(b, ir.Const) and b.value):
-                return False
-            case ir.Binary(op="<<" | ">>", b=b) if not (isinstance(b, ir.Const) and 0 <= b.value < n.dtype.bits):
-                return False
-    return True
+    return not any(ir.may_trap(n) or (isinstance(n, ir.Var) and n.name not in invariant_vars) for n in ir.walk(e))

@@ -481,7 +481,10 @@ def binary(op: str, a, b, loc: Loc | None = None) -> Expr:
 
 
 def _identity(op: str, a: Expr, b: Expr) -> Expr | None:
-    """x+0, x*1, x/1, x*0, x%1 on same-typed integers: keeps lowered index arithmetic readable."""
+    """x+0, x-0, x*1, x/1, x*0, x%1 on same-typed integers: keeps lowered index arithmetic
+    readable. The last two drop `x`, so they apply only where evaluating `x` cannot trap
+    (SPEC §2.3: the operand is still evaluated, and its load may trap). Calls are kept too:
+    index arithmetic never calls an intrinsic, and no identity should depend on which do trap."""
     if not (a.dtype.is_integer and a.dtype == b.dtype):
         return None
     def is_(x, v):
@@ -490,9 +493,27 @@ def _identity(op: str, a: Expr, b: Expr) -> Expr | None:
         return a
     if (op == "+" and is_(a, 0)) or (op == "*" and is_(a, 1)):
         return b
-    if (op == "*" and (is_(a, 0) or is_(b, 0))) or (op == "%" and is_(b, 1)):
+    dropped = b if op == "*" and is_(a, 0) else a if (op == "*" and is_(b, 0)) or (op == "%" and is_(b, 1)) else None
+    if dropped is not None and not any(may_trap(n) or isinstance(n, Call) for n in walk(dropped)):
         return Const(0, a.dtype)
     return None
+
+
+def may_trap(node) -> bool:
+    """Whether evaluating `node` itself (not counting its operands) can trap: a load (out of
+    bounds, uninitialized, racing: §3, §10), a shuffle (divergent collective, §5.6), integer
+    `/` and `%` unless the divisor is a non-zero constant, shifts unless the amount is a
+    constant in range (§2.3). A variable counts as initialized: the DSL declares every variable
+    with a value (an atomic's result by its atomic); IR built by hand with an uninitialized one
+    uses the `Binary` constructor, which never simplifies."""
+    match node:
+        case Load() | Shuffle():
+            return True
+        case Binary(op="/" | "%", b=b) if node.dtype.is_integer:
+            return not (isinstance(b, Const) and b.value != 0)
+        case Binary(op="<<" | ">>", b=b):
+            return not (isinstance(b, Const) and 0 <= b.value < node.dtype.bits)
+    return False
 
 
 def c_divmod(x: int, y: int) -> tuple[int, int]:
