@@ -6,7 +6,7 @@
       at: "syncthreads()"                  # the error's DSL line contains this text (or `line: 84`)
 
     assert_invalid:
-      stage: dsl                           # `taskmap.lang.kernel(fn)` raises DSLError (SPEC.md §8)
+      stage: dsl                           # `taskmap.lang.kernel()(fn)` raises DSLError (SPEC.md §8)
       phrase: "unsupported statement `Return`"     # the message starts with this text
       at: "return"
       hint: "kernels cannot return early"  # optional: the error's hint contains this text
@@ -41,7 +41,7 @@ class InvalidExpectation:
             obj = load()
             if self.stage == "dsl" and not isinstance(obj, ir.Kernel):
                 from taskmap.lang import kernel
-                obj = kernel(obj)
+                obj = kernel()(obj)          # no launch configuration: these never run
             if not isinstance(obj, ir.Kernel):
                 return "failed", f"expected {want}, but the reference gives a {type(obj).__name__}, not a kernel"
             obj.verify()

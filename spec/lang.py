@@ -7,11 +7,15 @@ kernel, calling an intrinsic raises a clear error rather than doing anything.
 """
 from __future__ import annotations
 
+import __future__
+import inspect
+import linecache
 import sys
 from dataclasses import dataclass
 
 from . import dtypes as _dt
-from .ir import Module, Swizzle
+from .errors import DSLError, TaskmapError
+from .ir import Loc, Module, Swizzle
 from .mapping import TaskMapping, auto_map, repeat, spatial
 
 boolean = _dt.boolean
@@ -85,27 +89,66 @@ def swizzle(bits: int, base: int, shift: int) -> Swizzle:
 
 def module(name: str, *kernels) -> Module:
     """A named collection of kernels compiled together (one CUDA translation unit), verified."""
-    return Module(name, tuple(kernels)).verify()
+    try:
+        return Module(name, tuple(kernels)).verify()
+    except TaskmapError as e:
+        raise e.with_traceback(None) from None      # the caller's frame, not the verifier's
 
 
 def kernel(fn=None, *, grid=1, block=1, name: str | None = None, verify: bool = True):
-    """Decorator: parse a Python function into a Kernel IR node, verified unless verify=False
-    (used by the invalid-kernel catalogues, which call `k.verify()` themselves).
+    """Decorator: `@kernel(grid=..., block=...)` parses a Python function into a Kernel IR
+    node, verified unless verify=False (used by the invalid-kernel catalogues, which call
+    `k.verify()` themselves).
 
     grid/block: an int, a tuple of up to 3 ints, or a lambda over the kernel's scalar
-    parameters (by name) returning either.
+    parameters (by name) returning either; both default to 1, so `@kernel()` is one thread.
+    A bare `@kernel` is rejected: forgetting the launch would silently run a single thread.
     """
+    caller = sys._getframe(1)
+    if fn is not None:
+        raise _bare_kernel_error(fn, caller)
+    if name is not None and not (isinstance(name, str) and name.isidentifier()):
+        raise _error_at(caller, f"name= must be an identifier, got {name!r}", "it names the CUDA function too")
+    if not caller.f_code.co_flags & __future__.annotations.compiler_flag:
+        raise _error_at(caller, "kernel modules need `from __future__ import annotations`",
+                        "add it as the first statement of the file: without it Python evaluates "
+                        "annotations such as `a: f32[n]` when the def runs, before @kernel can read them")
     # The defining scope's locals: names used only in string annotations (`a: dtype[n]` in a
     # kernel built by a factory function) are not closure variables, so capture them here.
-    defining_scope = dict(sys._getframe(1).f_locals)
+    defining_scope = dict(caller.f_locals)
 
     def wrap(f):
         from .parser import parse_kernel
-        k = parse_kernel(f, grid=grid, block=block, name=name, scope=defining_scope)
-        if verify:
-            k.verify()
+        if not inspect.isfunction(f):
+            raise _error_at(sys._getframe(1), f"@kernel must decorate a plain `def` function, got {f!r}",
+                            "write `def name(params):` under @kernel(...)")
+        try:
+            k = parse_kernel(f, grid=grid, block=block, name=name, scope=defining_scope)
+            if verify:
+                k.verify()
+        except TaskmapError as e:
+            # The message already names the kernel's file:line; the parser's frames would only
+            # bury it, so the traceback starts at the decorated function.
+            raise e.with_traceback(None) from None
         return k
-    return wrap(fn) if fn is not None else wrap
+    return wrap
+
+
+def _bare_kernel_error(fn, caller) -> DSLError:
+    if callable(fn) and hasattr(fn, "__code__"):
+        code = fn.__code__
+        return _error_at(code, "@kernel needs its launch configuration in parentheses",
+                         f"write @kernel(grid=..., block=...) above `def {fn.__name__}`; "
+                         "@kernel() runs a single thread")
+    return _error_at(caller, f"kernel() takes keyword arguments only, got {fn!r}",
+                     "write @kernel(grid=..., block=...)")
+
+
+def _error_at(where, message: str, hint: str) -> DSLError:
+    """A DSLError at a frame's current line or a code object's first line (the decorator)."""
+    code = getattr(where, "f_code", where)
+    line = where.f_lineno if hasattr(where, "f_lineno") else code.co_firstlineno
+    return DSLError(message, Loc(code.co_filename, line, 1), hint, linecache.getline(code.co_filename, line))
 
 
 __all__ = [

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ast
 import builtins
+import difflib
 import inspect
+import operator
 import textwrap
 
 from . import dtypes as dt
@@ -17,6 +19,7 @@ from . import ir
 from . import lang
 from .errors import DSLError
 from .mapping import TaskMapping
+from .printer import expr_str
 
 _UNSUPPORTED_HINTS = {
     ast.Return: "kernels cannot return early; guard the rest of the body with an `if`",
@@ -59,6 +62,7 @@ class _Parser:
         closure = inspect.getclosurevars(fn)
         self.env = {**vars(builtins), **fn.__globals__, **scope, **closure.nonlocals}
         self.scopes: list[dict] = [{}]
+        self.ended: dict[str, int] = {}     # name -> line: declared in a block that has ended
         self.used_names: set[str] = set()
 
     # ------------------------------------------------------------ helpers
@@ -85,36 +89,69 @@ class _Parser:
                 return scope[name]
         if name in self.env:
             return self.env[name]
-        raise self.error(node, f"name {name!r} is not defined",
-                         "variables declared inside an if/for/while body are local to it; "
-                         "declare it before the block (e.g. `x = 0.0`)")
+        raise self.error(node, f"name {name!r} is not defined", self.undefined_hint(name))
+
+    def undefined_hint(self, name: str) -> str:
+        if name in self.ended:
+            return (f"{name!r} is declared inside the block at line {self.ended[name]} and is local to it; "
+                    f"declare it before that block (e.g. `{name} = 0.0`) to use it afterwards")
+        if name in lang.__all__:
+            return f"{name} is part of the DSL: add it to `from taskmap.lang import ...`"
+        known = {n for scope in self.scopes for n in scope} | set(lang.__all__) | \
+            {n for n in self.env if not n.startswith("_")}
+        close = difflib.get_close_matches(name, known, n=1)
+        if not close:
+            return ""
+        imported = any(close[0] in scope for scope in self.scopes) or close[0] in self.env
+        return f"did you mean {close[0]!r}?" + ("" if imported else " (import it from taskmap.lang)")
 
     def bind(self, name: str, value):
         self.scopes[-1][name] = value
 
-    def block(self, stmts) -> tuple[ir.Stmt, ...]:
-        self.scopes.append({})
+    def scoped(self, names: dict, stmts) -> tuple[ir.Stmt, ...]:
+        """Parse stmts as a block in which `names` are bound (loop variables); every name
+        bound in it ends with it."""
+        self.scopes.append(dict(names))
         try:
             out = []
             for s in stmts:
                 out.extend(self.stmt(s))
             return tuple(out)
         finally:
-            self.scopes.pop()
+            for name, value in self.scopes.pop().items():
+                loc = getattr(value, "loc", None)
+                if loc is not None:
+                    self.ended.setdefault(name, loc.line)
+
+    def block(self, stmts) -> tuple[ir.Stmt, ...]:
+        return self.scoped({}, stmts)
 
     def expr(self, node, like: dt.DType | None = None) -> ir.Expr:
-        v = self.value(node)
+        v = self.scalar(node, self.value(node))
         if isinstance(v, ir.Expr):
             return v
-        if isinstance(v, (bool, int, float)):
-            e = ir.as_expr(v, like)
-            return ir.Const(e.value, e.dtype, loc=self.loc(node))
-        raise self.error(node, f"expected a scalar expression, got {type(v).__name__} {v!r}")
+        e = ir.as_expr(v, like)
+        return ir.Const(e.value, e.dtype, loc=self.loc(node))
+
+    def scalar(self, node, v):
+        """v (the value of node) if it is a scalar expression or number, else the error."""
+        if isinstance(v, (ir.Expr, bool, int, float)):
+            return v
+        what, hint = _describe(ast.unparse(node), v)
+        raise self.error(node, f"expected a scalar expression, got {what}", hint)
+
+    def at_compile_time(self, node, compute):
+        """Evaluate a compile-time operation (Python semantics); its exception is the kernel's error."""
+        try:
+            return compute()
+        except Exception as e:
+            raise self.error(node, f"`{ast.unparse(node)}` failed at compile time: {type(e).__name__}: {e}") from None
 
     def const_int(self, node, what: str) -> int:
         v = self.value(node)
         if isinstance(v, bool) or not isinstance(v, int):
-            raise self.error(node, f"{what} must be a compile-time integer, got {v!r}")
+            got = f"`{ast.unparse(node)}` is a runtime value" if isinstance(v, ir.Expr) else f"got {v!r}"
+            raise self.error(node, f"{what} must be a compile-time integer, {got}")
         return v
 
     def convert(self, value: ir.Expr, to: dt.DType, node) -> ir.Expr:
@@ -161,7 +198,9 @@ class _Parser:
             return ir.Buffer(a.arg, dtype, shape, "global", loc=self.loc(a), origin=a.arg)
         dtype = self.value(ann)
         if not isinstance(dtype, dt.DType):
+            instead = {int: "i32", float: "f32", bool: "boolean"}.get(dtype) if isinstance(dtype, type) else None
             raise self.error(ann, f"unknown parameter type {ast.unparse(ann)}",
+                             f"write {instead} for a Python {dtype.__name__}" if instead else
                              "use a dtype such as i32 or a tensor type such as f32[m, n]")
         return ir.Var(a.arg, dtype, loc=self.loc(a), origin=a.arg)
 
@@ -171,10 +210,18 @@ class _Parser:
             missing = [p for p in sig.parameters if p not in scalars]
             if missing:
                 raise self.error(node, f"{what}= lambda parameter(s) {missing} are not scalar kernel parameters")
-            spec = spec(*(scalars[p] for p in sig.parameters))
+            try:
+                spec = spec(*(scalars[p] for p in sig.parameters))
+            except Exception as e:
+                raise self.error(node, f"{what}= lambda failed: {type(e).__name__}: {e}",
+                                 "it receives the scalar parameters as expressions: use arithmetic only") from None
         dims = spec if isinstance(spec, (tuple, list)) else (spec,)
         if not 1 <= len(dims) <= 3:
             raise self.error(node, f"{what}= must have 1 to 3 dimensions, got {len(dims)}")
+        bad = next((d for d in dims if isinstance(d, bool) or not isinstance(d, (int, ir.Expr))), None)
+        if bad is not None:
+            raise self.error(node, f"{what}= extents must be integers or expressions of the scalar parameters, "
+                                   f"got {bad!r}", "e.g. grid=lambda n: (n + 255) // 256")
         return tuple(ir.as_expr(d) for d in dims) + (ir.const(1),) * (3 - len(dims))
 
     # ------------------------------------------------------------ statements
@@ -243,7 +290,8 @@ class _Parser:
                 raise self.error(s, f"cannot assign to kernel parameter {name!r}", "copy it into a local first")
             return [ir.Assign(existing, self.convert(self.expr(value_node, existing.dtype), existing.dtype, s), loc=loc)]
         if existing is not None and ann is None and not isinstance(existing, _COMPILE_TIME):
-            raise self.error(s, f"cannot assign to {name!r}: it is a {type(existing).__name__}")
+            what, _ = _describe(name, existing)
+            raise self.error(s, f"cannot assign to {name!r}: it is {what}", "assign to a new name")
         value = self.value(value_node)
         if ann is None and isinstance(value, (TaskMapping, dt.DType, ir.Swizzle)):
             self.bind(name, value)           # compile-time alias, e.g. m = spatial(4, 8)
@@ -291,13 +339,11 @@ class _Parser:
             args = [self.expr(a) for a in it.args]
             start, stop, step = (ir.const(0), args[0], ir.const(1)) if len(args) == 1 else (*args, ir.const(1))[:3]
             unroll = self.value(kw["unroll"]) if "unroll" in kw else False
+            if not isinstance(unroll, int):
+                raise self.error(kw["unroll"], "unroll= must be a compile-time bool or int")
             itype = dt.promote(dt.promote(start.dtype, stop.dtype), step.dtype)
             var = ir.Var(self.fresh(names[0]), itype, loc=loc, origin=names[0])
-            self.scopes.append({names[0]: var})
-            try:
-                body = self.block(s.body)
-            finally:
-                self.scopes.pop()
+            body = self.scoped({names[0]: var}, s.body)
             return ir.For(var, start, stop, step, body, unroll, loc=loc)
         if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "on":
             mapping = self.value(it.func.value)
@@ -310,11 +356,7 @@ class _Parser:
                                            f"binds {len(names)} variable(s)")
             worker = self.expr(it.args[0])
             vars_ = tuple(ir.Var(self.fresh(n), dt.int32, loc=loc, origin=n) for n in names)
-            self.scopes.append(dict(zip(names, vars_)))
-            try:
-                body = self.block(s.body)
-            finally:
-                self.scopes.pop()
+            body = self.scoped(dict(zip(names, vars_)), s.body)
             return ir.ForTask(vars_, mapping, worker, body, loc=loc)
         raise self.error(it, f"cannot iterate over {ast.unparse(it)}",
                          "loop over range(...) or a task mapping's .on(worker)")
@@ -350,10 +392,12 @@ class _Parser:
         loc = self.loc(call)
         a = call.args
 
-        def arity(n):
+        def arity(n, keywords=False):
             if len(a) != n:
                 raise self.error(call, f"{name}() takes {n} positional argument(s), got {len(a)}",
                                  getattr(lang, name).__doc__ or "")
+            if not keywords:
+                self.kwargs(call, {})
         if name == "syncthreads":
             arity(0)
             return [ir.SyncThreads(loc=loc)]
@@ -367,20 +411,19 @@ class _Parser:
             arity(1)
             return [ir.CpAsyncWait(self.const_int(a[0], "cp_async_wait_group's count"), loc=loc)]
         if name == "cp_async":
-            arity(2)
+            arity(2, keywords=True)
             kw = self.kwargs(call, {"elems": None, "valid": None})
             elems = 1 if kw["elems"] is None else self.const_int(kw["elems"], "elems")
             valid = None if kw["valid"] is None else self.bool_expr(kw["valid"], self.value(kw["valid"]))
             return [ir.CpAsync(self.ref(a[0]), self.ref(a[1]), elems, valid, loc=loc)]
         if name == "ldmatrix":
-            arity(2)
+            arity(2, keywords=True)
             kw = self.kwargs(call, {"num": None, "trans": None})
             num = 4 if kw["num"] is None else self.const_int(kw["num"], "num")
             trans = False if kw["trans"] is None else bool(self.value(kw["trans"]))
             return [ir.LdMatrix(self.ref(a[0]), self.ref(a[1]), num, trans, loc=loc)]
         if name == "mma_sync":
             arity(3)
-            self.kwargs(call, {})
             ra, rb, racc = (self.ref(x) for x in a)
             shape = "m16n8k8" if ra.buffer.dtype == dt.float32 else "m16n8k16"
             return [ir.MmaSync(shape, ra, rb, racc, loc=loc)]
@@ -394,6 +437,7 @@ class _Parser:
             return [ir.Atomic(op, target, value, compare, result, loc=loc)]
         if name is not None:
             raise self.error(call, f"{name}() produces a value; it cannot stand alone as a statement")
+        self.value(call.func)                      # an undefined name is the error to report
         raise self.error(call, f"unsupported call statement `{ast.unparse(call.func)}(...)`",
                          "kernels may call taskmap intrinsics (taskmap.lang) as statements")
 
@@ -432,25 +476,37 @@ class _Parser:
                     return ir.Special(f"{obj.name}.{attr}", loc=loc)
                 if isinstance(obj, ir.Expr):
                     raise self.error(node, f"scalar expressions have no attribute {attr!r}")
-                if isinstance(obj, ir.Buffer) and attr == "shape":
+                if isinstance(obj, ir.Buffer):
+                    if attr != "shape":
+                        raise self.error(node, f"tensors have no attribute {attr!r}", "`.shape` is the only one")
                     return obj.shape
-                return getattr(obj, attr)
+                try:
+                    return getattr(obj, attr)
+                except AttributeError:
+                    what, _ = _describe(ast.unparse(base), obj)
+                    raise self.error(node, f"{what} has no attribute {attr!r}") from None
             case ast.Subscript(value=base):
                 obj = self.value(base)
                 if isinstance(obj, ir.Buffer):
                     return ir.Load(obj, self.indices(node), loc=loc)
                 if isinstance(obj, tuple):
-                    return obj[self.const_int(node.slice, "tuple index")]
+                    i = self.const_int(node.slice, "tuple index")
+                    if not -len(obj) <= i < len(obj):
+                        raise self.error(node, f"tuple index {i} out of range: {ast.unparse(base)} has "
+                                               f"{len(obj)} element(s)")
+                    return obj[i]
                 if isinstance(obj, dt.DType):
                     raise self.error(node, "tensor types may only appear in parameter annotations")
                 raise self.error(node, f"cannot index {ast.unparse(base)}")
             case ast.BinOp(left=l, op=op, right=r):
-                return self.binop(node, op, self.value(l), self.value(r))
+                return self.binop(node, op, (l, self.value(l)), (r, self.value(r)))
             case ast.UnaryOp(op=op, operand=x):
                 v = self.value(x)
                 if isinstance(v, _COMPILE_TIME):
-                    return {ast.USub: lambda: -v, ast.UAdd: lambda: +v, ast.Not: lambda: not v,
-                            ast.Invert: lambda: ~v}[type(op)]()
+                    return self.at_compile_time(node, {ast.USub: lambda: -v, ast.UAdd: lambda: +v,
+                                                       ast.Not: lambda: not v, ast.Invert: lambda: ~v}[type(op)])
+                if not isinstance(v, ir.Expr):
+                    self.expr(x)                          # the error: not a scalar
                 if isinstance(op, ast.UAdd):
                     return v
                 kind = {ast.USub: "neg", ast.Not: "not", ast.Invert: "invert"}[type(op)]
@@ -464,9 +520,9 @@ class _Parser:
                     out = ir.Binary("&&" if isinstance(op, ast.And) else "||", out, self.bool_expr(vn, v), loc=loc)
                 return out
             case ast.Compare(left=left, ops=ops, comparators=comps):
-                parts, lhs = [], self.value(left)
+                parts, lhs = [], (left, self.value(left))
                 for op, cn in zip(ops, comps):
-                    rhs = self.value(cn)
+                    rhs = (cn, self.value(cn))
                     if type(op) not in _CMPOPS:
                         raise self.error(node, f"unsupported comparison {type(op).__name__}")
                     parts.append(self.binop(node, op, lhs, rhs))
@@ -481,7 +537,7 @@ class _Parser:
                 c = self.value(test)
                 if isinstance(c, _COMPILE_TIME):
                     return self.value(body if c else orelse)
-                a, b = self.value(body), self.value(orelse)
+                a, b = self.scalar(body, self.value(body)), self.scalar(orelse, self.value(orelse))
                 la = a.dtype if isinstance(a, ir.Expr) else None
                 lb = b.dtype if isinstance(b, ir.Expr) else None
                 return ir.Select(self.bool_expr(test, c), ir.as_expr(a, lb), ir.as_expr(b, la), loc=loc)
@@ -492,12 +548,18 @@ class _Parser:
         hint = _UNSUPPORTED_HINTS.get(type(node), "see SPEC.md §8 for the expressions kernels accept")
         raise self.error(node, f"unsupported expression `{type(node).__name__}` in kernel", hint)
 
-    def binop(self, node, op, a, b):
+    def binop(self, node, op, left: tuple, right: tuple):
+        """left, right: (AST node, value) of each operand."""
         loc = self.loc(node)
+        a, b = left[1], right[1]
+        if type(op) not in _PYTHON_OPS:
+            raise self.error(node, f"unsupported operator {type(op).__name__}")
         if isinstance(a, _COMPILE_TIME) and isinstance(b, _COMPILE_TIME):
-            return _eval_python(op, a, b)
-        if not all(isinstance(x, (ir.Expr, int, float)) for x in (a, b)):
-            raise self.error(node, f"unsupported operands for {type(op).__name__}: {a!r}, {b!r}")
+            return self.at_compile_time(node, lambda: _PYTHON_OPS[type(op)](a, b))
+        for side, x in (left, right):
+            if not isinstance(x, (ir.Expr, int, float)):
+                what, hint = _describe(ast.unparse(side), x)
+                raise self.error(node, f"unsupported operand in `{ast.unparse(node)}`: {what}", hint)
         if type(op) in _CMPOPS:
             return ir.binary(_CMPOPS[type(op)], a, b, loc=loc)
         la = a.dtype if isinstance(a, ir.Expr) else ir.as_expr(a, b.dtype).dtype
@@ -533,7 +595,7 @@ class _Parser:
             if name in ir.MATH_FUNCS:
                 if len(args) != ir.MATH_FUNCS[name]:
                     raise self.error(node, f"{name}() takes {ir.MATH_FUNCS[name]} argument(s)")
-                vals = [self.value(x) for x in args]
+                vals = [self.scalar(x, self.value(x)) for x in args]
                 like = next((v.dtype for v in vals if isinstance(v, ir.Expr)), dt.float32)
                 return ir.Call(name, tuple(ir.as_expr(v, like) for v in vals), loc=loc)
             if name == "cast":
@@ -544,7 +606,7 @@ class _Parser:
             if name == "select":
                 if len(args) != 3:
                     raise self.error(node, "expected select(cond, a, b)")
-                c, a, b = (self.value(x) for x in args)
+                c, a, b = (self.scalar(x, self.value(x)) for x in args)
                 la = a.dtype if isinstance(a, ir.Expr) else None
                 lb = b.dtype if isinstance(b, ir.Expr) else None
                 return ir.Select(self.bool_expr(args[0], c), ir.as_expr(a, lb), ir.as_expr(b, la), loc=loc)
@@ -560,7 +622,8 @@ class _Parser:
         if f in (builtins.min, builtins.max):
             vals = [self.value(x) for x in node.args]
             if all(isinstance(v, _COMPILE_TIME) for v in vals):
-                return f(*vals)
+                return self.at_compile_time(node, lambda: f(*vals))
+            vals = [self.scalar(x, v) for x, v in zip(node.args, vals)]
             if len(vals) < 2:
                 raise self.error(node, f"{f.__name__}() needs at least two arguments")
             out = vals[0]
@@ -568,8 +631,12 @@ class _Parser:
                 out = ir.binary(f.__name__, out, v, loc=loc)
             return out
         if f is builtins.abs:
+            if len(node.args) != 1 or node.keywords:
+                raise self.error(node, "abs(x) takes one argument")
             v = self.value(node.args[0])
-            return abs(v) if isinstance(v, _COMPILE_TIME) else ir.Call("abs", (v,), loc=loc)
+            if isinstance(v, _COMPILE_TIME):
+                return self.at_compile_time(node, lambda: abs(v))
+            return ir.Call("abs", (self.scalar(node.args[0], v),), loc=loc)
         if callable(f):           # an ordinary Python function: run it now, on constants only
             args = [self.value(x) for x in node.args]
             kwargs = {k.arg: self.value(k.value) for k in node.keywords}
@@ -583,10 +650,27 @@ class _Parser:
         raise self.error(node, f"{ast.unparse(node.func)} is not callable")
 
 
-def _eval_python(op, a, b):
-    import operator as o
-    table = {ast.Add: o.add, ast.Sub: o.sub, ast.Mult: o.mul, ast.Div: o.truediv, ast.FloorDiv: o.floordiv,
-             ast.Mod: o.mod, ast.Pow: o.pow, ast.BitAnd: o.and_, ast.BitOr: o.or_, ast.BitXor: o.xor,
-             ast.LShift: o.lshift, ast.RShift: o.rshift, ast.Lt: o.lt, ast.LtE: o.le, ast.Gt: o.gt,
-             ast.GtE: o.ge, ast.Eq: o.eq, ast.NotEq: o.ne}
-    return table[type(op)](a, b)
+_PYTHON_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+               ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+               ast.BitAnd: operator.and_, ast.BitOr: operator.or_, ast.BitXor: operator.xor,
+               ast.LShift: operator.lshift, ast.RShift: operator.rshift, ast.Lt: operator.lt, ast.LtE: operator.le,
+               ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Eq: operator.eq, ast.NotEq: operator.ne}
+
+
+def _describe(source: str, v) -> tuple[str, str]:
+    """A value that is not a scalar expression, in DSL terms: (what it is, how to use it)."""
+    if isinstance(v, ir.Buffer):
+        shape = ", ".join(map(expr_str, v.shape))
+        return (f"the {v.scope} tensor `{source}` ({v.dtype.short}[{shape}])",
+                f"index it to get an element, e.g. `{source}[i]`")
+    if isinstance(v, lang.SpecialGroup):
+        return f"`{source}`, a group of special registers", f"read one of them: `{source}.x`, `.y` or `.z`"
+    if isinstance(v, TaskMapping):
+        return f"the task mapping `{source}`", f"loop over its tasks: `for i in {source}.on(worker):`"
+    if isinstance(v, dt.DType):
+        return f"the dtype `{source}`", f"convert a value with `{source}(x)`"
+    if isinstance(v, tuple):
+        return f"the tuple `{source}`", f"index it with a constant, e.g. `{source}[0]`"
+    if callable(v):
+        return f"the function `{source}`", f"call it: `{source}(...)`"
+    return f"{type(v).__name__} `{source}`", "kernels compute on numbers, booleans and tensor elements"

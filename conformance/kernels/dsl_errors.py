@@ -1,5 +1,5 @@
 """Python the DSL rejects (SPEC.md §8): plain functions, so this module imports; each case
-decorates one with `kernel(fn)` and expects the DSLError phrase, line and hint it names.
+decorates one with `kernel()(fn)` and expects the DSLError phrase, line and hint it names.
 Cases: conformance/cases/invalid.yaml (stage: dsl).
 """
 from __future__ import annotations
