@@ -3,25 +3,32 @@
 Runs the kernel in the interpreter on random inputs (scalar parameters from --shape, tensors
 random of their dtype and shape), tracing one thread statement by statement; on a trap,
 prints the trap, the offending statement and its DSL source line. Exit status: 0 clean,
-1 trapped, 2 usage error.
+1 trapped, 2 bad input (arguments, or a file that does not import).
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
 import linecache
+import math
 import os
 import sys
+import traceback
 
 import numpy as np
 
 from taskmap.spec import dtypes as dt
 from taskmap.spec import ir
+from taskmap.spec.errors import TaskmapError
+from taskmap.spec.printer import expr_str
 
 from . import numerics as num
-from .launch import _Params, interpret, program_for
+from .launch import _Params, interpret, launch_shape, program_for
 from .trace import Trace
 from .traps import KernelTrap, where
+
+
+INPUT_BYTES = 1 << 30        # the random inputs of one debug run: a typo in --shape must not exhaust memory
 
 
 class UsageError(Exception):
@@ -39,9 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=2000, help="print at most this many trace steps")
     a = p.parse_args(argv)
     try:
+        for flag, v in (("--seed", a.seed), ("--limit", a.limit)):
+            if v < 0:
+                raise UsageError(f"{flag} must be ≥ 0, got {v}")
         k = load_kernel(a.target)
-        args = make_args(k, parse_scalars(a.shape), np.random.default_rng(a.seed))
+        values = scalar_values(k, parse_scalars(a.shape))
         block, thread = parse_index(a.block, "--block"), parse_index(a.thread, "--thread")
+        check_in_launch(k, values, block, thread)
+        args = make_args(k, values, np.random.default_rng(a.seed))
     except UsageError as e:
         print(f"taskmap debug: {e}", file=sys.stderr)
         return 2
@@ -58,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(trace)
     if not trace.events:
-        print(f"(thread {thread} of block {block} does not exist in this launch, or ran no statement)")
+        print(f"(thread {thread} of block {block} ran no statement)")
     print("\nno trap")
     return 0
 
@@ -67,17 +79,38 @@ def load_kernel(target: str) -> ir.Kernel:
     path, _, name = target.partition("::")
     if not name or not path.endswith(".py"):
         raise UsageError(f"expected FILE.py::KERNEL, got {target!r}")
-    if not os.path.exists(path):
+    if not os.path.isfile(path):
         raise UsageError(f"no such file: {path}")
-    spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module              # dataclasses and pickling look modules up here
-    spec.loader.exec_module(module)
+    module = _import(path)
     kernels = {v.name: v for v in vars(module).values() if isinstance(v, ir.Kernel)}
     kernels.update({attr: v for attr, v in vars(module).items() if isinstance(v, ir.Kernel)})
     if name not in kernels:
-        raise UsageError(f"{path} has no kernel {name!r}; kernels: {', '.join(sorted(kernels)) or 'none'}")
+        listing = f"kernels: {', '.join(sorted(kernels)) or 'none'}"
+        if name in vars(module):
+            what = type(vars(module)[name]).__name__
+            raise UsageError(f"{name!r} in {path} is a {what}, not a kernel (a factory must be called in the "
+                             f"file and its kernel bound to a name); {listing}")
+        raise UsageError(f"{path} has no kernel {name!r}; {listing}")
     return kernels[name]
+
+
+def _import(path: str):
+    """Import the file as a module; what goes wrong is reported at its file:line."""
+    spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module              # dataclasses and pickling look modules up here
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise UsageError(f"{e.filename}:{e.lineno}: syntax error: {e.msg}") from None
+    except TaskmapError as e:                    # a kernel of the file fails to decorate: file:line first
+        raise UsageError(str(e)) from None
+    except Exception as e:
+        here = os.path.abspath(path)
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if os.path.abspath(f.filename) == here]
+        at = f"{path}:{frames[-1].lineno}: " if frames else f"{path}: "
+        raise UsageError(f"{at}importing the file failed: {type(e).__name__}: {e}") from None
+    return module
 
 
 def parse_scalars(items: list[str]) -> dict:
@@ -93,6 +126,50 @@ def parse_scalars(items: list[str]) -> dict:
     return out
 
 
+def scalar_values(k: ir.Kernel, scalars: dict) -> dict:
+    """--shape values checked against the kernel's scalar parameters: every one given, each a
+    value of its dtype, no others."""
+    params = {p.name: p for p in k.scalar_params}
+    for name in scalars:
+        if name not in params:
+            tensor = any(b.name == name for b in k.buffer_params)
+            raise UsageError(f"kernel {k.name} has no scalar parameter {name!r}" +
+                             (" (it is a tensor: its contents are random)" if tensor else "") +
+                             f"; scalar parameters: {', '.join(params) or 'none'}")
+    missing = [n for n in params if n not in scalars]
+    if missing:
+        raise UsageError(f"kernel {k.name} needs " + " ".join(f"--shape {n}=..." for n in missing))
+    values = {}
+    for name, p in params.items():
+        v = scalars[name]
+        if p.dtype.is_float:
+            v = float(v)
+        elif p.dtype is dt.boolean and v in (0, 1):
+            v = bool(v)
+        if not p.dtype.accepts(v):
+            if isinstance(v, float) or p.dtype is dt.boolean:
+                want = "0 or 1" if p.dtype is dt.boolean else "an integer"
+                raise UsageError(f"--shape {name}={scalars[name]}: {name} is a {p.dtype.short} parameter; give {want}")
+            info = np.iinfo(p.dtype.storage)
+            raise UsageError(f"--shape {name}={v}: outside the range of {p.dtype.short} [{info.min}, {info.max}]")
+        values[name] = v
+    return values
+
+
+def check_in_launch(k: ir.Kernel, values: dict, block: tuple, thread: tuple):
+    """The traced block and thread exist in the launch (an invalid launch is the interpreter's trap)."""
+    grid, bdim = launch_shape(program_for(k), _env(k, values))
+    if min(grid + bdim) < 1:
+        return
+    for what, index, extent, of in (("--block", block, grid, "grid"), ("--thread", thread, bdim, "block")):
+        if not all(0 <= i < n for i, n in zip(index, extent)):
+            raise UsageError(f"{what} {_dims(index)} is outside the {of} {_dims(extent)} of this launch")
+
+
+def _dims(t) -> str:
+    return ",".join(map(str, t))
+
+
 def parse_index(text: str, what: str) -> tuple:
     try:
         parts = tuple(int(x) for x in text.replace(" ", "").strip("()").split(","))
@@ -103,23 +180,25 @@ def parse_index(text: str, what: str) -> tuple:
     return parts + (0,) * (3 - len(parts))
 
 
-def make_args(k: ir.Kernel, scalars: dict, rng: np.random.Generator) -> list:
-    """Scalars from `scalars`, tensors random of their declared dtype and shape."""
-    missing = [p.name for p in k.scalar_params if p.name not in scalars]
-    if missing:
-        raise UsageError(f"kernel {k.name} needs " + " ".join(f"--shape {n}=..." for n in missing))
-    values = {p.name: (float(scalars[p.name]) if p.dtype.is_float else int(scalars[p.name]))
-              for p in k.scalar_params}
-    prog = program_for(k)
-    env = _Params(prog, {p.name: num.scalar(values[p.name], p.dtype) for p in k.scalar_params})
-    args = []
-    for p in k.params:
-        if isinstance(p, ir.Var):
-            args.append(values[p.name])
-            continue
-        shape = prog.shape_of(env, prog.buf_slots[p.name])
-        args.append(random_tensor(p.dtype, shape, rng))
-    return args
+def make_args(k: ir.Kernel, values: dict, rng: np.random.Generator) -> list:
+    """Scalars from `values` (checked by scalar_values), tensors random of their declared dtype
+    and shape; the shapes are checked before anything is allocated."""
+    prog, env = program_for(k), _env(k, values)
+    shapes = {b.name: prog.shape_of(env, prog.buf_slots[b.name]) for b in k.buffer_params}
+    for b in k.buffer_params:
+        if min(shapes[b.name], default=0) < 0:
+            raise UsageError(f"tensor {b.name} would have shape {shapes[b.name]} (from "
+                             f"{', '.join(map(expr_str, b.shape))}): extents must be ≥ 0; check the --shape values")
+    nbytes = sum(math.prod(shapes[b.name]) * b.dtype.nbytes for b in k.buffer_params)
+    if nbytes > INPUT_BYTES:
+        raise UsageError(f"the tensors would take {nbytes / 2**30:.1f} GiB; taskmap debug allocates at most "
+                         f"{INPUT_BYTES >> 30} GiB of inputs: use smaller --shape values")
+    return [values[p.name] if isinstance(p, ir.Var) else random_tensor(p.dtype, shapes[p.name], rng)
+            for p in k.params]
+
+
+def _env(k: ir.Kernel, values: dict) -> _Params:
+    return _Params(program_for(k), {p.name: num.scalar(values[p.name], p.dtype) for p in k.scalar_params})
 
 
 def random_tensor(t: dt.DType, shape: tuple, rng: np.random.Generator) -> np.ndarray:

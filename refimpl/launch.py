@@ -64,14 +64,18 @@ class _Params:
         self.cache = [None] * prog.cache_slots
 
 
+def launch_shape(prog: Program, env: _Params) -> tuple[tuple, tuple]:
+    """(grid, block) of a launch, from the scalar parameters in env."""
+    return tuple(int(f(env, None)) for f in prog.grid), tuple(int(f(env, None)) for f in prog.block)
+
+
 def interpret(k: ir.Kernel, *args, checks: bool = True, trace=None):
     """Run `k` on `args` (NumPy arrays written in place, Python scalars); see SPEC.md."""
     prog = program_for(k)
     kernel = prog.kernel
     scalars, arrays = _bind(kernel, args)
     env = _Params(prog, scalars)
-    grid = tuple(int(f(env, None)) for f in prog.grid)
-    block = tuple(int(f(env, None)) for f in prog.block)
+    grid, block = launch_shape(prog, env)
     if min(grid + block) < 1 or math.prod(block) > 1024:
         raise KernelTrap("invalid launch configuration",
                          f"grid {grid} and block {block}: every extent must be ≥ 1 and a block ≤ 1024 threads",

@@ -22,13 +22,15 @@ class Event:
 
 class Trace:
     """Record what the threads `threads` of block `block` execute: `interpret(..., trace=t)`,
-    then `print(t)` or read `t.events` (statement text, DSL location, values assigned)."""
+    then `print(t)` or read `t.events` (statement text, DSL location, values assigned).
+    At most `limit` events are kept; `dropped` counts the later ones, and `str(t)` says so."""
 
     def __init__(self, block=(0, 0, 0), threads=((0, 0, 0),), limit: int = 100_000):
         self.block = _xyz(block)
         self.threads = [_xyz(t) for t in threads]
         self.limit = limit
         self.events: list[Event] = []
+        self.dropped = 0
         self.watched: dict[int, tuple] = {}
 
     def bind(self, st) -> bool:
@@ -46,15 +48,20 @@ class Trace:
         return bool(self.watched)
 
     def step(self, st, node, sel, render):
-        if len(self.events) >= self.limit:
-            return
         for lane, thread in self.watched.items():
             if sel is None or _contains(sel, lane):
+                if len(self.events) >= self.limit:
+                    self.dropped += 1
+                    continue
                 self.events.append(Event(thread, node.loc, st.prog.code_of(node),
                                          render(lane) if render is not None else None))
 
     def __str__(self) -> str:
-        return "\n".join(map(str, self.events))
+        lines = list(map(str, self.events))
+        if self.dropped:
+            lines.append(f"... trace truncated: {self.dropped} more step(s) after the first {self.limit} "
+                         "not shown (raise the limit: Trace(limit=...), taskmap debug --limit)")
+        return "\n".join(lines)
 
 
 def _contains(sel: np.ndarray, lane: int) -> bool:
