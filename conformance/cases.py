@@ -18,9 +18,14 @@ from .schema import Where, YMap
 COMMON_FIELDS = frozenset({"name", "kind", "each", "backends", "tags"})
 
 
+STATUSES = ("passed", "failed", "error", "skipped")
+
+
 @dataclass
 class Outcome:
-    """What one (case, backend) run gave. status: passed | failed | skipped."""
+    """What one (case, backend) run gave. status: passed | failed (the code under test gave a
+    wrong answer) | error (the case itself could not be run: a malformed file, a kernel file
+    that does not import, arguments that cannot be made) | skipped (backend unavailable)."""
     status: str
     message: str = ""
     max_abs_err: float | None = None
@@ -68,6 +73,18 @@ class Case:
 
     def run(self, backend: str) -> Outcome:
         raise NotImplementedError(f"case kind {type(self).__name__} does not implement run()")
+
+
+@dataclass
+class BrokenCase(Case):
+    """A case (or a whole file) that could not be loaded: it runs as one `error` result with
+    the load error's message, so the other cases still run. `whole_file`: the file itself is
+    malformed, so which case ids it holds is unknown (it is reported whatever `-k` selects)."""
+    message: str = ""
+    whole_file: bool = False
+
+    def run(self, backend: str) -> Outcome:
+        return Outcome("error", self.message)
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
 def _conform(args) -> int:
     from . import report, runner
     from .loader import load_paths
+    problem = args.json_file and _unwritable(args.json_file)
+    if problem:                           # found before the run, not after it
+        print(f"taskmap conform: --json {args.json_file}: {problem}; give a file in an existing, "
+              "writable directory", file=sys.stderr)
+        return 2
     try:
         cases = load_paths(args.paths or None)
     except CaseError as e:
@@ -96,10 +101,24 @@ def _conform(args) -> int:
         with open(args.json_file, "w", encoding="utf-8") as f:
             json.dump(report.as_json(results), f, indent=1)
     counts = report.counts(results)
-    if not counts["failed"] and not counts["passed"]:
+    if counts["failed"] or counts["error"]:
+        return 1
+    if not counts["passed"]:
         print("taskmap conform: every run was skipped, nothing was checked", file=sys.stderr)
         return 1
-    return 1 if counts["failed"] else 0
+    return 0
+
+
+def _unwritable(path: str) -> str | None:
+    """Why `path` cannot be written as a new or replaced file, or None."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return "is a directory"
+    if not os.path.isdir(directory):
+        return f"directory {directory} does not exist"
+    if not os.access(directory, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        return "not writable"
+    return None
 
 
 def _bench(args) -> int:

@@ -33,25 +33,22 @@ class InvalidExpectation:
     place: Place = Place()
     hint: str | None = None
 
-    def check(self, load) -> tuple[str, str]:
-        """(status, message) for the object `load()` gives: a kernel built with verify=False
-        (stage verify), or a plain function, or an import that fails (stage dsl)."""
-        want = f"{self.stage} error {self.phrase!r}"
+    def check(self, obj) -> tuple[str, str]:
+        """(status, message) for `obj`: a kernel built with verify=False (stage verify), or a
+        plain function for taskmap.lang.kernel to reject (stage dsl)."""
         try:
-            obj = load()
-            if self.stage == "dsl" and not isinstance(obj, ir.Kernel):
+            if not isinstance(obj, ir.Kernel):
                 from taskmap.lang import kernel
                 obj = kernel()(obj)          # no launch configuration: these never run
-            if not isinstance(obj, ir.Kernel):
-                return "failed", f"expected {want}, but the reference gives a {type(obj).__name__}, not a kernel"
             obj.verify()
         except (DSLError, VerifyError) as e:
-            return self._judge(e)
+            return self.judge(e)
         except Exception as e:  # noqa: BLE001 — anything else is the wrong error
-            return "failed", f"expected {want}, got {type(e).__name__}: {e}"
-        return "failed", f"expected {want}, but the kernel was accepted"
+            return "failed", f"expected {self.stage} error {self.phrase!r}, got {type(e).__name__}: {e}"
+        return "failed", f"expected {self.stage} error {self.phrase!r}, but the kernel was accepted"
 
-    def _judge(self, e: DSLError | VerifyError) -> tuple[str, str]:
+    def judge(self, e: DSLError | VerifyError) -> tuple[str, str]:
+        """(status, message) for the error the reference raised."""
         stage = "dsl" if isinstance(e, DSLError) else "verify"
         if stage != self.stage:
             return "failed", f"expected a {self.stage} error {self.phrase!r}, got a {stage} error: {e}"

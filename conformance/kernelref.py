@@ -14,7 +14,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from taskmap.spec import dtypes
+from taskmap.spec import dtypes, ir
 
 from .schema import Where
 
@@ -30,6 +30,7 @@ class KernelRef:
     kwargs: tuple         # ((name, value), ...)
     call: bool            # `factory(...)`: call the attribute to get the kernel
     text: str             # as written, for messages
+    where: Where          # the `kernel:` key in the case file
 
     def load(self):
         """The kernel (or, for DSL-error cases, the plain function) this reference names.
@@ -38,7 +39,9 @@ class KernelRef:
         if key not in _kernels:
             module = import_file(self.path)
             if not hasattr(module, self.attr):
-                raise LookupError(f"{self.path} has no attribute {self.attr!r}")
+                kernels = [n for n, v in vars(module).items() if isinstance(v, ir.Kernel) and not n.startswith("_")]
+                raise LookupError(f"{os.path.basename(self.path)} has no {self.attr!r}; its kernels: "
+                                  + (", ".join(kernels) or "none"))
             obj = getattr(module, self.attr)
             _kernels[key] = obj(*self.args, **dict(self.kwargs)) if self.call else obj
         return _kernels[key]
@@ -57,12 +60,12 @@ def parse_ref(text: str, base_dir: str, where: Where) -> KernelRef:
     except SyntaxError:
         raise where.error(f"cannot parse kernel target {target!r}") from None
     if isinstance(call, ast.Name):
-        return KernelRef(abspath, call.id, (), (), False, text)
+        return KernelRef(abspath, call.id, (), (), False, text, where)
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
         raise where.error(f"kernel target {target!r} must be a name or a call `factory(args)`")
     args = tuple(_literal(a, where) for a in call.args)
     kwargs = tuple((kw.arg, _literal(kw.value, where)) for kw in call.keywords)
-    return KernelRef(abspath, call.func.id, args, kwargs, True, text)
+    return KernelRef(abspath, call.func.id, args, kwargs, True, text, where)
 
 
 def _literal(node, where: Where):

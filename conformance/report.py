@@ -5,6 +5,7 @@ import math
 
 from tabulate import tabulate
 
+from .cases import STATUSES
 from .runner import Result
 
 
@@ -20,7 +21,7 @@ def table(results: list[Result]) -> str:
 
 
 def counts(results: list[Result]) -> dict[str, int]:
-    out = {"passed": 0, "failed": 0, "skipped": 0}
+    out = dict.fromkeys(STATUSES, 0)
     for r in results:
         out[r.outcome.status] += 1
     return out
@@ -28,13 +29,15 @@ def counts(results: list[Result]) -> dict[str, int]:
 
 def summary(results: list[Result]) -> str:
     c = counts(results)
-    return f"{c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped"
+    return f"{c['passed']} passed, {c['failed']} failed, {c['error']} errors, {c['skipped']} skipped"
 
 
 def problems(results: list[Result]) -> str:
-    """One line per failed run, with why; then the distinct reasons runs were skipped."""
+    """One line per failed run, with why, and per case that could not be run (its message
+    starts with file:line); then the distinct reasons runs were skipped."""
     lines = [f"FAILED {r.case.id} [{r.backend}] ({r.case.where}): {r.outcome.message}"
              for r in results if r.outcome.status == "failed"]
+    lines += [f"ERROR {r.case.id}: {r.outcome.message}" for r in results if r.outcome.status == "error"]
     skipped = {}
     for r in results:
         if r.outcome.status == "skipped":

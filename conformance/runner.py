@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from .backends import BACKENDS, cuda_unavailable
-from .cases import Case, Outcome
+from .cases import BrokenCase, Case, Outcome
 
 MIN_DEFAULT_CASES = 60     # a default run collecting fewer means the loader lost cases
 
@@ -31,14 +31,20 @@ def choose_backends(requested: str | None) -> tuple[tuple[str, ...], str]:
 
 
 def matches(case: Case, pattern: str | None) -> bool:
-    """-k: a substring or glob of the case id, or one of its tags."""
-    if not pattern:
+    """-k: a substring or glob of the case id, or one of its tags. A malformed file matches
+    every pattern: which cases it would hold is unknown, and its error must not go unseen."""
+    if not pattern or (isinstance(case, BrokenCase) and case.whole_file):
         return True
     return pattern in case.id or fnmatch.fnmatchcase(case.id, pattern) or pattern in case.tags
 
 
 def plan(cases: list[Case], backends: tuple[str, ...]) -> list[tuple[Case, str]]:
-    return [(c, b) for c in cases for b in c.backends if b in backends]
+    """(case, backend) runs; a BrokenCase runs once, on the first backend, to report its error."""
+    pairs = []
+    for c in cases:
+        runs = [b for b in c.backends if b in backends]
+        pairs += [(c, b) for b in (runs[:1] if isinstance(c, BrokenCase) else runs)]
+    return pairs
 
 
 def run(pairs: list[tuple[Case, str]], out: TextIO | None = None) -> list[Result]:
@@ -48,7 +54,11 @@ def run(pairs: list[tuple[Case, str]], out: TextIO | None = None) -> list[Result
         if out:
             out.write(f"[{i}/{len(pairs)}] {case.id} {backend} ... ")
             out.flush()
-        outcome = case.run(backend)
+        try:
+            outcome = case.run(backend)
+        except Exception as e:  # noqa: BLE001 — one case's bug in the runner must not stop the others
+            outcome = Outcome("error", f"{case.where}: internal error of the conformance runner running "
+                                       f"this case: {type(e).__name__}: {e} (please report it)")
         if out:
             out.write(("ok" if outcome.status == "passed" else outcome.status.upper()) + "\n")
             out.flush()

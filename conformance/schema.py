@@ -14,6 +14,10 @@ import yaml
 class CaseError(Exception):
     """A malformed case file (or a case that cannot be built): the message starts with file:line."""
 
+    def __init__(self, message: str, where: Where | None = None):
+        super().__init__(message)
+        self.where = where
+
 
 @dataclass(frozen=True)
 class Where:
@@ -24,11 +28,11 @@ class Where:
         return f"{self.file}:{self.line}"
 
     def error(self, message: str) -> CaseError:
-        return CaseError(f"{self}: {message}")
+        return CaseError(f"{self}: {message}", self)
 
 
 class YMap(dict):
-    """A YAML mapping that knows where it and each of its values start."""
+    """A YAML mapping that knows where it and each of its keys start."""
     where: Where
     wheres: dict
 
@@ -60,10 +64,16 @@ def ylist(items: list, where: Where, wheres: list) -> YList:
 def load_yaml(path: str):
     """Parse one YAML document into YMap/YList/plain scalars; CaseError on bad YAML."""
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            data = f.read()
     except OSError as e:
-        raise CaseError(f"{path}: cannot read case file: {e.strerror}") from None
+        raise Where(path, 1).error(f"cannot read case file: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise Where(path, line).error(f"case file is not UTF-8 text (byte 0x{data[e.start]:02x} at offset "
+                                      f"{e.start}); save it as UTF-8") from None
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -93,7 +103,7 @@ def _convert(node, loader, path: str):
             if key in items:
                 raise _where(key_node, path).error(f"duplicate key {key!r}")
             items[key] = _convert(value_node, loader, path)
-            wheres[key] = _where(value_node, path)
+            wheres[key] = _where(key_node, path)     # `key:` is what an error about it points at
         return ymap(items, _where(node, path), wheres)
     if isinstance(node, yaml.SequenceNode):
         return ylist([_convert(n, loader, path) for n in node.value], _where(node, path),

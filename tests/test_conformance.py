@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from taskmap.conformance.cases import BrokenCase
 from taskmap.conformance.loader import load_paths
 from taskmap.conformance.runner import MIN_DEFAULT_CASES
 
@@ -19,6 +20,7 @@ PARAMS = [pytest.param(case, backend, id=f"{case.id}:{backend}",
 def test_suite_is_complete():
     """A loader bug must not pass by collecting nothing (the CLI enforces the same floor)."""
     assert len(CASES) >= MIN_DEFAULT_CASES
+    assert [c.message for c in CASES if isinstance(c, BrokenCase)] == []
     kinds = {c.assertion for c in CASES}
     assert kinds == {"assert_return", "assert_trap", "assert_invalid"}
     assert sum(c.assertion == "assert_trap" for c in CASES) >= 20

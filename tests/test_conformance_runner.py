@@ -243,9 +243,9 @@ def test_cli_runs_reports_and_writes_json(tmp_path, monkeypatch, capsys):
     assert "backend: interp (--backend interp)" in text
     assert "[1/2] c/good interp ... ok" in text and "[2/2] c/bad interp ... FAILED" in text
     assert "max abs err" in text and "FAILED c/bad [interp]" in text and "max rel err" in text
-    assert text.rstrip().endswith("1 passed, 1 failed, 0 skipped")
+    assert text.rstrip().endswith("1 passed, 1 failed, 0 errors, 0 skipped")
     data = json.loads(out_json.read_text())
-    assert data["summary"] == {"passed": 1, "failed": 1, "skipped": 0}
+    assert data["summary"] == {"passed": 1, "failed": 1, "error": 0, "skipped": 0}
     assert [(c["id"], c["backend"], c["status"]) for c in data["cases"]] == [
         ("c/good", "interp", "passed"), ("c/bad", "interp", "failed")]
     assert set(data["cases"][0]) >= {"id", "backend", "status", "max_abs_err", "max_rel_err", "seconds"}
@@ -261,9 +261,10 @@ def test_cli_filters_with_k_and_refuses_an_empty_selection(tmp_path, monkeypatch
 
 def test_cli_reports_malformed_files_without_traceback(tmp_path, capsys):
     path = case_file(tmp_path, "cases:\n  - name: x\n    kernel: BUGS::copy32\n")
-    assert cli.main(["conform", path]) == 2
-    err = capsys.readouterr().err
-    assert f"{path}:2: a kernel case needs exactly one of" in err and "Traceback" not in err
+    assert cli.main(["conform", path, "--backend", "interp"]) == 1
+    out = capsys.readouterr().out
+    assert f"ERROR c/x: {path}:2: a kernel case needs exactly one of" in out and "Traceback" not in out
+    assert out.rstrip().endswith("0 passed, 0 failed, 1 errors, 0 skipped")
 
 
 def test_default_run_refuses_a_suite_below_the_floor(tmp_path, monkeypatch, capsys):

@@ -63,7 +63,7 @@ def test_verify_error_shows_the_printed_ir_marking_its_statement(case):
 @pytest.mark.parametrize("case", DSL_CASES, ids=lambda c: c.id)
 def test_dsl_error_starts_with_file_line_column(case):
     with pytest.raises(DSLError) as info:
-        kernel(case.ref.load())
+        kernel()(case.ref.load())
     e = info.value
     assert re.match(rf"{re.escape(e.loc.file)}:{e.loc.line}:\d+: {re.escape(e.phrase)}", str(e)), str(e)
     if e.hint:
