@@ -516,31 +516,16 @@ def may_trap(node) -> bool:
     return False
 
 
-def c_divmod(x: int, y: int) -> tuple[int, int]:
-    """C's x / y (truncating toward zero) and x % y (sign of the dividend), on Python ints."""
-    q = abs(x) // abs(y) * (1 if (x >= 0) == (y >= 0) else -1)
-    return q, x - q * y
-
-
 def fold(op: str, a: Const, b: Const) -> Const | None:
-    """Constant folding for integer index arithmetic (C semantics: truncating / and %)."""
-    if not (a.dtype.is_integer and b.dtype.is_integer and a.dtype == b.dtype):
+    """Constant folding of integer arithmetic with the semantics of §2.3 (spec.semantics: C
+    division, wrapping); None where the operation traps, which is left to run time."""
+    if not (a.dtype.is_integer and a.dtype == b.dtype and op in ARITH_OPS + MINMAX_OPS):
         return None
-    x, y = a.value, b.value
-    if op in ("/", "%") and y == 0:
+    from . import semantics              # semantics evaluates IR, so it imports this module
+    try:
+        return Const(semantics.binary(op, a.value, b.value, a.dtype), a.dtype)
+    except semantics.Trap:
         return None
-    table = {
-        "+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y,
-        "/": lambda: c_divmod(x, y)[0], "%": lambda: c_divmod(x, y)[1],
-        "min": lambda: min(x, y), "max": lambda: max(x, y),
-    }
-    if op not in table:
-        return None
-    v = table[op]()
-    bits = a.dtype.bits
-    if a.dtype.kind == "int" and -2**(bits - 1) <= v < 2**(bits - 1):
-        return Const(v, a.dtype)
-    return None
 
 
 def written_buffers(node) -> set[str]:
