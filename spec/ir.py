@@ -8,6 +8,7 @@ per-node visitor classes).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -227,6 +228,9 @@ class Swizzle(Node):
 Layout = RowMajor | Strided | Swizzle
 
 
+DIRECTIONS = ("in", "out", "inout")
+
+
 @dataclass(frozen=True)
 class Buffer(Node):
     name: str
@@ -234,6 +238,7 @@ class Buffer(Node):
     shape: tuple[Expr, ...]
     scope: str
     layout: Layout = RowMajor()
+    direction: str | None = None    # a tensor parameter's declared direction (DIRECTIONS); None: inferred
     origin: str | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     @property
@@ -411,6 +416,24 @@ class Kernel(Node):
     def scalar_params(self) -> tuple[Var, ...]:
         return tuple(p for p in self.params if isinstance(p, Var))
 
+    @functools.cached_property
+    def directions(self) -> dict[str, str]:
+        """Each tensor parameter's direction (§6.1): as declared (In/Out/InOut), else inferred
+        from the body: written and read -> "inout", written only -> "out", else "in"."""
+        written, read = written_buffers(self), read_buffers(self)
+        return {b.name: b.direction or ("in" if b.name not in written else "inout" if b.name in read else "out")
+                for b in self.buffer_params}
+
+    @property
+    def outputs(self) -> tuple[Buffer, ...]:
+        """The tensor parameters the kernel may write ("out" and "inout")."""
+        return tuple(b for b in self.buffer_params if self.directions[b.name] != "in")
+
+    @property
+    def inputs(self) -> tuple[Param, ...]:
+        """The parameters whose values the kernel reads: scalars, "in" and "inout" tensors."""
+        return tuple(p for p in self.params if isinstance(p, Var) or self.directions[p.name] != "out")
+
 
 @dataclass(frozen=True)
 class Module(Node):
@@ -536,6 +559,17 @@ def written_buffers(node) -> set[str]:
         match n:
             case Store(buffer=b) | Atomic(target=Ref(buffer=b)) | CpAsync(dst=Ref(buffer=b)) \
                     | LdMatrix(dst=Ref(buffer=b)) | MmaSync(acc=Ref(buffer=b)):
+                out.add(b.name)
+    return out
+
+
+def read_buffers(node) -> set[str]:
+    """Names of the buffers some expression or statement under `node` reads from global memory
+    (loads, atomics' read-modify-write targets, async-copy sources) or, for shared tensors, loads."""
+    out = set()
+    for n in walk(node):
+        match n:
+            case Load(buffer=b) | Atomic(target=Ref(buffer=b)) | CpAsync(src=Ref(buffer=b)):
                 out.add(b.name)
     return out
 
