@@ -11,7 +11,6 @@ import numpy as np
 
 from taskmap.spec import dtypes as dt
 from taskmap.spec import ir
-from taskmap.spec import semantics
 
 from . import memory
 from . import numerics as num
@@ -171,7 +170,7 @@ def _shift(e: ir.Binary, cx):
 
     def run(st, sel):
         a, b = fa(st, sel), fb(st, sel)
-        bad = semantics.shift_out_of_range(b, t)
+        bad = (b < 0) | (b >= t.bits)
         lane = memory.first_lane(bad, sel)
         if lane >= 0:
             amount = int(b if np.ndim(b) == 0 else b[lane])

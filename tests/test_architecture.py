@@ -17,7 +17,8 @@ ALLOWED = {
     "spec": set(),
     "refimpl": {"spec"},
     "gpu": {"spec", "refimpl"},
-    "conformance": {"spec", "refimpl", "gpu", "examples", ""},
+    "frontends": {"spec", "refimpl"},
+    "conformance": {"spec", "refimpl", "gpu", "frontends", "examples", ""},
     "examples": {"spec"},
 }
 
@@ -78,6 +79,8 @@ def test_the_rule_sees_relative_and_absolute_imports():
     ("taskmap.spec.verifier", ("taskmap.refimpl", "taskmap.gpu", "taskmap.conformance")),
     ("taskmap.lang", ("taskmap.refimpl", "taskmap.gpu", "taskmap.conformance")),
     ("taskmap.refimpl", ("taskmap.gpu", "taskmap.conformance")),
+    ("taskmap.spec.graph.passes", ("taskmap.refimpl", "taskmap.gpu", "taskmap.frontends", "taskmap.conformance")),
+    ("taskmap.frontends.onnx_import", ("taskmap.gpu", "taskmap.conformance")),
 ])
 def test_importing_a_layer_loads_nothing_above_it(module, absent):
     code = (f"import sys, {module}\n"
