@@ -128,6 +128,10 @@ class KernelCase(Case):
             if exp.name not in launch.tensors:
                 raise exp.where.error(f"assert_return names {exp.name!r}, which is not a tensor parameter "
                                       f"of kernel {kernel.name} ({', '.join(launch.tensors) or 'none'})")
+            if kernel.directions[exp.name] == "in":
+                raise exp.where.error(f"assert_return names {exp.name!r}, which kernel {kernel.name} never writes "
+                                      f"(an input, SPEC §6.1); its outputs: "
+                                      f"{', '.join(b.name for b in kernel.outputs) or 'none'}")
             spec, _ = launch.tensors[exp.name]
             try:
                 want = arrays.evaluate(exp.text, launch.namespace)

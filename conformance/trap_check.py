@@ -2,7 +2,7 @@
 
     assert_trap:
       kind: race                          # §10 kind
-      phrase: data race on shared memory  # §10 phrase (the message starts with it)
+      phrase: data race on shared memory  # §10 phrase (the message's, after `[kind] `)
       at: "tile[i, j] = a[r, c]"          # the trap's DSL line contains this text (or `line: 23`)
       block: [0, 0]                       # optional: block index, missing trailing dims are 0
       thread: [3]                         # optional: thread index, or a list of them (a race's pair)

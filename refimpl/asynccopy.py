@@ -41,9 +41,10 @@ def issue(st, sel, node, dst: memory.Space, dst_index, src: memory.Space, src_in
         bad = np.flatnonzero((off * space.dtype.nbytes) % nbytes != 0) if nbytes in (4, 8, 16) else [0]
         if len(bad):
             lane = int(lanes[bad[0]])
-            idx = ", ".join(map(str, memory.index_at(index, lane)))
+            at = memory.index_at(index, lane)
             raise st.trap("misaligned async copy", f"{elems} × {dst.dtype.short} = {nbytes} bytes from "
-                          f"{space.name}[{idx}] (byte offset {int(off[bad[0]]) * space.dtype.nbytes})", node, lane,
+                          f"{space.name}[{', '.join(map(str, at))}] (byte offset {int(off[bad[0]]) * space.dtype.nbytes})",
+                          node, lane, buffer=space.name, index=at,
                           hint="copies must be 4, 8 or 16 bytes, both addresses aligned to the copy size")
     ok = np.ones(len(lanes), bool) if valid is None else np.broadcast_to(valid, (st.L,))[lanes]
     values = np.zeros((len(lanes), elems), dst.data.dtype)

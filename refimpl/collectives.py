@@ -107,9 +107,10 @@ def ldmatrix(st, sel, node, dst: memory.Space, dst_index, src: memory.Space, src
     misaligned = (off * src.dtype.nbytes) % 16 != 0
     if misaligned.any():
         lane = int(sup[np.flatnonzero(misaligned)[0]])
-        raise st.trap("misaligned ldmatrix row", f"row address {src.name}[{', '.join(map(str, memory.index_at(src_index, lane)))}] is element "
+        at = memory.index_at(src_index, lane)
+        raise st.trap("misaligned ldmatrix row", f"row address {src.name}[{', '.join(map(str, at))}] is element "
                       f"offset {int(off[misaligned][0])}, not a multiple of 8 elements (16 bytes)", node, lane,
-                      hint="each lane's row must start on a 16-byte boundary")
+                      buffer=src.name, index=at, hint="each lane's row must start on a 16-byte boundary")
     rows = np.zeros((st.L, 8), src.data.dtype)
     rows[sup] = memory.read_elements(st, src, sup, off, 8, src_index, node)
     lane = st.tid[lanes] % 32

@@ -151,11 +151,10 @@ def _reduce(r: Reduce, env: dict, values: dict, ndim: int, active, where: str):
             flat = np.where(np.isnan(flat), -np.inf if r.op == "argmax" else np.inf, flat)
         pick = np.argmax if r.op == "argmax" else np.argmin
         return pick(flat, axis=-1).astype(np.int64)
-    if r.op in ("max", "min"):
-        return num.binary_op(r.op, r.acc).reduce(x, axis=last) if r.acc.is_float else \
-            (np.max if r.op == "max" else np.min)(x, axis=last)
-    op = "+" if r.op == "sum" else "*"
-    if r.acc in (dt.float16, dt.bfloat16):     # one rounding per step: fold in order
+    if r.op in ("max", "min") and not r.acc.is_float:
+        return (np.max if r.op == "max" else np.min)(x, axis=last)
+    op = {"sum": "+", "prod": "*"}.get(r.op, r.op)
+    if r.op in ("max", "min") or r.acc in (dt.float16, dt.bfloat16):   # fmin/fmax, or a rounding per step
         fn, flat = num.binary_op(op, r.acc), x.reshape(x.shape[:ndim] + (-1,))
         out = flat[..., 0]
         for j in range(1, flat.shape[-1]):

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         interpret(k, *args, trace=trace)
     except KernelTrap as trap:
         print(trace)
-        print(f"\nTRAP [{trap.kind}] {trap}")
+        print(f"\nTRAP {trap}")
         if trap.loc is not None:
             print(f"  statement: {linecache.getline(trap.loc.file, trap.loc.line).strip()}")
             print(f"  at {where(trap.loc)} ({trap.loc.file})")

@@ -11,6 +11,7 @@ import numpy as np
 
 from taskmap.spec import dtypes as dt
 from taskmap.spec import ir
+from taskmap.spec import semantics
 
 from . import memory
 from . import numerics as num
@@ -170,7 +171,7 @@ def _shift(e: ir.Binary, cx):
 
     def run(st, sel):
         a, b = fa(st, sel), fb(st, sel)
-        bad = (b < 0) | (b >= t.bits)
+        bad = semantics.shift_out_of_range(b, t)
         lane = memory.first_lane(bad, sel)
         if lane >= 0:
             amount = int(b if np.ndim(b) == 0 else b[lane])

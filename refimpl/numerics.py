@@ -5,8 +5,12 @@ lanes) of `lane_dtype(t)`: the storage type, except bf16, which is held as float
 that are exactly representable in bf16. Every function here returns values already rounded
 to the result type (§2.3: one rounding per operation, f16/bf16 included).
 
-Integer division by zero and out-of-range shifts are checked by the caller (exprs.py), which
-knows the active lanes and the source location; here divisors are assumed non-zero.
+The rules are spec/semantics.py's; where an integer rule is not NumPy's own fixed-width
+arithmetic (C division and remainder, saturating float -> integer conversion) its code is
+called here, and tests/test_semantics.py checks every operation against the scalar table on
+the edge values of each dtype. Integer division by zero and out-of-range shifts are checked by
+the caller (exprs.py), which knows the active lanes and the source location; here divisors are
+assumed non-zero.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from fractions import Fraction
 import numpy as np
 
 from taskmap.spec import dtypes as dt
+from taskmap.spec import semantics
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 
@@ -79,41 +84,34 @@ def convert(x, src: dt.DType, dst: dt.DType):
     if src is dt.boolean:
         return np.asarray(x).astype(lane_dtype(dst))
     if dst.is_integer:
-        return _float_to_int(x, dst) if src.is_float else np.asarray(x).astype(dst.storage)
+        return semantics.float_to_int(x, dst) if src.is_float else np.asarray(x).astype(dst.storage)
     if src.is_integer:
-        return round_f64_to(np.asarray(x).astype(F64), dst) if dst is dt.bfloat16 \
-            else np.asarray(x).astype(lane_dtype(dst))
+        if dst is not dt.bfloat16:
+            return np.asarray(x).astype(lane_dtype(dst))        # one correctly rounded C conversion
+        return round_f64_to(_i64_to_f64_odd(x) if src is dt.int64 else np.asarray(x).astype(F64), dst)
     if dst is dt.bfloat16:
         return dt.bf16_round(dt.round_to_odd_f32(x)) if src is dt.float64 else dt.bf16_round(np.asarray(x, F32))
     return np.asarray(x).astype(lane_dtype(dst))
 
 
-def _float_to_int(x, dst: dt.DType):
-    """Truncate toward zero, saturate to dst's range, NaN -> 0."""
-    info = np.iinfo(dst.storage)
-    t = np.trunc(np.asarray(x, F64))
-    top = float(info.max) + 1.0                   # 2^bits or 2^(bits-1): exact in f64
-    safe = np.where(np.isnan(t) | (t >= top), 0.0, np.maximum(t, float(info.min)))
-    out = safe.astype(dst.storage)
-    return np.where(t >= top, info.max, out).astype(dst.storage)
+def _i64_to_f64_odd(x):
+    """int64 -> f64 rounded to odd (exact where f64 holds the value), so that rounding it once
+    more to bf16 is correct: the high and low 32 bits are each exact in f64."""
+    x = np.asarray(x, np.int64)
+    high = (x >> np.int64(32)) << np.int64(32)
+    return _add_to_odd(high.astype(F64), (x - high).astype(F64))
 
 
 # ---------------------------------------------------------------- operators (§2.3)
 
 def _c_div(a, b):
-    """Integer a / b truncating toward zero, wrapping (MIN / -1 = MIN)."""
-    if np.ndim(a) == 0 and np.ndim(b) == 0:               # uniform: exact in Python ints
-        x, y = int(a), int(b)
-        q = abs(x) // abs(y)
-        return np.array(q if (x >= 0) == (y >= 0) else -q).astype(np.result_type(a, b))[()]
-    q = np.floor_divide(a, b)
-    fix = (a - q * b != 0) & ((a < 0) != (b < 0))
-    return np.where(fix, q + 1, q).astype(np.result_type(a, b))
+    """Integer a / b truncating toward zero in the lane dtype (MIN / -1 wraps to MIN)."""
+    return np.asarray(semantics.c_div(a, b)).astype(np.result_type(a, b))[()]
 
 
 def _c_mod(a, b):
     """Integer a % b with the sign of the dividend."""
-    return np.asarray(a - _c_div(a, b) * b).astype(np.result_type(a, b))[()]
+    return np.asarray(semantics.c_rem(a, b)).astype(np.result_type(a, b))[()]
 
 
 _UFUNCS = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "%": np.fmod,
@@ -124,7 +122,8 @@ def binary_op(op: str, t: dt.DType):
     """The function computing `a op b` for operands already converted to the operation type t
     (not for shifts, comparisons or logic): chosen once per IR node."""
     if op in ("min", "max"):
-        return (np.fmin if op == "min" else np.fmax) if t.is_float else (np.minimum if op == "min" else np.maximum)
+        return (semantics.fmin if op == "min" else semantics.fmax) if t.is_float \
+            else (np.minimum if op == "min" else np.maximum)
     if t in (dt.float16, dt.bfloat16):
         u = _UFUNCS[op]
         return lambda a, b: round_f32_to(u(np.asarray(a, F32), np.asarray(b, F32)), t)
@@ -193,12 +192,15 @@ def fma(a, b, c, t: dt.DType):
                               if math.isfinite(x * y + z) else x * y + z, 3, 1)
         a, b, c = np.broadcast_arrays(np.asarray(a, F64), np.asarray(b, F64), np.asarray(c, F64))
         return np.asarray(exact(a, b, c), dtype=F64)
-    p = np.asarray(a, F64) * np.asarray(b, F64)
-    c = np.asarray(c, F64)
+    return round_f64_to(_add_to_odd(np.asarray(a, F64) * np.asarray(b, F64), np.asarray(c, F64)), t)
+
+
+def _add_to_odd(p, c):
+    """p + c in f64 rounded to odd: the exact sum where f64 holds it, else the neighbour whose
+    last significand bit is 1 (TwoSum gives the rounding error exactly)."""
     s = p + c
     bb = s - p
     err = (p - (s - bb)) + (c - bb)
     even = (s.view(np.uint64) & np.uint64(1)) == 0
     toward = np.where(err > 0, np.inf, -np.inf)
-    s = np.where((err != 0) & even & np.isfinite(s), np.nextafter(s, toward), s)
-    return round_f64_to(s, t)
+    return np.where((err != 0) & even & np.isfinite(s), np.nextafter(s, toward), s)

@@ -43,8 +43,7 @@ class Ranges:
         r = self._of(e)
         if r is None:
             return None
-        info_lo, info_hi = _type_range(e.dtype)
-        return r if info_lo <= r[0] and r[1] <= info_hi else None
+        return r if e.dtype.min <= r[0] and r[1] <= e.dtype.max else None
 
     def _of(self, e):
         match e:
@@ -116,14 +115,6 @@ class Ranges:
             case ir.Binary(op="*", a=a, b=ir.Const(value=k)) if k % c == 0:
                 return a if k == c else ir.Binary("*", a, ir.Const(k // c, x.b.type), loc=x.loc)
         return None
-
-
-def _type_range(t) -> tuple[int, int]:
-    if t.kind == "uint":
-        return 0, 2**t.bits - 1
-    if t.kind == "bool":
-        return 0, 1
-    return -2**(t.bits - 1), 2**(t.bits - 1) - 1
 
 
 def _binary(op: str, a: tuple, b: tuple):

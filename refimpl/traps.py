@@ -36,7 +36,12 @@ class KernelTrap(TaskmapError):
     kind/phrase: §10's table; kernel: kernel name; loc: DSL location (spec.ir.Loc) of the
     offending statement or expression; block: block index (x, y, z); thread: thread index
     (x, y, z), or a list of them when several threads are involved (a race: [first, second]);
-    buffer: tensor name; index: element index tuple.
+    buffer: tensor name; index: element index tuple; partial: what the launch's output
+    tensors held when it trapped (name -> array; SPEC.md §10.2), the caller's arrays being
+    left as they were.
+
+    str(trap): `[kind] phrase: detail in block B, thread T at FILE:LINE (statement) [kernel K];
+    hint`, with the parts that apply (a launch trap has no block or thread).
     """
 
     def __init__(self, phrase: str, detail: str = "", *, kernel: str = "", loc=None, block=None,
@@ -49,10 +54,12 @@ class KernelTrap(TaskmapError):
         self.thread = thread
         self.buffer = buffer
         self.index = index
+        self.partial: dict = {}
         sep = " " if detail.startswith("for ") else ": "
-        text = phrase + (sep + detail if detail else "")
-        if block is not None:
-            text += f" in block {fmt3(block)}"
+        text = f"[{self.kind}] {phrase}" + (sep + detail if detail else "")
+        place = ([f"block {fmt3(block)}"] if block is not None else []) + ([_threads(thread)] if thread else [])
+        if place:
+            text += " in " + ", ".join(place)
         if loc is not None:
             text += f" at {where(loc)}" + (f" ({code})" if code else "")
         if kernel:
@@ -64,3 +71,11 @@ class KernelTrap(TaskmapError):
 
 def fmt3(t) -> str:
     return "(" + ",".join(str(int(v)) for v in t) + ")"
+
+
+def _threads(thread) -> str:
+    """`thread (x,y,z)`, or `threads A and B` for a trap between threads (an unknown one left out)."""
+    if not isinstance(thread[0], (tuple, list)) and thread[0] is not None:
+        return f"thread {fmt3(thread)}"
+    known = [fmt3(t) for t in thread if t is not None]
+    return ("threads " if len(known) > 1 else "thread ") + " and ".join(known)

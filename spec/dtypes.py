@@ -7,6 +7,7 @@ type that every backend and the verifier follow (bf16: once, never through f32 n
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,17 +49,38 @@ class DType:
             return np.dtype("float32")
         return self.storage
 
+    @property
+    def min(self) -> int | float:
+        """The least value of the type: -2^(bits-1) for signed integers, 0 for unsigned ones and
+        bool (False), -inf for floats."""
+        if self.is_float:
+            return -math.inf
+        return -(1 << (self.bits - 1)) if self.kind == "int" else 0
+
+    @property
+    def max(self) -> int | float:
+        """The greatest value: 2^(bits-1) - 1, 2^bits - 1, 1 (True) for bool, inf for floats."""
+        if self.is_float:
+            return math.inf
+        return 1 if self is boolean else (1 << (self.bits - (self.kind == "int"))) - 1
+
     def accepts(self, value) -> bool:
         """Whether a Python/NumPy scalar argument is a value of this type (§3.4): bools for bool,
-        in-range integers for integer types, any real number (not a bool) for floats."""
+        integers in [min, max] for integer types, for floats any real number (not a bool) that
+        does not overflow to infinity when rounded to the type (inf and NaN themselves do)."""
         if self.kind == "bool":
             return isinstance(value, (bool, np.bool_))
-        if isinstance(value, bool):
+        if isinstance(value, (bool, np.bool_)):
             return False
         if self.is_integer:
-            info = np.iinfo(self.storage)
-            return isinstance(value, (int, np.integer)) and info.min <= int(value) <= info.max
-        return isinstance(value, (int, float, np.integer, np.floating))
+            return isinstance(value, (int, np.integer)) and self.min <= int(value) <= self.max
+        if not isinstance(value, (int, float, np.integer, np.floating)):
+            return False
+        try:
+            x = float(value)
+        except OverflowError:                        # an int beyond float64
+            return False
+        return not math.isfinite(x) or math.isfinite(round_to(x, self))
 
     def __repr__(self) -> str:
         return self.short

@@ -8,6 +8,7 @@ per-node visitor classes).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -227,6 +228,9 @@ class Swizzle(Node):
 Layout = RowMajor | Strided | Swizzle
 
 
+DIRECTIONS = ("in", "out", "inout")
+
+
 @dataclass(frozen=True)
 class Buffer(Node):
     name: str
@@ -234,6 +238,7 @@ class Buffer(Node):
     shape: tuple[Expr, ...]
     scope: str
     layout: Layout = RowMajor()
+    direction: str | None = None    # a tensor parameter's declared direction (DIRECTIONS); None: inferred
     origin: str | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     @property
@@ -411,6 +416,24 @@ class Kernel(Node):
     def scalar_params(self) -> tuple[Var, ...]:
         return tuple(p for p in self.params if isinstance(p, Var))
 
+    @functools.cached_property
+    def directions(self) -> dict[str, str]:
+        """Each tensor parameter's direction (§6.1): as declared (In/Out/InOut), else inferred
+        from the body: written and read -> "inout", written only -> "out", else "in"."""
+        written, read = written_buffers(self), read_buffers(self)
+        return {b.name: b.direction or ("in" if b.name not in written else "inout" if b.name in read else "out")
+                for b in self.buffer_params}
+
+    @property
+    def outputs(self) -> tuple[Buffer, ...]:
+        """The tensor parameters the kernel may write ("out" and "inout")."""
+        return tuple(b for b in self.buffer_params if self.directions[b.name] != "in")
+
+    @property
+    def inputs(self) -> tuple[Param, ...]:
+        """The parameters whose values the kernel reads: scalars, "in" and "inout" tensors."""
+        return tuple(p for p in self.params if isinstance(p, Var) or self.directions[p.name] != "out")
+
 
 @dataclass(frozen=True)
 class Module(Node):
@@ -516,31 +539,16 @@ def may_trap(node) -> bool:
     return False
 
 
-def c_divmod(x: int, y: int) -> tuple[int, int]:
-    """C's x / y (truncating toward zero) and x % y (sign of the dividend), on Python ints."""
-    q = abs(x) // abs(y) * (1 if (x >= 0) == (y >= 0) else -1)
-    return q, x - q * y
-
-
 def fold(op: str, a: Const, b: Const) -> Const | None:
-    """Constant folding for integer index arithmetic (C semantics: truncating / and %)."""
-    if not (a.dtype.is_integer and b.dtype.is_integer and a.dtype == b.dtype):
+    """Constant folding of integer arithmetic with the semantics of §2.3 (spec.semantics: C
+    division, wrapping); None where the operation traps, which is left to run time."""
+    if not (a.dtype.is_integer and a.dtype == b.dtype and op in ARITH_OPS + MINMAX_OPS):
         return None
-    x, y = a.value, b.value
-    if op in ("/", "%") and y == 0:
+    from . import semantics              # semantics evaluates IR, so it imports this module
+    try:
+        return Const(semantics.binary(op, a.value, b.value, a.dtype), a.dtype)
+    except semantics.Trap:
         return None
-    table = {
-        "+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y,
-        "/": lambda: c_divmod(x, y)[0], "%": lambda: c_divmod(x, y)[1],
-        "min": lambda: min(x, y), "max": lambda: max(x, y),
-    }
-    if op not in table:
-        return None
-    v = table[op]()
-    bits = a.dtype.bits
-    if a.dtype.kind == "int" and -2**(bits - 1) <= v < 2**(bits - 1):
-        return Const(v, a.dtype)
-    return None
 
 
 def written_buffers(node) -> set[str]:
@@ -551,6 +559,17 @@ def written_buffers(node) -> set[str]:
         match n:
             case Store(buffer=b) | Atomic(target=Ref(buffer=b)) | CpAsync(dst=Ref(buffer=b)) \
                     | LdMatrix(dst=Ref(buffer=b)) | MmaSync(acc=Ref(buffer=b)):
+                out.add(b.name)
+    return out
+
+
+def read_buffers(node) -> set[str]:
+    """Names of the buffers some expression or statement under `node` reads from global memory
+    (loads, atomics' read-modify-write targets, async-copy sources) or, for shared tensors, loads."""
+    out = set()
+    for n in walk(node):
+        match n:
+            case Load(buffer=b) | Atomic(target=Ref(buffer=b)) | CpAsync(src=Ref(buffer=b)):
                 out.add(b.name)
     return out
 

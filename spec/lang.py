@@ -29,6 +29,26 @@ class TensorType:
     """`f32[m, n]` in a parameter annotation: a global tensor of that dtype and shape."""
     dtype: _dt.DType
     shape: tuple
+    direction: str | None = None
+
+
+class Direction:
+    """`In[f32[n]]`, `Out[...]`, `InOut[...]` in a parameter annotation: the tensor's declared
+    direction (SPEC §6.1); without one it is inferred from the body."""
+
+    def __init__(self, name: str, direction: str):
+        self.name, self.direction = name, direction
+
+    def __getitem__(self, t: TensorType) -> TensorType:
+        if not isinstance(t, TensorType):
+            raise TypeError(f"{self.name}[...] takes a tensor type such as f32[n], got {t!r}")
+        return TensorType(t.dtype, t.shape, self.direction)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+In, Out, InOut = Direction("In", "in"), Direction("Out", "out"), Direction("InOut", "inout")
 
 
 class Intrinsic:
@@ -152,7 +172,7 @@ def _error_at(where, message: str, hint: str) -> DSLError:
 
 
 __all__ = [
-    "kernel", "module", "TensorType", "TaskMapping", "spatial", "repeat", "auto_map", "swizzle",
+    "kernel", "module", "TensorType", "In", "Out", "InOut", "TaskMapping", "spatial", "repeat", "auto_map", "swizzle",
     "threadIdx", "blockIdx", "blockDim", "gridDim",
     "boolean", "i8", "i16", "i32", "i64", "u8", "u32", "f16", "bf16", "f32", "f64",
     *_INTRINSICS,

@@ -189,13 +189,19 @@ class _Parser:
             ann = ast.parse(ann.value, mode="eval").body
             ast.copy_location(ann, a.annotation)
             ast.fix_missing_locations(ann)
+        direction = None
+        if isinstance(ann, ast.Subscript) and isinstance(marker := self.value(ann.value), lang.Direction):
+            direction, ann = marker.direction, ann.slice          # In[...], Out[...], InOut[...]
+            if not isinstance(ann, ast.Subscript):
+                raise self.error(ann, f"{marker}[...] takes a tensor type, got {ast.unparse(ann)}",
+                                 f"write `{a.arg}: {marker}[f32[n]]`; scalar parameters are always inputs")
         if isinstance(ann, ast.Subscript):
             dtype = self.value(ann.value)
             if not isinstance(dtype, dt.DType):
                 raise self.error(ann, f"tensor annotation must be dtype[shape], got {ast.unparse(ann)}")
             dims = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
             shape = tuple(self.expr(d) for d in dims)
-            return ir.Buffer(a.arg, dtype, shape, "global", loc=self.loc(a), origin=a.arg)
+            return ir.Buffer(a.arg, dtype, shape, "global", direction=direction, loc=self.loc(a), origin=a.arg)
         dtype = self.value(ann)
         if not isinstance(dtype, dt.DType):
             instead = {int: "i32", float: "f32", bool: "boolean"}.get(dtype) if isinstance(dtype, type) else None

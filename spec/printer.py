@@ -56,7 +56,17 @@ def layout_str(layout) -> str:
 
 
 def buffer_decl(b: ir.Buffer) -> str:
-    return f"{b.scope} {b.dtype.short} {b.name}[{', '.join(map(expr_str, b.shape))}]{layout_str(b.layout)}"
+    direction = f" {b.direction}" if b.direction else ""
+    return f"{b.scope}{direction} {b.dtype.short} {b.name}[{', '.join(map(expr_str, b.shape))}]{layout_str(b.layout)}"
+
+
+def param_type(b: ir.Buffer) -> str:
+    """A tensor parameter's type as the DSL writes it: `f32[n]`, `Out[f32[n]]`."""
+    t = f"{b.dtype.short}[{', '.join(map(expr_str, b.shape))}]"
+    return f"{_DIRECTION_WORDS[b.direction]}[{t}]" if b.direction else t
+
+
+_DIRECTION_WORDS = {"in": "In", "out": "Out", "inout": "InOut"}
 
 
 class _Lines:
@@ -128,8 +138,8 @@ class _Lines:
 
 def kernel_lines(k: ir.Kernel) -> _Lines:
     out = _Lines()
-    params = ", ".join(f"{p.name}: {p.dtype.short}" if isinstance(p, ir.Var) else
-                       f"{p.name}: {p.dtype.short}[{', '.join(map(expr_str, p.shape))}]" for p in k.params)
+    params = ", ".join(f"{p.name}: {p.dtype.short}" if isinstance(p, ir.Var) else f"{p.name}: {param_type(p)}"
+                       for p in k.params)
     out.emit(0, f"kernel {k.name}({params})", k)
     out.emit(1, f"grid ({', '.join(map(expr_str, k.grid))})  block ({', '.join(map(expr_str, k.block))})")
     out.stmts(k.body, 1)

@@ -23,6 +23,7 @@ PHRASES = {
     "duplicate name": "9.2",
     "assignment to kernel parameter": "9.2",
     "assignment to loop variable": "9.2",
+    "write to input tensor": "9.2",
     "type mismatch": "9.2, 9.3",
     "constant out of range": "9.3",
     "condition is not bool": "9.3",

@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import dtypes as dt
 from . import ir
+from . import semantics
 from .mapping import Atom, TaskMapping
 from .printer import expr_str
 from .verify_common import const_value, fail, own_exprs, where
 from .verify_launch import block_shape
-from .verify_uniformity import (Dep, Threads, exact_binary, exact_unary, join, meet, restrict, same,
-                                uniform_on, warp_uniform_on, wrap)
+from .verify_uniformity import Dep, Threads, join, meet, restrict, same, uniform_on, warp_uniform_on
 
 MAX_PASSES = 16
 
@@ -235,19 +234,7 @@ def _exact(e, vals, threads: Threads):
         return None
     if not all(v is not None and v.exact for v in vals):
         return None
-    arrays = [v.labels for v in vals]
-    match e:
-        case ir.Binary(op="<<" | ">>" as op, a=a):
-            out = exact_binary(op, wrap(arrays[0], a.dtype), arrays[1], a.dtype)
-        case ir.Binary(op=op, a=a, b=b):
-            t = dt.promote(a.dtype, b.dtype)
-            out = exact_binary(op, wrap(arrays[0], t), wrap(arrays[1], t), t)
-        case ir.Unary(op=op):
-            out = exact_unary(op, arrays[0])
-        case ir.Cast():
-            out = arrays[0]
-        case ir.Select():
-            out = np.where(arrays[0] != 0, arrays[1], arrays[2])
-        case _:
-            return None
-    return None if out is None else wrap(out, e.dtype)
+    try:                                  # §2.3 semantics, one value per thread
+        return np.asarray(semantics.apply(e, [v.labels for v in vals])).astype(np.int64)
+    except (semantics.Unknown, semantics.Trap):
+        return None

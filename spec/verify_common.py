@@ -9,6 +9,7 @@ import typing
 
 from . import ir
 from . import printer
+from . import semantics
 from .errors import VerifyError
 
 
@@ -94,17 +95,12 @@ def buffer_exprs(b: ir.Buffer) -> tuple[ir.Expr, ...]:
 
 
 def const_value(e: ir.Expr):
-    """The value of a constant expression (literals and integer arithmetic on them), else None."""
-    match e:
-        case ir.Const(value=v):
-            return v
-        case ir.Binary(op=op, a=a, b=b):
-            x, y = const_value(a), const_value(b)
-            if x is None or y is None:
-                return None
-            folded = ir.fold(op, ir.Const(x, a.dtype), ir.Const(y, b.dtype))
-            return None if folded is None else folded.value
-    return None
+    """The value of a constant expression (spec.semantics), else None (it reads a variable, or
+    it traps: left to run time)."""
+    try:
+        return semantics.evaluate(e, {})
+    except (semantics.Unknown, semantics.Trap):
+        return None
 
 
 def non_parameter(e: ir.Expr, scalars: set[str]):

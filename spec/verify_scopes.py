@@ -1,11 +1,11 @@
 """Names and scopes (SPEC.md §9.2): every variable and tensor is used only where it is declared,
 with the type it was declared with; names are unique within a kernel; kernel parameters and
-loop variables are never assigned."""
+loop variables are never assigned; a tensor parameter declared In is never written."""
 from __future__ import annotations
 
 from . import ir
-from .printer import buffer_decl
-from .verify_common import bodies, fail, own_exprs, refs, where
+from .printer import buffer_decl, param_type
+from .verify_common import bodies, fail, own_exprs, refs, statements, where
 
 
 def check_scopes(kernel: ir.Kernel) -> None:
@@ -18,6 +18,19 @@ def check_scopes(kernel: ir.Kernel) -> None:
         for e in p.shape:
             _check_uses(kernel, e, scope, p)
     _block(kernel, kernel.body, scope, declared, readonly)
+    _check_directions(kernel)
+
+
+def _check_directions(kernel) -> None:
+    inputs = {p.name: p for p in kernel.buffer_params if p.direction == "in"}
+    for s in statements(kernel.body):
+        written = sorted(ir.written_buffers(s) & inputs.keys()) if inputs and not bodies(s) else ()
+        if written:
+            p = inputs[written[0]]
+            raise fail(kernel, "write to input tensor",
+                       f"`{p.name}` is declared {param_type(p)}{where(p)}, read only, but this statement "
+                       "writes it; declare it InOut[...] if the kernel updates it, Out[...] if it only writes "
+                       "it, or drop the declaration to have it inferred", s)
 
 
 def _block(kernel, body, scope, declared, readonly) -> None:

@@ -111,7 +111,7 @@ def _const_problem(c: ir.Const) -> tuple[str, str] | None:
     if t is dt.boolean:
         ok = isinstance(v, bool)
     elif t.is_integer:
-        lo, hi = (0, 2**t.bits - 1) if t.kind == "uint" else (-2**(t.bits - 1), 2**(t.bits - 1) - 1)
+        lo, hi = t.min, t.max
         ok = isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
         if isinstance(v, int) and not ok:
             hint = f" (for all bits set write {hex(hi)})" if v == -1 and t.kind == "uint" else ""

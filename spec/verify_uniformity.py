@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import dtypes as dt
 
 WARP = 32
 
@@ -120,38 +119,3 @@ def restrict(mask, v, truth: bool):
     if mask is None or v is None or not v.exact:
         return mask
     return mask & ((v.labels != 0) == truth)
-
-
-# ---------------------------------------------------------------- exact evaluation (§2.3)
-
-def wrap(values: np.ndarray, dtype: dt.DType) -> np.ndarray:
-    """Integer results modulo 2^bits (two's complement), bool as 0/1."""
-    if dtype is dt.boolean:
-        return (values != 0).astype(np.int64)
-    if dtype.bits >= 64:
-        return values
-    span = 1 << dtype.bits
-    low = 0 if dtype.kind == "uint" else -(span >> 1)
-    return (values - low) % span + low
-
-
-def exact_binary(op: str, a: np.ndarray, b: np.ndarray, operand: dt.DType) -> np.ndarray | None:
-    """C semantics on integer/bool operands; None where the operation would trap (§2.3)."""
-    if op in ("/", "%"):
-        if np.any(b == 0):
-            return None
-        q = np.abs(a) // np.abs(b) * np.where((a < 0) != (b < 0), -1, 1)
-        return q if op == "/" else a - q * b
-    if op in ("<<", ">>"):
-        if np.any((b < 0) | (b >= operand.bits)):
-            return None
-        return a << b if op == "<<" else a >> b
-    table = {"+": np.add, "-": np.subtract, "*": np.multiply, "&": np.bitwise_and, "|": np.bitwise_or,
-             "^": np.bitwise_xor, "min": np.minimum, "max": np.maximum, "&&": np.logical_and,
-             "||": np.logical_or, "<": np.less, "<=": np.less_equal, ">": np.greater,
-             ">=": np.greater_equal, "==": np.equal, "!=": np.not_equal}
-    return table[op](a, b).astype(np.int64)
-
-
-def exact_unary(op: str, a: np.ndarray) -> np.ndarray:
-    return {"neg": np.negative, "not": lambda x: (x == 0).astype(np.int64), "invert": np.invert}[op](a)

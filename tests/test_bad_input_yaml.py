@@ -169,6 +169,8 @@ ROWS = [
      "b: cannot evaluate 'a + q': NameError: name 'q' is not defined"),
     ("output-not-a-tensor", copy("assert_return: {n: a}"), 5,
      "assert_return names 'n', which is not a tensor parameter of kernel copy32 (a, b)"),
+    ("output-is-an-input", copy("assert_return: {a: a, b: a}"), 5,
+     "assert_return names 'a', which kernel copy32 never writes (an input, SPEC §6.1); its outputs: b"),
     ("output-wrong-shape", copy("assert_return: {b: 'a[:3]'}"), 5,
      "b: the expected value has shape (3,), which does not broadcast to the output's shape (32,)"),
     ("output-mapping-unknown-key", copy("assert_return: {b: {value: a, tol: 1}}"), 5,

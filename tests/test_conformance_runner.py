@@ -109,7 +109,7 @@ def test_unexpected_trap_fails_a_return_case(tmp_path, monkeypatch):
         raise KernelTrap("out of bounds global access", "a[32]", kernel="copy32")
     fake(monkeypatch, launch)
     out = one_case(tmp_path, COPY % 'assert_return: {b: "a"}').run("interp")
-    assert out.status == "failed" and out.message.startswith("unexpected KernelTrap: out of bounds global access")
+    assert out.status == "failed" and out.message.startswith("unexpected KernelTrap: [oob] out of bounds global access")
 
 
 def test_unavailable_backend_skips_with_reason(tmp_path, monkeypatch):

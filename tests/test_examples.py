@@ -121,19 +121,19 @@ def _cases():
 CASES = [pytest.param(*c[1:], id=f"{c[0]}-" + "-".join(f"{k}{v}" for k, v in c[4].items())) for c in _cases()]
 
 
-ACCUMULATING = {"reduce_sum_atomic"}    # kernels that add into their output: it must start at zero
-
-
 def _run_and_compare(launch, k, make_args, reference, sizes, uninitialized=None):
-    """uninitialized(shape, dtype): an output array the kernel must write before reading."""
+    """uninitialized(shape, dtype): an array for each "out" tensor, which the kernel must write
+    before reading ("inout" ones, e.g. an atomic total, keep make_args' initial values)."""
     args = list(make_args(np.random.default_rng(0), **sizes))
     inputs = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     expected = reference(*inputs)
     names = [p.name for p in k.params]
-    if uninitialized is not None and k.name not in ACCUMULATING:
-        for name in expected:
-            i = names.index(name)
-            args[i] = uninitialized(args[i].shape, k.params[i].dtype)
+    assert set(expected) == {b.name for b in k.outputs}, "reference() returns exactly the kernel's outputs"
+    if uninitialized is not None:
+        for b in k.outputs:
+            i = names.index(b.name)
+            if k.directions[b.name] == "out":
+                args[i] = uninitialized(args[i].shape, b.dtype)
     launch(k, *args)
     for name, want in expected.items():
         got = args[names.index(name)]

@@ -292,7 +292,7 @@ def test_write_after_unordered_read_traps(monkeypatch, defer_limit, mode):
     with pytest.raises(refimpl.KernelTrap) as info:
         refimpl.interpret(write_after_read, mode, np.zeros(128, np.int32))
     trap = info.value
-    assert str(trap).startswith(f"data race on shared memory: s[{element}] read by {reader} and written by "
+    assert str(trap).startswith(f"[race] data race on shared memory: s[{element}] read by {reader} and written by "
                                 f"thread {'(%d,%d,%d)' % writer}"), str(trap)
     assert tuple(trap.block) == block and tuple(trap.thread[1]) == writer
 
@@ -392,7 +392,7 @@ def test_launch_validates_arguments():
     with pytest.raises(refimpl.KernelTrap) as info:
         refimpl.interpret(copy2d, 4, 5, a, np.zeros((5, 4), np.float32))
     assert info.value.kind == "launch"
-    assert str(info.value).startswith("shape mismatch for parameter b: expected (4, 5) from (m, n), got (5, 4)")
+    assert str(info.value).startswith("[launch] shape mismatch for parameter b: expected (4, 5) from (m, n), got (5, 4)")
     with pytest.raises(refimpl.KernelTrap, match="dtype mismatch: parameter a: expected float32, got float64"):
         refimpl.interpret(copy2d, 4, 5, a.astype(np.float64), b)
     with pytest.raises(refimpl.KernelTrap, match="dtype mismatch: parameter m: expected a i32 scalar"):
