@@ -57,9 +57,7 @@ def _conv_dims(types, attrs):
         if len(t.shape) != 4:
             raise op.fail(f"input {nm} must be 4-D ({'N, C, H, W' if nm == 'x' else 'O, C/group, KH, KW'}), "
                           f"got {list(t.shape)}")
-    for nm, t in zip(("w", "bias"), types[1:]):
-        if t.dtype != x.dtype:
-            raise op.fail(f"input {nm} has dtype {t.dtype.short}, x has {x.dtype.short}; they must match")
+    op.same_dtype(types)
     g = attrs["group"]
     (n, c, h, wd), (o, cg, kh, kw) = x.shape, w.shape
     if g < 1 or c % g or o % g:

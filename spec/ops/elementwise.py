@@ -85,7 +85,7 @@ def _nonzero_divisor(rng, types, attrs):
 def unary(name, body, ref, *, onnx=None, onnx_attrs=None, dtypes=FLOATS, attrs=(), sample=None,
           doc="", out=None, opset=21, onnx_fn=None):
     """Register y = body(x, attrs) (x in the compute type; out(dtype, attrs) gives the output dtype)."""
-    out = out or (lambda t, a: t)
+    out, doc = out or (lambda t, a: t), doc or f"{name}(x)"
 
     def infer(types, a):
         return [TensorType(out(types[0].dtype, a), types[0].shape)]
@@ -277,13 +277,13 @@ def _pow_sample(rng, types, attrs):
     return [_POSITIVE(rng, types[:1], attrs)[0], random_array(rng, types[1], -2.0, 2.0)]
 
 
-nary("add", ("a", "b"), lambda a, b, _: a + b, lambda a, b, _: a + b, onnx="Add", dtypes=_ARITH)
-nary("sub", ("a", "b"), lambda a, b, _: a - b, lambda a, b, _: a - b, onnx="Sub", dtypes=_ARITH)
-nary("mul", ("a", "b"), lambda a, b, _: a * b, lambda a, b, _: a * b, onnx="Mul", dtypes=_ARITH)
+nary("add", ("a", "b"), lambda a, b, _: a + b, lambda a, b, _: a + b, onnx="Add", dtypes=_ARITH, doc="a + b")
+nary("sub", ("a", "b"), lambda a, b, _: a - b, lambda a, b, _: a - b, onnx="Sub", dtypes=_ARITH, doc="a - b")
+nary("mul", ("a", "b"), lambda a, b, _: a * b, lambda a, b, _: a * b, onnx="Mul", dtypes=_ARITH, doc="a * b")
 nary("div", ("a", "b"), lambda a, b, _: ir.binary("/", a, b), lambda a, b, _: _c_div(a, b), onnx="Div",
      dtypes=_ARITH, sample=_nonzero_divisor, doc="a / b; integers truncate toward zero")
 nary("pow", ("a", "b"), lambda a, b, _: call("pow", a, b), lambda a, b, _: np.power(a, b), onnx="Pow",
-     sample=_pow_sample)
+     sample=_pow_sample, doc="a ** b")
 nary("max", ("a", "b"), lambda a, b, _: select(cmp("||", cmp(">", a, b), cmp("!=", a, a)), a, b),
      lambda a, b, _: np.maximum(a, b), onnx="Max", dtypes=_ARITH, doc="larger of a and b; NaN propagates")
 nary("min", ("a", "b"), lambda a, b, _: select(cmp("||", cmp("<", a, b), cmp("!=", a, a)), a, b),
@@ -291,6 +291,7 @@ nary("min", ("a", "b"), lambda a, b, _: select(cmp("||", cmp("<", a, b), cmp("!=
 MOD_SHAPES = tuple(Example(e.shapes, {"fmod": 1}) for e in BINARY_SHAPES) + tuple(
     Example(e.shapes, {"fmod": 0}, (dt.int32, dt.int32)) for e in BINARY_SHAPES[:2])
 nary("mod", ("a", "b"), _mod_body, _mod_ref, onnx="Mod", dtypes=_ARITH, sample=_nonzero_divisor, examples=MOD_SHAPES,
+     doc="remainder: fmod=1 sign of a (C fmod), fmod=0 sign of b",
      attrs=(Attr("fmod", 0, int, "1: C fmod (sign of a); 0: sign of b (integers only)", (0, 1)),),
      check=_mod_check, onnx_attrs=lambda a: {"fmod": a["fmod"]})
 for _name, _op, _onnx, _np in (("equal", "==", "Equal", np.equal), ("not_equal", "!=", None, np.not_equal),

@@ -15,13 +15,7 @@ import numpy as np
 from .. import ir
 from .compute import Task, TensorInput, cast, compute, compute_type, reduce
 from .elementwise import broadcast_load, broadcast_shape
-from .registry import FLOATS, INTS, Attr, Example, OnnxNode, Operator, TensorType, get, register
-
-
-def _same_dtype(op: Operator, types, names=("a", "b", "c")):
-    for nm, t in zip(names[1:], types[1:]):
-        if t.dtype != types[0].dtype:
-            raise op.fail(f"input {nm} has dtype {t.dtype.short}, a has {types[0].dtype.short}; they must match")
+from .registry import FLOATS, INTS, Attr, Example, OnnxNode, Operator, OpError, TensorType, get, register
 
 
 def _inner_mismatch(op: Operator, ka: int, kb: int, b_shape) -> Exception:
@@ -38,15 +32,17 @@ def _matmul_shapes(op: Operator, a, b):
     sb = b.shape + (1,) if len(b.shape) == 1 else b.shape
     if sa[-1] != sb[-2]:
         raise _inner_mismatch(op, a.shape[-1], b.shape[0] if len(b.shape) <= 2 else b.shape[-2], b.shape)
-    batch = broadcast_shape(op, ("a", "b"), [TensorType(a.dtype, sa[:-2]), TensorType(b.dtype, sb[:-2])]) \
-        if len(sa) > 2 or len(sb) > 2 else ()
+    try:
+        batch = broadcast_shape(op, ("a", "b"), [TensorType(a.dtype, sa[:-2]), TensorType(b.dtype, sb[:-2])])
+    except OpError:
+        raise op.fail(f"batch dimensions do not broadcast: a{list(a.shape)} vs b{list(b.shape)}") from None
     out = batch + ((sa[-2],) if len(a.shape) > 1 else ()) + ((sb[-1],) if len(b.shape) > 1 else ())
     return batch, sa[-2], sa[-1], sb[-1], out
 
 
 def _matmul_infer(types, attrs):
     op = get("matmul")
-    _same_dtype(op, types)
+    op.same_dtype(types)
     return [TensorType(types[0].dtype, _matmul_shapes(op, *types)[4])]
 
 
@@ -89,7 +85,7 @@ register(Operator("matmul", "matmul", "NumPy matmul: batch dims broadcast, 1-D o
 def _bmm_infer(types, attrs):
     op = get("batch_matmul")
     a, b = types
-    _same_dtype(op, types)
+    op.same_dtype(types)
     for nm, t in zip("ab", types):
         if len(t.shape) != 3:
             raise op.fail(f"input {nm} must be 3-D (batch, rows, cols), got {list(t.shape)}")
@@ -117,7 +113,7 @@ register(Operator("batch_matmul", "matmul", "a[p] @ b[p] for each batch p (3-D o
 
 def _gemm_dims(types, attrs):
     op = get("gemm")
-    _same_dtype(op, types)
+    op.same_dtype(types)
     a, b = types[:2]
     for nm, t in zip("ab", (a, b)):
         if len(t.shape) != 2:

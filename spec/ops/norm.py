@@ -87,12 +87,6 @@ def _need_shape(op: Operator, name: str, t: TensorType, shape, why: str):
         raise op.fail(f"input {name} must have shape {list(shape)} ({why}), got {list(t.shape)}")
 
 
-def _same_dtype(op: Operator, names, types):
-    for nm, t in zip(names[1:], types[1:]):
-        if t.dtype != types[0].dtype:
-            raise op.fail(f"input {nm} has dtype {t.dtype.short}, x has {types[0].dtype.short}; they must match")
-
-
 def _normalized(x: TensorInput, stat_shape, index, extents, eps, mean: bool):
     """mean (if asked) and rsqrt(var + eps) computes; index(i, r) is x's index for stats index
     i and reduction variables r; var is about the mean, or the mean square when mean=False."""
@@ -115,7 +109,7 @@ def _layer_infer(name, rms: bool):
         op = get(name)
         a = _axis(op, types, attrs)
         names = op.input_names(len(types))
-        _same_dtype(op, names, types)
+        op.same_dtype(types)
         for nm, t in zip(names[1:], types[1:]):
             _need_shape(op, nm, t, types[0].shape[a:], f"x's dimensions from axis {a}")
         return [types[0]]
@@ -180,7 +174,7 @@ def _group_infer(types, attrs):
     c, g = _channels(op, types), attrs["num_groups"]
     if g < 1 or c % g:
         raise op.fail(f"num_groups={g} must divide the channel dimension x[:, {c}]")
-    _same_dtype(op, op.inputs, types)
+    op.same_dtype(types)
     for nm, t in zip(op.inputs[1:], types[1:]):
         _need_shape(op, nm, t, (c,), "one per channel")
     return [types[0]]
@@ -218,7 +212,7 @@ register(Operator("group_norm", "norm", "layer norm per (sample, channel group),
 def _batch_infer(types, attrs):
     op = get("batch_norm")
     c = _channels(op, types)
-    _same_dtype(op, op.inputs, types)
+    op.same_dtype(types)
     for nm, t in zip(op.inputs[1:], types[1:]):
         _need_shape(op, nm, t, (c,), "one per channel")
     return [types[0]]

@@ -144,6 +144,14 @@ class Operator:
                             f"expected {', '.join(d.short for d in self.dtypes)}")
         return out
 
+    def same_dtype(self, types, count: int | None = None):
+        """The first `count` inputs (default: all) share the first one's dtype, else an OpError."""
+        names = self.input_names(len(types))
+        for nm, t in list(zip(names, types))[1:count]:
+            if t.dtype != types[0].dtype:
+                raise self.fail(f"input {nm} has dtype {t.dtype.short}, {names[0]} has {types[0].dtype.short}; "
+                                "they must match")
+
     def infer(self, types, **attrs) -> list[TensorType]:
         return self.infer_fn(self.check_types(types), self.attributes(attrs))
 
