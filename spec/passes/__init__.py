@@ -5,6 +5,8 @@ is what every backend runs first; each backend appends its own stages and states
 sequence as one tuple (`refimpl.passes.PIPELINE`, `gpu.passes.PIPELINE`). `run(pipeline, kernel)` applies
 it; with `verify=True`, or TASKMAP_VERIFY_PASSES=1 in the environment, the verifier re-checks
 the IR after every pass and a broken one is named (`PassError`). `describe` prints a pipeline.
+`replace_tensor` (fusion's rewrite of a tensor's loads and stores, SPEC §6.3) is a pass that
+callers run themselves, not a pipeline stage.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Callable
 
 from ..errors import PassError, VerifyError
 from .lower_task_mappings import lower_task_mappings
+from .replace_tensor import replace_tensor  # noqa: F401 (public: spec.passes.replace_tensor)
 
 Pass = tuple[str, Callable]
 
