@@ -67,5 +67,6 @@ def test_what_cannot_be_replaced_is_refused_with_the_reason():
         replace_tensor(k, "x", ())
     with pytest.raises(ValueError, match=r"a is read \(.*vector_add.py:\d+:\d+\): pass load= to say what replaces it"):
         replace_tensor(k, "a", ())
-    with pytest.raises(ValueError, match=r"out is accessed through an address \(.*\): only its loads and stores can be replaced, not atomic"):
+    with pytest.raises(ValueError, match=r"out is accessed through an address \(.*\): only its loads and stores "
+                                         r"can be replaced, not atomic"):
         replace_tensor(reduce_sum.reduce_sum_atomic, "out", (), store=lambda idx, v: ())

@@ -68,7 +68,8 @@ def test_every_child_node_is_seen_by_the_checks(cls):
 
 def test_the_known_roles():
     assert vc.own_exprs(ir.Store(_sample(ir.Buffer, None), (a := ir.const(1),), b := ir.const(2.0))) == (a, b)
-    loop = ir.For(ir.Var("i", dt.int32), x := ir.const(0), y := ir.const(4), z := ir.const(1), body := (ir.SyncThreads(),))
+    x, y, z, body = ir.const(0), ir.const(4), ir.const(1), (ir.SyncThreads(),)
+    loop = ir.For(ir.Var("i", dt.int32), x, y, z, body)
     assert vc.own_exprs(loop) == (x, y, z) and vc.bodies(loop) == (body,)
 
 

@@ -2,9 +2,10 @@
 
 A pipeline is a tuple of (name, pass), each pass a pure function Kernel -> Kernel. `LOWERING`
 is what every backend runs first; each backend appends its own stages and states the whole
-sequence as one tuple (`refimpl.passes.PIPELINE`, `gpu.passes.PIPELINE`). `run(pipeline, kernel)` applies
-it; with `verify=True`, or TASKMAP_VERIFY_PASSES=1 in the environment, the verifier re-checks
-the IR after every pass and a broken one is named (`PassError`). `describe` prints a pipeline.
+sequence as one tuple (`refimpl.passes.PIPELINE`, `gpu.passes.PIPELINE`). `run(pipeline,
+kernel)` applies it; with `verify=True`, or TASKMAP_VERIFY_PASSES=1 in the environment, the
+verifier re-checks the IR after every pass and a broken one is named (`PassError`).
+`describe` prints a pipeline.
 `replace_tensor` (fusion's rewrite of a tensor's loads and stores, SPEC §6.3) is a pass that
 callers run themselves, not a pipeline stage.
 """
@@ -54,5 +55,5 @@ def lower(kernel):
 
 def describe(pipeline: tuple[Pass, ...]) -> str:
     """One line per pass: its number, name and what it does (its docstring's first line)."""
-    return "\n".join(f"{i}. {name}: {(stage.__doc__ or '').strip().splitlines()[0]}"
+    return "\n".join(f"{i}. {name}: {next(iter((stage.__doc__ or '').strip().splitlines()), '')}"
                      for i, (name, stage) in enumerate(pipeline, 1))
