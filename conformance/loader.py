@@ -62,6 +62,7 @@ def load_file(path: str) -> list[Case]:
         if not isinstance(doc, YMap):
             raise Where(shown, 1).error("a case file is a mapping with a `cases:` list")
         check_keys(doc, FILE_FIELDS, "a case file")
+        get(doc, "description", "str", "", what="a case file")
         file_kind = get(doc, "kind", "str", "kernel", what="a case file")
         defaults = get(doc, "defaults", "map", None, what="a case file")
         entries = get(doc, "cases", "list", what="a case file")
@@ -159,7 +160,7 @@ def _expand(m: YMap) -> list[YMap]:
             if var not in env:
                 raise rest.at("name").error(f"{{{var}}} in the name is not a variable of `each:` "
                                             f"({', '.join(env) or 'none'})")
-    cases = [_substitute(rest, env) for env in envs]
+    cases = [_substitute(rest, env, rest.where) for env in envs]
     if isinstance(each, YList):                      # point each expanded case at its row
         for case, row in zip(cases, each):
             case.where = row.where
@@ -170,14 +171,18 @@ def _placeholders(s) -> list[str]:
     return re.findall(r"\{(\w+)\}", s) if isinstance(s, str) else []
 
 
-def _substitute(v, env: dict):
+def _substitute(v, env: dict, where: Where | None = None):
+    """`v` with each `{var}` of `env` replaced; `where`: v's place, for a string that is a
+    whole placeholder of no variable (a typo that would otherwise pass on as text)."""
     if isinstance(v, YMap):
-        return ymap({k: _substitute(x, env) for k, x in v.items()}, v.where, v.wheres)
+        return ymap({k: _substitute(x, env, v.at(k)) for k, x in v.items()}, v.where, v.wheres)
     if isinstance(v, YList):
-        return ylist([_substitute(x, env) for x in v], v.where, v.wheres)
+        return ylist([_substitute(x, env, v.at(i)) for i, x in enumerate(v)], v.where, v.wheres)
     if not isinstance(v, str):
         return v
     whole = re.fullmatch(r"\{(\w+)\}", v)
-    if whole and whole.group(1) in env:
+    if whole and whole.group(1) not in env:
+        raise where.error(f"{v} is not a variable of `each:` ({', '.join(env)})")
+    if whole:
         return env[whole.group(1)]
     return re.sub(r"\{(\w+)\}", lambda mt: str(env[mt.group(1)]) if mt.group(1) in env else mt.group(0), v)

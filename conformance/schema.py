@@ -83,7 +83,9 @@ def load_yaml(path: str):
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 1
-        raise Where(path, line).error(f"invalid YAML: {e.problem or e.context}") from None
+        what = f"{e.context}, {e.problem}" if e.context and (e.problem or "").startswith("but ") \
+            else e.problem or e.context
+        raise Where(path, line).error(f"invalid YAML: {what}") from None
     finally:
         loader.dispose()
 

@@ -60,6 +60,11 @@ ROWS = [
     ("entry-a-string", "cases:\n  - copy\n", 2, "each entry of `cases:` must be a mapping (a case)"),
     ("defaults-a-number", "defaults: 3\ncases:\n  - name: x\n", 1, "`defaults:` must be a mapping, got int 3"),
     ("file-kind-unknown", "kind: operator\ncases:\n  - name: x\n", 1, "unknown case kind 'operator'"),
+    ("description-a-list", "description: [a, b]\ncases:\n  - name: x\n", 1,
+     "`description:` must be a string, got a list"),
+    ("two-documents", "cases: []\n---\ncases: []\n", 2, "invalid YAML: expected a single document in the stream, but found another document"),
+    ("defaults-unknown-key", "defaults: {kernal: BUGS::copy32}\ncases:\n  - name: x\n", 1,
+     "unknown key `kernal` in a `kernel` case"),
     ("duplicate-key", case("kernel: BUGS::copy32", "kernel: BUGS::copy32"), 4, "duplicate key 'kernel'"),
     ("duplicate-case-name", copy(RETURN) + copy(RETURN)[7:], 6, "duplicate case id 'c/x'"),
     # ---- the case's own keys
@@ -75,6 +80,7 @@ ROWS = [
     ("trap-on-cuda", copy("backends: [cuda]", TRAP), 2, "backend 'cuda' not allowed here: traps are checked"),
     ("tags-a-string", copy("tags: fast", RETURN), 5, "`tags:` must be a list of strings"),
     ("case-kind-unknown", case("kind: graph"), 3, "unknown case kind 'graph'"),
+    ("case-kind-a-number", case("kind: 3"), 3, "`kind:` must be a string, got int 3"),
     # ---- kernel:
     ("kernel-a-number", case("kernel: 3", RETURN), 3, "`kernel:` must be a string, got int 3"),
     ("kernel-file-missing", case("kernel: nowhere.py::k", RETURN), 3, "kernel file 'nowhere.py' not found"),
@@ -193,6 +199,8 @@ ROWS = [
      "unknown key `lane` in assert_trap"),
     ("invalid-phrase-unknown", copy("assert_invalid: {phrase: loop step zero}"), 5,
      "'loop step zero' is not a verifier phrase (SPEC.md §9.1)"),
+    ("invalid-unknown-key", copy("assert_invalid: {phrase: loop step is zero, where: 3}"), 5,
+     "unknown key `where` in assert_invalid"),
     ("invalid-stage-unknown", copy("assert_invalid: {stage: parse, phrase: x}"), 5,
      "`stage:` must be `verify` (the default) or `dsl`"),
     # ---- each:
@@ -200,6 +208,8 @@ ROWS = [
     ("each-value-not-a-list", copy("each: {n: 3}", RETURN), 5, "`each: n:` must be a non-empty list of values"),
     ("each-rows-not-mappings", copy("each: [1, 2]", RETURN), 5, "`each:` must be a mapping of lists"),
     ("each-without-placeholder", copy("each: {n: [1, 2]}", RETURN), 2, "needs {placeholders} in its name"),
+    ("each-placeholder-typo", "cases:\n  - name: 'n{n}'\n    each: {n: [1, 2]}\n    kernel: BUGS::copy32\n"
+     "    sizes: {n: '{N}'}\n    " + RETURN + "\n", 5, "{N} is not a variable of `each:` (n)"),
     ("each-unknown-placeholder", "cases:\n  - name: 'n{m}'\n    each: {n: [1, 2]}\n    kernel: BUGS::copy32\n"
      "    " + RETURN + "\n", 2, "{m} in the name is not a variable of `each:` (n)"),
 ]
