@@ -123,15 +123,15 @@ def make_launch(kernel: ir.Kernel, sizes: YMap, args: YMap, seed: int, memory_li
             raise args.at(name).error(f"`args:` names {name!r}, which is not a parameter of "
                                       f"kernel {kernel.name} ({', '.join(params)})")
     scalars = {p.name: _scalar(p, sizes, args, where) for p in kernel.params if isinstance(p, ir.Var)}
-    specs = {p.name: _tensor_spec(p, sizes, args, where, scalars, seed * 1000 + i)
+    specs = {p.name: _tensor_spec(p, sizes, args, scalars, seed * 1000 + i)
              for i, p in enumerate(kernel.params) if isinstance(p, ir.Buffer)}
-    _check_memory(specs, memory_limit_mib, where)
+    _check_memory(specs, memory_limit_mib, sizes.where)
     values, tensors = {}, {}
     for name, spec in specs.items():
         try:
             values[name] = arrays.make_tensor(spec, make_empty)
         except MemoryError:
-            raise where.error(f"tensor {name} {spec.shape} does not fit in this machine's memory; "
+            raise sizes.where.error(f"tensor {name} {spec.shape} does not fit in this machine's memory; "
                               "use smaller sizes") from None
         tensors[name] = (spec, arrays.as_values(values[name], spec.dtype))
     namespace = dict(sizes) | scalars | {n: v for n, (_, v) in tensors.items()}
@@ -163,10 +163,9 @@ def _scalar(p: ir.Var, sizes: YMap, args: YMap, case_where: Where):
     return int(value)
 
 
-def _tensor_spec(p: ir.Buffer, sizes: YMap, args: YMap, case_where: Where, scalars: dict,
-                 default_seed: int) -> arrays.TensorSpec:
+def _tensor_spec(p: ir.Buffer, sizes: YMap, args: YMap, scalars: dict, default_seed: int) -> arrays.TensorSpec:
     raw = args.get(p.name, "random")
-    where = args.at(p.name) if p.name in args else case_where
+    where = args.at(p.name) if p.name in args else sizes.where      # its shape comes from the sizes
     declared = f"{p.dtype.short}[{', '.join(printer.expr_str(s) for s in p.shape)}]"
     if not isinstance(raw, YMap) and raw not in arrays.INITS:
         fill = f"; to fill it with {raw}, write `{p.name}: {{init: full, value: {raw}}}`" if _is_number(raw) else ""

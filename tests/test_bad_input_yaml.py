@@ -115,14 +115,14 @@ ROWS = [
     ("size-negative", copy(RETURN, sizes="{n: -5}"), 4, "size 'n' is -5: sizes are extents (0 or more)"),
     ("size-beyond-i32", copy(RETURN, sizes="{n: 3000000000}"), 4,
      "scalar parameter 'n' (i32) is 3000000000, outside i32's range [-2147483648, 2147483647]"),
-    ("size-needs-hundreds-of-gib", copy(RETURN, sizes="{n: 2000000000}"), 2,
+    ("size-needs-hundreds-of-gib", copy(RETURN, sizes="{n: 2000000000}"), 4,
      "the tensor arguments need 15,258.8 MiB (the largest, a (2000000000,) f32, 7,629.4 MiB), over the "
      "case's memory limit of 1024 MiB; use smaller sizes or raise `memory_limit_mib:`"),
-    ("memory-limit-lowered", copy("memory_limit_mib: 1", RETURN, sizes="{n: 300000}"), 2,
+    ("memory-limit-lowered", copy("memory_limit_mib: 1", RETURN, sizes="{n: 300000}"), 4,
      "over the case's memory limit of 1 MiB"),
     ("memory-limit-zero", copy("memory_limit_mib: 0", RETURN), 5, "`memory_limit_mib:` must be 1 or more, got 0"),
     ("memory-limit-a-string", copy("memory_limit_mib: 4 GiB", RETURN), 5, "`memory_limit_mib:` must be an integer"),
-    ("computed-shape-negative", case("kernel: k.py::short", "sizes: {n: 5}", "assert_return: {a: '0.0'}"), 2,
+    ("computed-shape-negative", case("kernel: k.py::short", "sizes: {n: 5}", "assert_return: {a: '0.0'}"), 4,
      "tensor a would have shape (-5,) (f32[n - 10] with n = 5): extents must be 0 or more"),
     # ---- seed:
     ("seed-negative", copy("seed: -1", RETURN), 5, "`seed:` must be 0 or more, got -1"),
