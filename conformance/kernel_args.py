@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from taskmap.gpu import host
-from taskmap.gpu.host import LaunchError
 from taskmap.spec import dtypes as dt
 from taskmap.spec import ir, printer
+from taskmap.spec.binding import shape_of
+from taskmap.spec.errors import LaunchError
 
 from . import arrays
 from .schema import Where, YList, YMap, check_keys, get
@@ -123,7 +123,7 @@ def make_launch(kernel: ir.Kernel, sizes: YMap, args: YMap, seed: int, memory_li
             raise args.at(name).error(f"`args:` names {name!r}, which is not a parameter of "
                                       f"kernel {kernel.name} ({', '.join(params)})")
     scalars = {p.name: _scalar(p, sizes, args, where) for p in kernel.params if isinstance(p, ir.Var)}
-    specs = {p.name: _tensor_spec(p, sizes, args, scalars, seed * 1000 + i)
+    specs = {p.name: _tensor_spec(kernel, p, sizes, args, scalars, seed * 1000 + i)
              for i, p in enumerate(kernel.params) if isinstance(p, ir.Buffer)}
     _check_memory(specs, memory_limit_mib, sizes.where)
     values, tensors = {}, {}
@@ -163,7 +163,8 @@ def _scalar(p: ir.Var, sizes: YMap, args: YMap, case_where: Where):
     return int(value)
 
 
-def _tensor_spec(p: ir.Buffer, sizes: YMap, args: YMap, scalars: dict, default_seed: int) -> arrays.TensorSpec:
+def _tensor_spec(kernel: ir.Kernel, p: ir.Buffer, sizes: YMap, args: YMap, scalars: dict,
+                 default_seed: int) -> arrays.TensorSpec:
     raw = args.get(p.name, "random")
     where = args.at(p.name) if p.name in args else sizes.where      # its shape comes from the sizes
     declared = f"{p.dtype.short}[{', '.join(printer.expr_str(s) for s in p.shape)}]"
@@ -176,8 +177,8 @@ def _tensor_spec(p: ir.Buffer, sizes: YMap, args: YMap, scalars: dict, default_s
         shape = tuple(_extent(d, sizes | scalars, spec["shape"].at(i)) for i, d in enumerate(spec["shape"]))
     else:
         try:
-            shape = host.shape(p, scalars)
-        except (LaunchError, ArithmeticError) as e:
+            shape = shape_of(kernel, p, scalars)
+        except LaunchError as e:
             raise where.error(f"cannot compute the shape {declared} of {p.name}: {e}; "
                               "give `shape:` explicitly") from None
         if any(d < 0 for d in shape):

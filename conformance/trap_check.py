@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from taskmap.spec.errors import LaunchError
+
 from .places import PLACE_KEYS, Place, parse_place
 from .schema import YList, YMap, check_keys, get
 
@@ -33,7 +35,7 @@ class TrapExpectation:
         want = f"trap {self.kind} ({self.phrase!r})"
         if error is None:
             return "failed", f"expected {want}, none raised"
-        if not isinstance(error, KernelTrap):
+        if not isinstance(error, (KernelTrap, LaunchError)):       # kind `launch`: the launch was refused
             return "failed", f"expected {want}, got {type(error).__name__}: {error}"
         if error.kind != self.kind:
             return "failed", f"wrong trap kind: expected {self.kind}, got {error.kind}: {error}"
@@ -46,12 +48,14 @@ class TrapExpectation:
 
     def _thread_problems(self, trap) -> list[str]:
         problems = []
-        if self.block is not None and _dim3(trap.block) != self.block:
-            problems.append(f"trap in block {trap.block}, expected {self.block}")
-        if self.thread is not None and not _thread_matches(trap.thread, self.thread):
-            problems.append(f"trap in thread {trap.thread}, expected {self.thread}")
-        if self.buffer is not None and trap.buffer != self.buffer:
-            problems.append(f"trap on tensor {trap.buffer!r}, expected {self.buffer!r}")
+        block, thread = getattr(trap, "block", None), getattr(trap, "thread", None)    # a LaunchError has neither
+        tensor = trap.param if isinstance(trap, LaunchError) else trap.buffer
+        if self.block is not None and _dim3(block) != self.block:
+            problems.append(f"trap in block {block}, expected {self.block}")
+        if self.thread is not None and not _thread_matches(thread, self.thread):
+            problems.append(f"trap in thread {thread}, expected {self.thread}")
+        if self.buffer is not None and tensor != self.buffer:
+            problems.append(f"trap on tensor {tensor!r}, expected {self.buffer!r}")
         return problems
 
 
@@ -77,14 +81,15 @@ def _thread_matches(actual, expected: tuple) -> bool:
 
 def parse_trap(m: YMap) -> TrapExpectation:
     from taskmap.refimpl.traps import PHRASES
+    phrases = PHRASES | {"launch": LaunchError.PHRASES}          # and refused launches (SPEC.md §3.4)
     check_keys(m, TRAP_KEYS, "assert_trap")
     kind = get(m, "kind", "str", what="assert_trap")
-    if kind not in PHRASES:
-        raise m.at("kind").error(f"unknown trap kind {kind!r}; SPEC.md §10 kinds: {', '.join(PHRASES)}")
+    if kind not in phrases:
+        raise m.at("kind").error(f"unknown trap kind {kind!r}; SPEC.md §10 kinds: {', '.join(phrases)}")
     phrase = get(m, "phrase", "str", what="assert_trap")
-    if phrase not in PHRASES[kind]:
+    if phrase not in phrases[kind]:
         raise m.at("phrase").error(f"{phrase!r} is not a phrase of trap kind {kind}; expected one of: "
-                                   + "; ".join(PHRASES[kind]))
+                                   + "; ".join(phrases[kind]))
     return TrapExpectation(kind, phrase, parse_place(m, "assert_trap"),
                            block=_index_field(m, "block"), thread=_index_field(m, "thread", pairs=True),
                            buffer=get(m, "buffer", "str", None))

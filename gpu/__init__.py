@@ -5,7 +5,7 @@ run here and `unavailable_reason()` why not. `cuda_source(k)` needs neither.
 """
 from .build import CompileError
 from .emit import Emitted, cuda_source, emit_kernel
-from .host import LaunchError
+from taskmap.spec.errors import LaunchError
 from . import graph
 from .runtime import CompiledKernel, KernelFault, Unavailable, available, compile, launch, unavailable_reason
 from .timing import time_kernel

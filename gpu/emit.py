@@ -33,6 +33,11 @@ class Emitted:
     def loc_of_line(self, line: int) -> ir.Loc | None:
         return self.line_locs[line - 1] if 0 < line <= len(self.line_locs) else None
 
+    def dynamic_shared_bytes(self, shapes: dict) -> int:
+        """The `extern __shared__` bytes a launch requests for these shapes (name -> shape, as
+        spec.binding evaluates them): each dynamic buffer rounded up to 16 bytes, in order."""
+        return sum(shared_bytes(b, shapes[b.name]) for b in self.dynamic_shared)
+
 
 def cuda_source(k: ir.Kernel | ir.Module, line_directives: bool = True) -> str:
     """The CUDA C translation unit for a kernel (or every kernel of a module)."""

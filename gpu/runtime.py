@@ -17,9 +17,10 @@ from taskmap.spec import dtypes as dt
 from taskmap.spec import ir
 from taskmap.spec.cache import KernelCache
 
-from . import host
+from taskmap.spec.binding import Binding, bind
+from taskmap.spec.errors import LaunchError, TaskmapError
+
 from .build import cache_path, compile_kernel, cubin
-from .host import LaunchError
 
 _PARAM_FORMAT = {dt.boolean: "?", dt.int8: "b", dt.int16: "h", dt.int32: "i", dt.int64: "q", dt.uint8: "B",
                  dt.uint32: "I", dt.float16: "H", dt.bfloat16: "H", dt.float32: "f", dt.float64: "d"}
@@ -29,7 +30,7 @@ class KernelFault(RuntimeError):
     """The kernel trapped or faulted on the device (SPEC §10 checks run only in the interpreter)."""
 
 
-class Unavailable(RuntimeError):
+class Unavailable(TaskmapError, RuntimeError):
     """No CUDA device can run kernels here; the message is the one-line reason."""
 
 
@@ -38,7 +39,8 @@ def _driver():
     try:
         import pycuda.driver as drv
     except ImportError:
-        raise Unavailable("pycuda not installed") from None
+        raise Unavailable("pycuda not installed (install it with `pip install -e '.[gpu]'` in the source tree, "
+                          "or `pip install pycuda`)") from None
     try:
         drv.init()
         if drv.Device.count() == 0:
@@ -115,69 +117,66 @@ class CompiledKernel:
     def __repr__(self) -> str:
         return f"<CompiledKernel {self.emitted.name}: {self.registers} registers, {self.static_shared} B static shared>"
 
-    def configure(self, env: dict) -> tuple[tuple, tuple, int]:
-        """(grid, block, dynamic shared bytes) for these scalar arguments, checked against the device."""
-        k = self.kernel
-        grid, block = host.dims(k.grid, env), host.dims(k.block, env)
-        shared = host.dynamic_shared_bytes(self.emitted.dynamic_shared, env)
-        self.check(grid, block, shared)
+    def configure(self, bound: Binding) -> int:
+        """Dynamic shared bytes for this launch, checked with its grid and block against the device."""
+        shared = self.emitted.dynamic_shared_bytes(bound.shapes)
+        self.check(bound.grid, bound.block, shared)
         if shared > self._dynamic_limit:
             drv = driver()
             self.function.set_attribute(drv.function_attribute.MAX_DYNAMIC_SHARED_SIZE_BYTES, shared)
             self._dynamic_limit = shared
-        return grid, block, shared
+        return shared
 
     def check(self, grid, block, shared):
+        """The device's own limits (spec.binding has checked SPEC §1.1's)."""
         lim = device_limits()
         name = self.kernel.name
         bad = "invalid launch configuration"
-        if min(grid + block) < 1:
-            raise LaunchError(bad, f"kernel {name}: grid {grid} and block {block} extents must be >= 1 (SPEC §1.1)")
         threads = math.prod(block)
         if threads > lim["threads"]:
             raise LaunchError(bad, f"kernel {name}: block {block} has {threads} threads, over the device limit "
-                                   f"of {lim['threads']} by {threads - lim['threads']}")
+                                   f"of {lim['threads']} by {threads - lim['threads']}", kernel=name)
         for axis, n, most in zip("xyz", block, lim["block"]):
             if n > most:
-                raise LaunchError(bad, f"kernel {name}: block.{axis} = {n} exceeds the device limit {most} by {n - most}")
+                raise LaunchError(bad, f"kernel {name}: block.{axis} = {n} exceeds the device limit {most} by "
+                                       f"{n - most}", kernel=name)
         for axis, n, most in zip("xyz", grid, lim["grid"]):
             if n > most:
-                raise LaunchError(bad, f"kernel {name}: grid.{axis} = {n} exceeds the device limit {most} by {n - most}")
+                raise LaunchError(bad, f"kernel {name}: grid.{axis} = {n} exceeds the device limit {most} by "
+                                       f"{n - most}", kernel=name)
         total = shared + self.static_shared
         if total > lim["shared_optin"]:
             raise LaunchError(bad, f"kernel {name}: needs {total} bytes of shared memory per block, over the device "
-                                   f"limit of {lim['shared_optin']} by {total - lim['shared_optin']}")
+                                   f"limit of {lim['shared_optin']} by {total - lim['shared_optin']}", kernel=name)
         regs = self.registers * threads
         if regs > lim["registers"]:
             raise LaunchError(bad, f"kernel {name}: {self.registers} registers x {threads} threads = {regs} registers "
                                    f"per block, over the device limit of {lim['registers']} by {regs - lim['registers']}; "
-                                   "use fewer threads per block or smaller per-thread tiles")
+                                   "use fewer threads per block or smaller per-thread tiles", kernel=name)
 
-    def arguments(self, args) -> tuple[dict, list]:
-        """Scalar environment and the packed argument list (device pointers for tensors)."""
-        k = self.kernel
-        env = scalar_env(k, args)
-        packed = []
-        for p, a in zip(k.params, args):
-            if isinstance(p, ir.Var):
-                packed.append(scalar_value(p, env[p.name]))
-            else:
-                packed.append(device_pointer(p, a, host.shape(p, env)))
-        return env, packed
+    def arguments(self, bound: Binding, args) -> list:
+        """The packed argument list: scalar values, device pointers for tensors."""
+        return [scalar_value(p, bound.scalars[p.name]) if isinstance(p, ir.Var) else device_pointer(bound, p, a)
+                for p, a in zip(self.kernel.params, args)]
 
     def __call__(self, *args, stream=None):
-        env, packed = self.arguments(args)
-        grid, block, shared = self.configure(env)
+        self.launch(bind(self.kernel, args, "CompiledKernel"), args, stream)
+
+    def launch(self, bound: Binding, args, stream=None):
+        """Run on arguments already bound (gpu.launch binds them before it allocates device memory)."""
+        packed = self.arguments(bound, args)
+        shared = self.configure(bound)
         if stream is None:
-            self.function.prepared_call(grid, block, *packed, shared_size=shared)
+            self.function.prepared_call(bound.grid, bound.block, *packed, shared_size=shared)
         else:
-            self.function.prepared_async_call(grid, block, stream, *packed, shared_size=shared)
+            self.function.prepared_async_call(bound.grid, bound.block, stream, *packed, shared_size=shared)
 
     def prepared(self, *args):
         """A zero-argument launcher with arguments and geometry fixed: the cheapest repeated call."""
         from pycuda._pvt_struct import pack
-        env, packed = self.arguments(args)
-        grid, block, shared = self.configure(env)
+        bound = bind(self.kernel, args, "prepared")
+        packed = self.arguments(bound, args)
+        grid, block, shared = bound.grid, bound.block, self.configure(bound)
         fn = self.function
         arg_buf = pack(fn.arg_format, *packed)   # what prepared_async_call packs on every call
 
@@ -196,40 +195,11 @@ def compile(kernel: ir.Kernel) -> CompiledKernel:  # noqa: A001 (the natural nam
     return _compiled(kernel)
 
 
-def scalar_env(k: ir.Kernel, args) -> dict:
-    """Scalar arguments by name, checked as `refimpl.interpret` checks them (SPEC §3.4)."""
-    if len(args) != len(k.params):
-        names = ", ".join(p.name for p in k.params)
-        raise LaunchError("shape mismatch", f"kernel {k.name}({names}) takes {len(k.params)} arguments, got {len(args)}")
-    env = {}
-    for p, a in zip(k.params, args):
-        if isinstance(p, ir.Var):
-            env[p.name] = _scalar(k, p, a)
-    return env
-
-
-def _scalar(k: ir.Kernel, p: ir.Var, a):
-    t = p.dtype
-    if not t.accepts(a):
-        raise LaunchError("dtype mismatch", f"kernel {k.name}: parameter {p.name}: expected a {t.short} scalar, "
-                                            f"got {type(a).__name__} {a!r}")
-    return bool(a) if t is dt.boolean else int(a) if t.is_integer else float(a)
-
-
 def scalar_value(p: ir.Var, v):
     return dt.half_bits(v, p.dtype) if p.dtype in (dt.float16, dt.bfloat16) else v
 
 
-def check_tensor(p: ir.Buffer, got_shape, got_dtype, expected_shape):
-    if got_dtype is not None and np.dtype(got_dtype) != p.dtype.storage:
-        hint = " (bf16 tensors are uint16 arrays of bit patterns)" if p.dtype is dt.bfloat16 else ""
-        raise LaunchError("dtype mismatch", f"parameter {p.name} is {p.dtype.short}[...]: expected an array of "
-                                            f"{p.dtype.storage}{hint}, got {np.dtype(got_dtype)}")
-    if got_shape is not None and tuple(got_shape) != tuple(expected_shape):
-        raise LaunchError("shape mismatch", f"parameter {p.name} expects shape {tuple(expected_shape)}, got {tuple(got_shape)}")
-
-
-def device_pointer(p: ir.Buffer, a, shape) -> int:
+def device_pointer(bound: Binding, p: ir.Buffer, a) -> int:
     """Device address of a tensor argument, after checking what the argument can tell."""
     drv = driver()
     if isinstance(a, np.ndarray):
@@ -238,12 +208,12 @@ def device_pointer(p: ir.Buffer, a, shape) -> int:
         if not a.is_cuda or not a.is_contiguous():
             raise TypeError(f"parameter {p.name}: torch tensors must be contiguous CUDA tensors")
         torch_name = str(a.dtype).removeprefix("torch.")
-        check_tensor(p, a.shape, None, shape)
+        bound.check_tensor(p, a.shape)
         if torch_name != p.dtype.name and not (p.dtype is dt.bfloat16 and torch_name in ("bfloat16", "uint16")):
-            raise LaunchError("dtype mismatch", f"parameter {p.name} is {p.dtype.short}[...], got torch.{torch_name}")
+            raise bound.error("dtype mismatch", p, f"is {p.dtype.short}[...], got torch.{torch_name}")
         return a.data_ptr()
     if hasattr(a, "gpudata"):                                            # pycuda GPUArray
-        check_tensor(p, a.shape, a.dtype, shape)
+        bound.check_tensor(p, a.shape, a.dtype)
         return int(a.gpudata)
     if isinstance(a, (int, drv.DeviceAllocation)):                       # raw device memory: unchecked
         return int(a)
@@ -251,28 +221,32 @@ def device_pointer(p: ir.Buffer, a, shape) -> int:
                     f"tensor or an int pointer), got {type(a).__name__}")
 
 
+def _device_memory(a) -> bool:
+    """Whether a tensor argument looks like device memory (device_pointer checks it on the device)."""
+    return (isinstance(a, int) and not isinstance(a, bool)) or hasattr(a, "gpudata") or hasattr(a, "data_ptr") \
+        or type(a).__module__.startswith("pycuda")
+
+
 def launch(k: ir.Kernel, *args):
-    """Run `k` on NumPy arguments like `refimpl.interpret`: copy in, run, copy written tensors back."""
+    """Run `k` on NumPy arguments like `refimpl.interpret`: copy in, run, copy written tensors back.
+    The arguments are bound and checked (spec.binding) before anything touches the device."""
+    bound = bind(k, args, "launch")
+    for p, a in bound.tensors(args):
+        if not _device_memory(a):
+            bound.check_array(p, a)
     drv = driver()
     ck = compile(k)
-    env = scalar_env(k, args)
     device_args, copies = [], []
     for p, a in zip(k.params, args):
-        if isinstance(p, ir.Var):
-            device_args.append(a)
+        if not isinstance(p, ir.Buffer) or not isinstance(a, np.ndarray):
+            device_args.append(a)                   # a scalar, or already device memory
             continue
-        if not isinstance(a, np.ndarray):
-            device_args.append(a)                   # already device memory
-            continue
-        check_tensor(p, a.shape, a.dtype, host.shape(p, env))
-        if not a.flags.c_contiguous:
-            raise LaunchError("shape mismatch", f"parameter {p.name}: arrays must be C-contiguous")
         mem = drv.mem_alloc(max(1, a.nbytes))
         drv.memcpy_htod(mem, a)
         device_args.append(mem)
         if p.name in ck.written:
             copies.append((a, mem))
-    ck(*device_args)
+    ck.launch(bound, device_args)
     try:
         drv.Context.synchronize()
     except drv.Error as e:

@@ -17,13 +17,13 @@ import traceback
 
 import numpy as np
 
+from taskmap.spec import binding
 from taskmap.spec import dtypes as dt
 from taskmap.spec import ir
-from taskmap.spec.errors import TaskmapError
+from taskmap.spec.errors import LaunchError, TaskmapError
 from taskmap.spec.printer import expr_str
 
-from . import numerics as num
-from .launch import _Params, interpret, launch_shape, program_for
+from .launch import interpret
 from .trace import Trace
 from .traps import KernelTrap, where
 
@@ -54,13 +54,16 @@ def main(argv: list[str] | None = None) -> int:
         block, thread = parse_index(a.block, "--block"), parse_index(a.thread, "--thread")
         check_in_launch(k, values, block, thread)
         args = make_args(k, values, np.random.default_rng(a.seed))
-    except UsageError as e:
+    except (UsageError, LaunchError) as e:
         print(f"taskmap debug: {e}", file=sys.stderr)
         return 2
     trace = Trace(block=block, threads=[thread], limit=a.limit)
     print(f"kernel {k.name}: tracing thread {thread} of block {block}")
     try:
         interpret(k, *args, trace=trace)
+    except LaunchError as e:                     # the launch is refused (SPEC §3.4): nothing ran
+        print(f"taskmap debug: {e}", file=sys.stderr)
+        return 2
     except KernelTrap as trap:
         print(trace)
         print(f"\nTRAP {trap}")
@@ -158,7 +161,7 @@ def scalar_values(k: ir.Kernel, scalars: dict) -> dict:
 
 def check_in_launch(k: ir.Kernel, values: dict, block: tuple, thread: tuple):
     """The traced block and thread exist in the launch (an invalid launch is the interpreter's trap)."""
-    grid, bdim = launch_shape(program_for(k), _env(k, values))
+    grid, bdim = binding.launch_dims(k, values)
     if min(grid + bdim) < 1:
         return
     for what, index, extent, of in (("--block", block, grid, "grid"), ("--thread", thread, bdim, "block")):
@@ -183,8 +186,7 @@ def parse_index(text: str, what: str) -> tuple:
 def make_args(k: ir.Kernel, values: dict, rng: np.random.Generator) -> list:
     """Scalars from `values` (checked by scalar_values), tensors random of their declared dtype
     and shape; the shapes are checked before anything is allocated."""
-    prog, env = program_for(k), _env(k, values)
-    shapes = {b.name: prog.shape_of(env, prog.buf_slots[b.name]) for b in k.buffer_params}
+    shapes = {b.name: binding.shape_of(k, b, values) for b in k.buffer_params}
     for b in k.buffer_params:
         if min(shapes[b.name], default=0) < 0:
             raise UsageError(f"tensor {b.name} would have shape {shapes[b.name]} (from "
@@ -195,10 +197,6 @@ def make_args(k: ir.Kernel, values: dict, rng: np.random.Generator) -> list:
                          f"{INPUT_BYTES >> 30} GiB of inputs: use smaller --shape values")
     return [values[p.name] if isinstance(p, ir.Var) else random_tensor(p.dtype, shapes[p.name], rng)
             for p in k.params]
-
-
-def _env(k: ir.Kernel, values: dict) -> _Params:
-    return _Params(program_for(k), {p.name: num.scalar(values[p.name], p.dtype) for p in k.scalar_params})
 
 
 def random_tensor(t: dt.DType, shape: tuple, rng: np.random.Generator) -> np.ndarray:

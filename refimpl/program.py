@@ -12,7 +12,6 @@ from taskmap.spec import ir
 from taskmap.spec.printer import _Lines, expr_str
 
 from . import memory
-from .exprs import compile_expr
 from .ranges import Ranges
 from .stmts import compile_block
 
@@ -31,12 +30,9 @@ class Program:
         self.written = ir.written_buffers(kernel)
         for p in kernel.params:
             self.var_slot(p) if isinstance(p, ir.Var) else self.buf_slot(p)
-        self.grid = [compile_expr(e, self) for e in kernel.grid]
-        self.block = [compile_expr(e, self) for e in kernel.block]
-        self.shapes = {self.buf_slot(b): [compile_expr(e, self) for e in b.shape]
-                       for b in ir.walk(kernel) if isinstance(b, ir.Buffer)}
-        self.strides = {self.buf_slot(b): [compile_expr(e, self) for e in b.layout.strides]
-                        for b in ir.walk(kernel) if isinstance(b, ir.Buffer) and isinstance(b.layout, ir.Strided)}
+        for b in ir.walk(kernel):
+            if isinstance(b, ir.Buffer):
+                self.buf_slot(b)
         self.body = compile_block(kernel.body, self)
         self._code: dict[int, str] = {}
 
@@ -77,17 +73,10 @@ class Program:
         return self._code[key]
 
     # ------------------------------------------------------------ tensors
-    def shape_of(self, st, slot: int) -> tuple[int, ...]:
-        return tuple(int(f(st, None)) for f in self.shapes[slot])
-
-    def geometry(self, st, slot: int):
-        shape = self.shape_of(st, slot)
-        strides = tuple(int(f(st, None)) for f in self.strides[slot]) if slot in self.strides else None
-        return shape, *memory.layout_strides(shape, strides)
-
     def allocate(self, st, slot: int, b: ir.Buffer):
         """A fresh, uninitialized shared (per block) or register (per lane) tensor."""
-        shape, strides, size = self.geometry(st, slot)
+        shape = st.binding.shapes[b.name]             # evaluated once per launch (spec.binding)
+        strides, size = memory.layout_strides(shape, st.binding.strides.get(b.name))
         shared = b.scope == "shared"
         copies = st.B if shared else st.L
         base, scale = (st.lane_block * size, 1) if shared else (st.all_lanes, st.L)

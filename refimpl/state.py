@@ -11,12 +11,12 @@ from .traps import KernelTrap
 
 
 class State:
-    def __init__(self, prog, grid: tuple, block: tuple, blocks: np.ndarray, spaces: list,
-                 checks: bool, trace, asyncs):
+    def __init__(self, prog, binding, blocks: np.ndarray, spaces: list, checks: bool, trace, asyncs):
         self.prog = prog
         self.kernel = prog.kernel.name
-        self.grid, self.bdim = grid, block
-        self.T = block[0] * block[1] * block[2]
+        self.binding = binding                     # the launch's spec.binding.Binding: grid, block, shapes
+        self.grid, self.bdim = binding.grid, binding.block
+        self.T = self.bdim[0] * self.bdim[1] * self.bdim[2]
         self.blocks = blocks                       # global linear ids of the batch's blocks
         self.B = len(blocks)
         self.L = self.B * self.T

@@ -20,7 +20,6 @@ PHRASES = {
     "arith": ("integer divide by zero", "shift out of range"),
     "assert": ("assertion failed",),
     "loop": ("zero loop step",),
-    "launch": ("invalid launch configuration", "shape mismatch", "dtype mismatch"),
 }
 KIND_OF = {p: k for k, ps in PHRASES.items() for p in ps}
 
@@ -41,7 +40,7 @@ class KernelTrap(TaskmapError):
     left as they were.
 
     str(trap): `[kind] phrase: detail in block B, thread T at FILE:LINE (statement) [kernel K];
-    hint`, with the parts that apply (a launch trap has no block or thread).
+    hint`, with the parts that apply.
     """
 
     def __init__(self, phrase: str, detail: str = "", *, kernel: str = "", loc=None, block=None,

@@ -1,5 +1,7 @@
-"""Errors raised by the language front end and the verifier (SPEC.md §9)."""
+"""Errors raised by the language front end, the verifier (SPEC.md §9) and the launch binding (§3.4)."""
 from __future__ import annotations
+
+import os
 
 
 class TaskmapError(Exception):
@@ -48,3 +50,23 @@ class PassError(TaskmapError):
         self.error = error
         super().__init__(f"pass {name} produced invalid IR ({error.phrase}): the kernel verified before "
                          f"the pass, so the pass is at fault; report it with this output:\n{error}")
+
+
+class LaunchError(TaskmapError):
+    """A launch refused before any thread runs (SPEC.md §1.1, §3.4): arguments that do not match
+    the kernel's parameters, or a grid and block no device runs. Every backend raises it alike
+    (spec/binding.py); `phrase` is one of PHRASES, `param` the parameter (or tensor) concerned,
+    `loc` its DSL location (the kernel's for the launch configuration)."""
+    kind = "launch"
+    PHRASES = ("not a kernel", "wrong number of arguments", "dtype mismatch", "scalar out of range",
+               "shape mismatch", "non-contiguous array", "read-only output", "invalid tensor shape",
+               "invalid launch configuration")
+
+    def __init__(self, phrase: str, detail: str, *, kernel: str = "", param: str | None = None, loc=None):
+        self.phrase = phrase
+        self.detail = detail
+        self.kernel = kernel
+        self.param = param
+        self.loc = loc
+        where = f" ({os.path.basename(loc.file)}:{loc.line})" if loc is not None else ""
+        super().__init__(f"{phrase}: {detail}{where}")

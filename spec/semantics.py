@@ -121,11 +121,16 @@ def binary(op: str, x, y, t: dt.DType):
     if t.is_float:
         with np.errstate(all="ignore"):
             return dt.round_to(float(_FLOAT[op](np.float64(x), np.float64(y))), t)
-    if op in ("/", "%") and np.any(y == 0):
-        raise Trap("integer divide by zero", f"{op} by 0")
-    if op in ("<<", ">>") and np.any(shift_out_of_range(y, t)):
+    if op in ("/", "%") and _anywhere(y == 0):
+        raise Trap("integer divide by zero", f"the divisor of `{op}` is 0")
+    if op in ("<<", ">>") and _anywhere(shift_out_of_range(y, t)):
         raise Trap("shift out of range", f"shift of a {t.short} by {y} (amounts lie in [0, {t.bits}))")
     return wrap(_INTEGER[op](x, y), t)
+
+
+def _anywhere(condition) -> bool:
+    """True if the condition holds for the value, or for any element of an array."""
+    return bool(condition.any()) if isinstance(condition, np.ndarray) else bool(condition)
 
 
 def unary(op: str, x, t: dt.DType):

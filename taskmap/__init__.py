@@ -4,6 +4,7 @@
     taskmap.interpret(k, *args)     # the NumPy interpreter (the executable spec)
     taskmap.empty(shape, dtype)     # an array whose elements count as uninitialized
     taskmap.KernelTrap, taskmap.Trace
+    taskmap.LaunchError             # arguments that do not fit the kernel (every backend)
     taskmap.gpu.cuda_source(k) / compile(k) / launch(k, *args)   # the CUDA backend
 
 The subpackages `taskmap.spec` (language), `taskmap.refimpl` (interpreter), `taskmap.gpu`
@@ -16,12 +17,14 @@ import importlib
 _FROM_REFIMPL = ("interpret", "empty", "KernelTrap", "Trace")
 _SUBPACKAGES = ("lang", "spec", "refimpl", "gpu", "conformance", "examples")
 
-__all__ = [*_FROM_REFIMPL, *_SUBPACKAGES, "__version__"]
+__all__ = [*_FROM_REFIMPL, "LaunchError", *_SUBPACKAGES, "__version__"]
 
 
 def __getattr__(name: str):
     if name in _FROM_REFIMPL:
         return getattr(importlib.import_module(".refimpl", __name__), name)
+    if name == "LaunchError":
+        return importlib.import_module(".spec.errors", __name__).LaunchError
     if name in _SUBPACKAGES:
         return importlib.import_module(f".{name}", __name__)
     if name == "__version__":

@@ -119,7 +119,7 @@ BAD_LAUNCHES = [
     (axpy, (10, 1.0, np.zeros(10, np.float32), np.zeros(11, np.float32)), "shape mismatch.*parameter y"),
     (axpy, (10, 1.0, np.zeros(10, np.float64), np.zeros(10, np.float32)), "dtype mismatch.*parameter x"),
     (reverse_dynamic, (2048, 4, np.zeros(4, np.float32), np.zeros(4, np.float32)),
-     "2048 threads, over the device limit of 1024 by 1024"),
+     "2048 threads, over the limit of 1024 by 1024"),
     (reverse_dynamic, (32, 100_000, np.zeros(100_000, np.float32), np.zeros(100_000, np.float32)),
      "shared memory per block, over the device limit of .* by"),
 ]
@@ -181,3 +181,23 @@ def test_a_failed_assert_is_reported_as_a_kernel_fault(tmp_path):
     res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
     assert "FAULT kernel checked failed on the device" in res.stdout, res.stdout + res.stderr
     assert f"{script}:8:" in res.stdout and "assertion failed: value below n" in res.stdout
+
+
+@kernel(grid=1, block=8)
+def min_max(a: f32[8], b: f32[8], lo: f32[8], hi: f32[8]):
+    lo[threadIdx.x] = min(a[threadIdx.x], b[threadIdx.x])
+    hi[threadIdx.x] = max(a[threadIdx.x], b[threadIdx.x])
+
+
+def test_min_max_order_signed_zeros_and_skip_nan_like_the_interpreter():
+    """SPEC §2.3: minimumNumber/maximumNumber, -0 below +0 (fminf/fmaxf must agree bit for bit)."""
+    from tests.gpu_compare import run_both
+    nan = np.float32("nan")
+    a = np.array([0.0, -0.0, nan, 1.0, -0.0, 0.0, nan, -2.0], np.float32)
+    b = np.array([-0.0, 0.0, -0.0, nan, -0.0, 0.0, nan, 3.0], np.float32)
+    on_gpu, on_ref = run_both(min_max, a, b, np.zeros(8, np.float32), np.zeros(8, np.float32))
+    for g, r in zip(on_gpu[2:], on_ref[2:]):
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(r))
+        np.testing.assert_array_equal(np.where(np.isnan(g), 0, g).view(np.uint32),
+                                      np.where(np.isnan(r), 0, r).view(np.uint32))
+    assert np.signbit(on_ref[2][:2]).all() and not np.signbit(on_ref[3][:2]).any()

@@ -9,6 +9,7 @@ import pytest
 from taskmap import refimpl
 from taskmap.refimpl import debug, memory
 from taskmap.spec import dtypes
+from taskmap.spec.errors import LaunchError
 from taskmap.lang import (atomic_add, atomic_cas, atomic_max, bf16, blockIdx, cast, cos, cp_async, cp_async_commit_group,
                        cp_async_wait_group, erf, exp, exp2, f16, f32, fma, i32, i64, kernel, log, log2, pow, rsqrt,
                        select, shared_tensor, shfl_down, shfl_idx, shfl_up, shfl_xor, sin, sqrt, swizzle, syncthreads,
@@ -389,17 +390,19 @@ def copy2d(m: i32, n: i32, a: f32[m, n], b: f32[m, n]):
 
 def test_launch_validates_arguments():
     a, b = np.zeros((4, 5), np.float32), np.zeros((4, 5), np.float32)
-    with pytest.raises(refimpl.KernelTrap) as info:
+    with pytest.raises(LaunchError) as info:
         refimpl.interpret(copy2d, 4, 5, a, np.zeros((5, 4), np.float32))
-    assert info.value.kind == "launch"
-    assert str(info.value).startswith("[launch] shape mismatch for parameter b: expected (4, 5) from (m, n), got (5, 4)")
-    with pytest.raises(refimpl.KernelTrap, match="dtype mismatch: parameter a: expected float32, got float64"):
+    assert (info.value.kind, info.value.phrase, info.value.param) == ("launch", "shape mismatch", "b")
+    assert str(info.value).startswith("shape mismatch: parameter b of kernel copy2d expects shape (4, 5) from (m, n), "
+                                      "got (5, 4)")
+    with pytest.raises(LaunchError, match="dtype mismatch: parameter a of kernel copy2d expects an array of float32, "
+                                          "got float64"):
         refimpl.interpret(copy2d, 4, 5, a.astype(np.float64), b)
-    with pytest.raises(refimpl.KernelTrap, match="dtype mismatch: parameter m: expected a i32 scalar"):
+    with pytest.raises(LaunchError, match="dtype mismatch: parameter m of kernel copy2d expects a i32 scalar"):
         refimpl.interpret(copy2d, 4.0, 5, a, b)
-    with pytest.raises(refimpl.KernelTrap, match="takes 4 arguments, got 3"):
+    with pytest.raises(LaunchError, match="takes 4 arguments, got 3"):
         refimpl.interpret(copy2d, 4, 5, a)
-    with pytest.raises(refimpl.KernelTrap, match="invalid launch configuration"):
+    with pytest.raises(LaunchError, match="invalid launch configuration"):
         refimpl.interpret(copy2d, 0, 5, np.zeros((0, 5), np.float32), np.zeros((0, 5), np.float32))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -185,3 +186,19 @@ def test_dtype_ranges():
     assert not dt.float32.accepts(1e39) and dt.float32.accepts(3.4e38) and dt.float32.accepts(math.inf)
     assert not dt.float16.accepts(65520.0) and dt.float16.accepts(65519.0) and not dt.float64.accepts(10**400)
     assert not dt.int32.accepts(2**31) and dt.uint32.accepts(2**32 - 1) and not dt.int32.accepts(True)
+
+
+@pytest.mark.parametrize("n", [-100, -33, -1, 0, 5, 99, 2**31 - 1])
+def test_launch_arithmetic_truncates_like_c(n):
+    """Grid and shape expressions (spec.binding) against exact rational arithmetic."""
+    m = ir.Var("m", dt.int32)
+    e = ir.binary("%", ir.binary("/", ir.binary("-", m, 7), 3), 5)
+    q = int(Fraction(n - 7, 3)) if n - 7 >= -2**31 else None   # int() of a Fraction truncates
+    want = q - int(Fraction(q, 5)) * 5
+    assert sem.evaluate(e, {"m": n}) == want
+
+
+def test_launch_arithmetic_wraps_at_32_bits():
+    m = ir.Var("m", dt.int32)
+    assert sem.evaluate(ir.binary("*", m, 2), {"m": 2**30}) == -2**31
+    assert sem.evaluate(ir.binary("+", m, 1), {"m": 2**31 - 1}) == -2**31
