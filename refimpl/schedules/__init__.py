@@ -1,4 +1,13 @@
-"""Schedules of the operator library (issue 10): DSL templates returning `Plan`s."""
-from .plan import Launch, Plan, Tensor, View, evaluate, run
+"""Schedules of the operator library (issue 10): DSL templates returning `Plan`s.
 
-__all__ = ["Plan", "Launch", "Tensor", "View", "run", "evaluate"]
+    plan = schedule("softmax", [f16[4, 1000]], {"axis": -1})     # a Plan at the default point
+    run(plan, x, y)                                                # interpreter; launch=gpu.launch for CUDA
+    template_for("matmul", types).space                            # the pruned schedule space
+"""
+from .dispatch import TEMPLATES, schedule, template_for
+from .plan import Launch, Plan, Tensor, View, evaluate, run
+from .space import SM90, Limits, Resources, fits, prune
+from .template import Template
+
+__all__ = ["Plan", "Launch", "Tensor", "View", "run", "evaluate", "schedule", "template_for", "TEMPLATES",
+           "Template", "Limits", "Resources", "SM90", "fits", "prune"]

@@ -1,0 +1,215 @@
+"""Row kernels: reductions, softmax, log-softmax, layer norm and RMS norm along one axis.
+
+The input is viewed as [outer, n, inner] and reduced along n; every (outer, inner) pair is a
+**row**. `make_row_kernel(kind, dtype, out, per, threads, vec, inner, ...)` builds the kernel
+of one kind:
+
+- reductions (`sum prod max min argmax argmin`, `sum` with `divide` for mean) write one value
+  per row; norms (`softmax log_softmax layer_norm rms_norm`) write the whole row.
+- **Row per warp or per block** (`per`; `RowPoint.layout` picks by row length): a warp's 32
+  lanes, or all of a block's threads, stride through the row (neighbouring lanes on
+  neighbouring elements: coalesced) with a thread-private accumulator in f32 (integers:
+  their own type).
+- **Combining** is a butterfly of `shfl_xor` steps, after which every lane holds the same
+  bits (each step adds the same two operands, in either order). A block then puts each warp's
+  value in shared memory, every warp reads them all back into its lanes and runs the same
+  butterfly again. argmax/argmin carry the index (ties: the smaller), softmax carries
+  (max, sum of exp(x - max)) and rescales when the max grows (online softmax: one pass).
+- Layer norm runs the reduction twice in one loop (mean, then the mean square deviation:
+  the two-pass formula, exact for large means); the norms then stream the row once more.
+- **Vectorized rows** (inner = 1): a thread loads `vec` consecutive elements with one
+  unrolled copy loop (one 8/16-byte access after the CUDA emitter) and stores its outputs
+  the same way; the plan picks `vec` dividing n, so rows stay aligned and need no tail.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from taskmap.spec import dtypes as dt
+from taskmap.lang import (blockIdx, exp, f32, i32, i64, kernel, log, register_tensor, rsqrt, shared_tensor,
+                          shfl_xor, syncthreads, threadIdx)
+
+from .space import Resources, product, register_estimate
+
+REDUCTIONS = ("sum", "prod", "max", "min", "argmax", "argmin")
+NORMS = ("softmax", "log_softmax", "layer_norm", "rms_norm")
+
+
+@dataclass(frozen=True)
+class RowPoint:
+    """Rows shorter than `block_from` elements take a warp each (`warp_threads // 32` rows per
+    block), longer ones a block of `block_threads`; `vec` is the widest per-thread vector."""
+    warp_threads: int = 128
+    block_threads: int = 512
+    block_from: int = 1024
+    vec: int = 8
+
+    def layout(self, n: int) -> tuple[str, int]:
+        return ("warp", self.warp_threads) if n < self.block_from else ("block", self.block_threads)
+
+
+def row_resources(p: RowPoint) -> Resources | None:
+    if p.warp_threads % 32 or p.block_threads % 32 or p.vec not in (1, 2, 4, 8):
+        return None
+    return Resources(max(p.warp_threads, p.block_threads), 16 * (p.block_threads // 32), register_estimate(2 * p.vec))
+
+
+ROW_CANDIDATES = tuple(product(RowPoint, warp_threads=(64, 128, 256), block_threads=(256, 512, 1024),
+                               block_from=(256, 1024, 4096), vec=(1, 2, 4, 8)))
+
+
+def row_vec(n: int, inner: int, dtypes, widest: int) -> int:
+    if inner != 1:
+        return 1
+    v = widest
+    while v > 1 and (n % v or v * max(t.nbytes for t in dtypes) > 16):
+        v //= 2
+    return v
+
+
+def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128, vec: int = 1, inner: int = 1,
+                    divide: float = 1.0, eps: float = 1e-5, has_bias: bool = True, last: bool = False):
+    """kernel(outer, n, x[outer, n, inner], gamma, beta, y): y[outer, 1, inner] for reductions,
+    y[outer, n, inner] for norms. `divide` divides a sum (mean); `eps` is the norms' epsilon;
+    gamma and beta are [n] where the norm uses them, else [1] and unread; `last`: argmax/argmin
+    return the last extreme position."""
+    if kind not in REDUCTIONS + NORMS or per not in ("warp", "block") or threads % 32 or vec not in (1, 2, 4, 8):
+        raise ValueError(f"row kernel {kind!r} per {per} with {threads} threads, vec {vec}: need a known kind, "
+                         "per warp or block, whole warps and vec 1/2/4/8")
+    per_warp = per == "warp"
+    warps = threads // 32
+    rows_per_block = warps if per_warp else 1
+    workers = 32 if per_warp else threads
+    acc_t = f32 if dtype.is_float else dtype
+    arg = kind in ("argmax", "argmin")
+    online = kind in ("softmax", "log_softmax")
+    combine = {"argmax": "max", "argmin": "min", "softmax": "online", "log_softmax": "online", "layer_norm": "sum",
+               "rms_norm": "sum"}.get(kind, kind)
+    identity = {"sum": 0.0, "prod": 1.0, "max": -math.inf, "min": math.inf, "online": -math.inf}[combine]
+    if not dtype.is_float:
+        lowest, highest = -2**(dtype.bits - 1), 2**(dtype.bits - 1) - 1
+        identity = {"sum": 0, "prod": 1, "max": lowest, "min": highest}[combine]
+    passes = 2 if kind == "layer_norm" else 1
+    y_mid = 1 if kind in REDUCTIONS else 0
+    affine = kind in ("layer_norm", "rms_norm")
+    biased = kind == "layer_norm" and has_bias
+
+    @kernel(grid=lambda outer: (outer * inner + rows_per_block - 1) // rows_per_block, block=threads,
+            name=f"{kind}_{dtype.short}_{per}{threads}_v{vec}" + (f"_in{inner}" if inner > 1 else ""))
+    def row_kernel(outer: i32, n: i32, x: dtype[outer, n, inner], gamma: dtype[n if affine else 1],
+                   beta: dtype[n if biased else 1], y: out[outer, 1 if y_mid == 1 else n, inner]):
+        tid = threadIdx.x
+        lane = tid % 32 if per_warp else tid
+        row = blockIdx.x * rows_per_block + tid // 32 if per_warp else blockIdx.x
+        shared = shared_tensor(acc_t, [warps])
+        shared_aux = shared_tensor(i64 if arg else f32, [warps])
+        r = register_tensor(dtype, [vec])
+        o = register_tensor(out, [vec])
+        chunks = n // vec
+        mean: f32 = 0.0
+        acc: acc_t = identity
+        aux = i64(0) if arg else f32(0.0)                # argmax index / online softmax sum
+        if row < outer * inner:
+            ro = row // inner
+            ri = row % inner
+            for p in range(passes):
+                acc = identity
+                aux = 0
+                for c in range(lane, chunks, workers):
+                    for v in range(vec, unroll=True):
+                        r[v] = x[ro, c * vec + v, ri]
+                    for v in range(vec, unroll=True):
+                        e = acc_t(r[v])
+                        if combine == "sum":
+                            if kind == "rms_norm":
+                                acc += e * e
+                            elif kind == "layer_norm":
+                                acc += e if p == 0 else (e - mean) * (e - mean)
+                            else:
+                                acc += e
+                        elif combine == "prod":
+                            acc *= e
+                        elif arg:
+                            better = (e >= acc if combine == "max" else e <= acc) if last else \
+                                (e > acc if combine == "max" else e < acc)
+                            if better:
+                                acc = e
+                                aux = c * vec + v
+                        elif combine == "online":
+                            m = max(acc, e)
+                            aux = aux * exp(acc - m) + exp(e - m)
+                            acc = m
+                        elif combine == "max":
+                            acc = max(acc, e)
+                        else:
+                            acc = min(acc, e)
+                for level in range(1 if per_warp else 2):
+                    for k in range(5, unroll=True):
+                        other = shfl_xor(acc, 16 >> k)
+                        other_aux = shfl_xor(aux, 16 >> k) if arg or online else aux
+                        if combine == "sum":
+                            acc += other
+                        elif combine == "prod":
+                            acc *= other
+                        elif arg:
+                            better = (other > acc if combine == "max" else other < acc) or \
+                                (other == acc and (other_aux > aux if last else other_aux < aux))
+                            if better:
+                                acc = other
+                                aux = other_aux
+                        elif combine == "online":
+                            m = max(acc, other)
+                            aux = aux * exp(acc - m) + other_aux * exp(other - m) if m > -math.inf else 0.0
+                            acc = m
+                        elif combine == "max":
+                            acc = max(acc, other)
+                        else:
+                            acc = min(acc, other)
+                    if not per_warp:
+                        if level == 0:                       # one value per warp -> every warp's lanes
+                            if lane % 32 == 0:
+                                shared[tid // 32] = acc
+                                if arg or online:
+                                    shared_aux[tid // 32] = aux
+                            syncthreads()
+                            acc = shared[lane % 32] if lane % 32 < warps else identity
+                            if arg or online:
+                                aux = shared_aux[lane % 32] if lane % 32 < warps else 0
+                            syncthreads()
+                if kind == "layer_norm":
+                    if p == 0:
+                        mean = acc / f32(n)
+            if y_mid == 1:
+                if lane == 0:
+                    if arg:
+                        y[ro, 0, ri] = aux
+                    elif divide != 1.0:
+                        y[ro, 0, ri] = acc / divide
+                    else:
+                        y[ro, 0, ri] = acc
+            else:
+                scale: f32 = 0.0
+                if affine:
+                    scale = rsqrt(acc / f32(n) + eps)
+                elif kind == "log_softmax":
+                    scale = log(aux)
+                for c in range(lane, chunks, workers):
+                    for v in range(vec, unroll=True):
+                        r[v] = x[ro, c * vec + v, ri]
+                    for v in range(vec, unroll=True):
+                        e = f32(r[v])
+                        if kind == "softmax":
+                            o[v] = exp(e - acc) / aux
+                        elif kind == "log_softmax":
+                            o[v] = e - acc - scale
+                        elif kind == "layer_norm":
+                            if biased:
+                                o[v] = (e - mean) * scale * f32(gamma[c * vec + v]) + f32(beta[c * vec + v])
+                            else:
+                                o[v] = (e - mean) * scale * f32(gamma[c * vec + v])
+                        else:
+                            o[v] = e * scale * f32(gamma[c * vec + v])
+                    for v in range(vec, unroll=True):
+                        y[ro, c * vec + v, ri] = o[v]
+    return row_kernel

@@ -1,0 +1,215 @@
+"""Operator schedules on the interpreter (issue 10), table-driven over the registry.
+
+- Every scheduled operator x dtype at its first example shape, and every example shape
+  (odd sizes, 1-sized dimensions, broadcasting) at its first dtype, runs its plan
+  (`schedules.schedule`) on the interpreter with every check on, so a race, an
+  out-of-bounds or an uninitialized read in a template traps; outputs start uninitialized,
+  so an element a plan never writes fails too. Results are compared with the operator's
+  NumPy reference (float64, rounded once). The full product is `slow`.
+- Every template runs a sample of its pruned space at one small shape; each template's
+  default point compiles with nvcc (no GPU needed).
+- Plans, views and the pruning rule on their own.
+
+Tolerances (|got - want| <= atol + rtol |want|) by output dtype: f32 1e-5 relative, atol
+1e-5 · sqrt(depth) (the kernels sum in f32 in their own order: warp butterflies, tiles,
+split-K; the reference in float64); f16 2^-9 and bf16 2^-6 (one rounding, which an f32
+intermediate can move by an ulp); integers and bool exact.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+import pytest
+
+from taskmap.lang import bf16, f16, f32, i32
+from taskmap.refimpl.schedules import SM90, Plan, Resources, Tensor, View, evaluate, fits, run, schedule
+from taskmap.refimpl.schedules import TEMPLATES, template_for
+from taskmap.refimpl.schedules.generic import INJECTIVE_TEMPLATE
+from taskmap.refimpl.schedules.plan import Launch
+from taskmap.refimpl.traps import KernelTrap
+from taskmap.spec import dtypes as dt
+from taskmap.spec.ops import OPERATORS, get
+from taskmap.spec.ops.registry import TensorType, values_of
+
+from tests.test_cuda_compile import assert_compile_for_sm90, cc
+
+TOLERANCE = {dt.float32: 1e-5, dt.float16: 2.0 ** -9, dt.bfloat16: 2.0 ** -6}
+UNSCHEDULED = {"conv2d", "max_pool2d", "avg_pool2d", "global_max_pool", "global_avg_pool", "group_norm"}
+SCHEDULED = [op for op in OPERATORS.values() if op.name not in UNSCHEDULED]
+
+
+def _cases(full: bool):
+    """Every dtype at the first example; every example at the first dtype too, except for the
+    element-wise family (one generic schedule: its first examples are odd-sized already)."""
+    out = []
+    for op in SCHEDULED:
+        for k in range(len(op.examples)):
+            for t in op.dtypes:
+                if full or k == 0 or (t == op.dtypes[0] and op.family != "elementwise"):
+                    out.append(pytest.param(op.name, t, k, id=f"{op.name}-{t.short}-{k}"))
+    return out
+
+
+FAST = _cases(False)
+SLOW = [pytest.param(*c.values, id=c.id, marks=pytest.mark.slow) for c in _cases(True)
+        if c.id not in {f.id for f in FAST}]
+
+
+def check_operator(name: str, t: dt.DType, k: int, point=None):
+    op = get(name)
+    ex = op.examples[k]
+    types = ex.types(t)
+    rng = np.random.default_rng(zlib.crc32(f"{name}/{t.short}/{k}".encode()))
+    arrays = op.sample(rng, types, **ex.attrs)
+    plan = schedule(name, types, ex.attrs, point)
+    got = evaluate(plan, *arrays)
+    want = op.reference(*arrays, **ex.attrs)
+    depth = max(1, math.prod(types[0].shape) // math.prod(want[0].shape))
+    for g, w in zip(got, want, strict=True):
+        what = f"{name} {[list(t.shape) for t in types]} {ex.attrs} via {[k.name for k in plan.kernels]}"
+        assert g.shape == w.shape and g.dtype == w.dtype, f"{what}: {g.dtype}{g.shape} vs {w.dtype}{w.shape}"
+        out_t = dt.bfloat16 if w.dtype == np.uint16 else dt.from_numpy(w.dtype)
+        if not out_t.is_float:
+            np.testing.assert_array_equal(g, w, err_msg=what)
+            continue
+        tol = TOLERANCE[out_t]
+        np.testing.assert_allclose(values_of(g, out_t), values_of(w, out_t), rtol=tol,
+                                   atol=tol * math.sqrt(depth), err_msg=what)
+
+
+@pytest.mark.parametrize("name,t,k", FAST + SLOW)
+def test_schedule_matches_reference(name, t, k):
+    check_operator(name, t, k)
+
+
+def test_every_operator_is_scheduled_or_listed():
+    missing = []
+    for op in OPERATORS.values():
+        if op.name in UNSCHEDULED:
+            continue
+        ex = op.examples[0]
+        template = template_for(op.name, ex.types(op.dtypes[0]))
+        if template is INJECTIVE_TEMPLATE and not op.task(ex.types(op.dtypes[0]), **ex.attrs).is_injective:
+            missing.append(op.name)
+    assert not missing, f"operators with a reduction and no template: {missing} (add one, or list them in UNSCHEDULED)"
+
+
+# ---------------------------------------------------------------- schedule spaces
+
+def _sample(space, count=6):
+    """`count` points spread over the space, the first and last included."""
+    step = max(1, (len(space) - 1) // (count - 1))
+    return sorted(set(range(0, len(space), step)) | {len(space) - 1})
+
+
+SPACE_CASES = {               # one small, odd shape per template: (operator, dtype, example)
+    "row_reduce": ("sum", f32, 1), "row_norm": ("layer_norm", f32, 0), "matmul_simt": ("gemm", f32, 1),
+    "matmul_tc": ("matmul", f16, 2), "injective": ("add", f32, 4),
+}
+
+
+def _space_params():
+    out = []
+    for template in TEMPLATES + (INJECTIVE_TEMPLATE,):
+        name, t, k = SPACE_CASES[template.name]
+        for i in _sample(template.space):
+            out.append(pytest.param(template, name, t, k, template.space[i], id=f"{template.name}-{i}"))
+    return out
+
+
+@pytest.mark.parametrize("template,name,t,k,point", _space_params())
+def test_space_points_match_reference(template, name, t, k, point):
+    assert template_for(name, get(name).examples[k].types(t)) is template
+    check_operator(name, t, k, point)
+
+
+@pytest.mark.parametrize("template", TEMPLATES + (INJECTIVE_TEMPLATE,), ids=lambda t: t.name)
+def test_space_is_pruned_by_the_one_rule(template):
+    for point in template.candidates:
+        r = template.resources(point)
+        assert (point in template.space) == (r is not None and fits(r)), point
+
+
+def test_pruning_limits():
+    assert fits(Resources(1024, 48 * 1024, 64))
+    assert not fits(Resources(1056, 0, 32))                          # > 1024 threads
+    assert fits(Resources(128, 100 * 1024, 64)) and not fits(Resources(128, 100 * 1024, 64), opt_in=False)
+    assert not fits(Resources(128, 228 * 1024, 64))                 # beyond sm_90's opt-in 227 KiB
+    assert not fits(Resources(32, 0, 256))                          # > 255 registers
+    assert not fits(Resources(1024, 0, 128))                        # 128 K registers per block
+    assert SM90.shared_opt_in == 227 * 1024
+
+
+def test_a_point_outside_the_space_is_rejected():
+    from taskmap.refimpl.schedules.matmul import SimtPoint
+    with pytest.raises(ValueError, match="not in the space"):
+        schedule("matmul", [f32[4, 5], f32[5, 3]], point=SimtPoint(lanes=(4, 4)))
+
+
+# ---------------------------------------------------------------- nvcc
+
+def _default_kernels():
+    kernels = []
+    for template in TEMPLATES + (INJECTIVE_TEMPLATE,):
+        name, t, k = SPACE_CASES[template.name]
+        kernels += schedule(name, get(name).examples[k].types(t), get(name).examples[k].attrs).kernels
+    for name, types, attrs in (("matmul", [bf16[33, 40], bf16[40, 24]], {}),           # cp_async of 8
+                               ("gemm", [f16[40, 16], f16[24, 40]], {"trans_a": 1, "trans_b": 1}),
+                               ("matmul", [i32[5, 7], i32[7, 3]], {}),
+                               ("softmax", [f16[3, 2048]], {}), ("argmax", [f32[4, 9]], {"axis": 1})):
+        kernels += schedule(name, types, attrs).kernels
+    return kernels
+
+
+@pytest.mark.skipif(cc.nvcc() is None, reason="nvcc not found")
+def test_template_default_points_compile_for_sm90():
+    assert_compile_for_sm90(_default_kernels())
+
+
+# ---------------------------------------------------------------- plans
+
+def test_plan_checks_its_arguments():
+    plan = schedule("relu", [f32[3, 4]])
+    x = np.arange(12, dtype=np.float32).reshape(3, 4) - 6
+    y = np.zeros((3, 4), np.float32)
+    run(plan, x, y)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    with pytest.raises(KernelTrap, match="shape mismatch"):
+        run(plan, x)
+    with pytest.raises(KernelTrap, match="plan buffer y: expected f32"):
+        run(plan, x, np.zeros((4, 3), np.float32))
+
+
+def test_temporaries_start_uninitialized():
+    """A plan whose second launch reads a temporary no launch wrote traps."""
+    good = schedule("relu", [f32[6]])
+    (k,) = good.kernels
+    bad = Plan((Tensor("x", (6,), dt.float32),), (Tensor("y", (6,), dt.float32),), (Tensor("t", (6,), dt.float32),),
+               (Launch(k, ("t", "y")),))
+    with pytest.raises(KernelTrap, match="uninitialized global read"):
+        evaluate(bad, np.ones(6, np.float32))
+
+
+def test_plan_validates_launches():
+    (k,) = schedule("relu", [f32[6]]).kernels
+    x, y = Tensor("x", (6,), dt.float32), Tensor("y", (6,), dt.float32)
+    with pytest.raises(ValueError, match="unknown buffer"):
+        Plan((x,), (y,), (), (Launch(k, ("x", "z")),))
+    with pytest.raises(ValueError, match="larger than the buffer"):
+        Plan((x,), (y,), (), (Launch(k, ("x", View("y", (7,)))),))
+    with pytest.raises(ValueError, match="1 arguments for 2 parameters"):
+        Plan((x,), (y,), (), (Launch(k, ("x",)),))
+
+
+def test_split_k_and_bias_use_a_temporary_and_an_epilogue():
+    from taskmap.refimpl.schedules.matmul import SimtPoint
+    types = [f32[17, 19], f32[19, 23], f32[23]]
+    plan = schedule("gemm", types, {"alpha": 0.5, "beta": 2.0}, SimtPoint(split_k=4))
+    assert [t.name for t in plan.temps] == ["partial"] and plan.temps[0].shape == (4 * 17, 23)
+    assert len(plan.launches) == 2
+    rng = np.random.default_rng(1)
+    a, b, c = (rng.integers(-8, 9, t.shape).astype(np.float32) / 4 for t in types)
+    (y,) = evaluate(plan, a, b, c)
+    np.testing.assert_allclose(y, 0.5 * (a.astype(np.float64) @ b) + 2.0 * c, rtol=1e-6)
