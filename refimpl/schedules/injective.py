@@ -60,7 +60,8 @@ def injective_kernel(name: str, out: ir.Buffer, axes: tuple[ir.Var, ...], body: 
     groups = n // vec
     i32 = dt.int32
     tid, bid = ir.Special("threadIdx.x"), ir.Special("blockIdx.x")
-    t, grp, first, last0 = (_fresh(v, body) for v in ("t", "grp", "first", "last0"))
+    taken = {n.name for n in ir.walk(body) if isinstance(n, (ir.Var, ir.Buffer))} | {a.name for a in axes} | {out.name}
+    t, grp, first, last0 = (_fresh(v, taken) for v in ("t", "grp", "first", "last0"))
     strides = [math.prod(shape[d + 1:]) for d in range(len(shape))]
     decls = [ir.DeclareVar(first, _b("*", grp, vec))]
     for a, extent, stride in zip(axes[:-1], shape[:-1], strides[:-1]):
@@ -71,9 +72,9 @@ def injective_kernel(name: str, out: ir.Buffer, axes: tuple[ir.Var, ...], body: 
         work = decls + [ir.Store(out, tuple(axes), body)]
     else:
         decls.append(ir.DeclareVar(last0, _b("%", first, shape[-1])))
-        j, k = _fresh("j", body), _fresh("k", body)
-        staged, preload = _stage_inputs(body, last, last0, j, vec)
-        result = ir.Buffer(_fresh("res", body).name, out.dtype, (ir.const(vec),), "register")
+        j, k = _fresh("j", taken), _fresh("k", taken)
+        staged, preload = _stage_inputs(body, last, last0, j, vec, taken)
+        result = ir.Buffer(_fresh("res", taken).name, out.dtype, (ir.const(vec),), "register")
         shifted = ir.rewrite(staged, lambda e: _b("+", last0, j) if e == last else e)
         compute = ir.For(j, ir.const(0), ir.const(vec), ir.const(1),
                          (ir.Store(result, (j,), shifted),), unroll=True)
@@ -88,18 +89,19 @@ def injective_kernel(name: str, out: ir.Buffer, axes: tuple[ir.Var, ...], body: 
     return k.verify()
 
 
-def _stage_inputs(body, last, last0, j, vec):
-    """Loads `x[..., last]` whose other indices do not involve `last` read from a register
-    copy of the group's `vec` elements, filled by one unrolled copy loop."""
+def _stage_inputs(body, last, last0, j, vec, taken):
+    """Loads `x[..., last]` whose other indices neither involve `last` nor load (a gather's
+    index may depend on `last` through its load) read from a register copy of the group's
+    `vec` elements, filled by one unrolled copy loop."""
     preload, staged = [], {}
 
     def stage(e):
         if not (isinstance(e, ir.Load) and e.indices and e.indices[-1] == last and e.buffer.scope == "global"
-                and not any(_uses(i, last) for i in e.indices[:-1])):
+                and not any(_uses(i, last) or _loads(i) for i in e.indices[:-1])):
             return e
         if e not in staged:
-            reg = ir.Buffer(_fresh(f"in{len(staged)}", body).name, e.buffer.dtype, (ir.const(vec),), "register")
-            v = _fresh(f"j{len(staged)}", body)
+            reg = ir.Buffer(_fresh(f"in{len(staged)}", taken).name, e.buffer.dtype, (ir.const(vec),), "register")
+            v = _fresh(f"j{len(staged)}", taken)
             staged[e] = reg
             preload.extend([ir.DeclareBuffer(reg), ir.For(
                 v, ir.const(0), ir.const(vec), ir.const(1),
@@ -122,13 +124,17 @@ def _uses(e, var) -> bool:
     return any(n == var for n in ir.walk(e))
 
 
-def _fresh(base: str, body) -> ir.Var:
-    """An i32 variable named `base` (suffixed if the body already uses the name)."""
-    used = {n.name for n in ir.walk(body) if isinstance(n, (ir.Var, ir.Buffer))}
+def _loads(e) -> bool:
+    return any(isinstance(n, ir.Load) for n in ir.walk(e))
+
+
+def _fresh(base: str, taken: set) -> ir.Var:
+    """An i32 variable named `base`, suffixed until no name in `taken` clashes; taken grows."""
     name, i = base, 0
-    while name in used:
+    while name in taken:
         i += 1
         name = f"{base}_{i}"
+    taken.add(name)
     return ir.Var(name, dt.int32)
 
 
