@@ -481,3 +481,19 @@ def _tile(imp, node):
     (spread,) = imp.emit(node, "reshape", node.inputs[:1], {"shape": tuple(v for s in shape for v in (1, s))})
     (big,) = imp.emit(node, "expand", [spread], {"shape": tuple(v for r, s in zip(reps, shape) for v in (r, s))})
     imp.emit(node, "reshape", [big], {"shape": tuple(r * s for r, s in zip(reps, shape))}, outputs=node.outputs)
+
+
+# ---------------------------------------------------------------- attention
+
+@converts("Attention", needs=("attention",))
+def _attention(imp, node):
+    node.only("is_causal", "scale", "softmax_precision", softcap=0.0, qk_matmul_output_mode=0)
+    rank = len(typed(imp, node.inputs[0]).shape)
+    if rank != 4:
+        raise ConvertError(f"only 4-D (batch, heads, sequence, head dim) inputs are supported, q has rank {rank}")
+    if node.input(4) or node.input(5):
+        raise ConvertError("past_key / past_value (a KV cache) are not supported")
+    a = {"is_causal": node.attrs["is_causal"]}
+    if "scale" in node.given:
+        a["scale"] = node.given["scale"]
+    imp.emit(node, "attention", data(node)[:4], a, outputs(imp, node))

@@ -56,6 +56,8 @@ def test_every_registry_operator_imports_from_its_onnx_node(name, k):
     if t is None:
         pytest.skip(f"{name}: no dtype onnxruntime's CPU provider runs")
     types = ex.types(t)
+    assert supported(op.onnx), (f"operator {name} has an ONNX equivalent ({op.onnx}) but frontends/onnx_ops.py "
+                                "maps no converter onto it: add one")
     model = onnx_models.operator_model(name, types, ex.attrs)
     graph = load(model)
     rng = np.random.default_rng(zlib.crc32(f"{name}/{k}".encode()))
