@@ -15,9 +15,9 @@ import numpy as np
 
 from taskmap.spec import dtypes as dt
 from taskmap.spec import ir
+from taskmap.spec.errors import LaunchError
 
 from ..launch import empty, interpret
-from ..traps import KernelTrap
 
 
 @dataclass(frozen=True)
@@ -77,13 +77,14 @@ def run(plan: Plan, *arrays, launch: Callable = interpret) -> None:
     launch reading a temporary element before an earlier launch wrote it traps."""
     params = plan.inputs + plan.outputs
     if len(arrays) != len(params):
-        raise KernelTrap("shape mismatch", f"the plan takes {len(params)} arrays "
-                         f"({', '.join(t.name for t in params)}), got {len(arrays)}")
+        raise LaunchError("wrong number of arguments", f"the plan takes {len(params)} arrays "
+                          f"({', '.join(t.name for t in params)}), got {len(arrays)}")
     env = {}
     for t, a in zip(params, arrays):
         if not isinstance(a, np.ndarray) or a.dtype != t.dtype.storage or a.shape != t.shape:
             got = f"{a.dtype}{a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
-            raise KernelTrap("shape mismatch", f"plan buffer {t.name}: expected {t.dtype.short}{t.shape}, got {got}")
+            raise LaunchError("shape mismatch", f"plan buffer {t.name}: expected {t.dtype.short}{t.shape}, got {got}",
+                              param=t.name)
         env[t.name] = a
     for t in plan.temps:
         env[t.name] = empty(t.shape, t.dtype)
