@@ -101,6 +101,11 @@ def check_memory_limit(m: YMap) -> int:
     return limit
 
 
+def _integral(v) -> bool:
+    """An integer, or a float holding one (YAML writes `2.0`); never converts a huge int to float."""
+    return isinstance(v, (int, np.integer)) or (isinstance(v, (float, np.floating)) and float(v).is_integer())
+
+
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -132,7 +137,10 @@ def make_launch(kernel: ir.Kernel, sizes: YMap, args: YMap, seed: int, memory_li
             values[name] = arrays.make_tensor(spec, make_empty)
         except MemoryError:
             raise sizes.where.error(f"tensor {name} {spec.shape} does not fit in this machine's memory; "
-                              "use smaller sizes") from None
+                                    "use smaller sizes") from None
+        except (ValueError, OverflowError) as e:        # NumPy refusing the generator's parameters
+            raise (args.at(name) if name in args else sizes.where).error(
+                f"cannot generate tensor {name} ({spec.init}): {e}") from None
         tensors[name] = (spec, arrays.as_values(values[name], spec.dtype))
     namespace = dict(sizes) | scalars | {n: v for n, (_, v) in tensors.items()}
     return Launch([scalars[p.name] if isinstance(p, ir.Var) else values[p.name] for p in kernel.params],
@@ -154,12 +162,15 @@ def _scalar(p: ir.Var, sizes: YMap, args: YMap, case_where: Where):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
         raise where.error(f"{what} must be a number, got {value!r}")
     if p.dtype.is_float:
+        if not p.dtype.accepts(value):
+            raise where.error(f"{what} is {value!r}, beyond the range of {p.dtype.short} (it would round to "
+                              "infinity); write .inf or -.inf for an infinity")
         return float(value)
-    if not float(value).is_integer():
+    if not _integral(value):
         raise where.error(f"{what} takes an integer, got {value!r}")
     if not p.dtype.accepts(int(value)):
-        info = np.iinfo(p.dtype.storage)
-        raise where.error(f"{what} is {int(value)}, outside {p.dtype.short}'s range [{info.min}, {info.max}]")
+        raise where.error(f"{what} is {int(value)}, outside {p.dtype.short}'s range "
+                          f"[{p.dtype.min}, {p.dtype.max}]")
     return int(value)
 
 
@@ -188,10 +199,14 @@ def _tensor_spec(kernel: ir.Kernel, p: ir.Buffer, sizes: YMap, args: YMap, scala
     dtype = dt.by_name(spec["dtype"]) if "dtype" in spec else p.dtype
     low, high = spec.get("range", (None, None))
     if low is not None and (init == "randint" or not dtype.is_float) and \
-            not (float(low).is_integer() and float(high).is_integer()):
+            not (_integral(low) and _integral(high)):
         raise spec.at("range").error(f"`range:` [{low}, {high}] of integer values must be two integers")
-    return arrays.TensorSpec(init, shape, dtype, spec.get("seed", default_seed), low, high,
-                             spec.get("value", 0.0), spec.get("scale", 1.0))
+    value = spec.get("value", 0.0)
+    if init == "full" and dtype.is_integer and not (_integral(value) and dtype.accepts(int(value))):
+        raise spec.at("value").error(f"`value:` {value!r} is not a value of {dtype.short} (an integer in "
+                                     f"[{dtype.min}, {dtype.max}])")
+    return arrays.TensorSpec(init, shape, dtype, spec.get("seed", default_seed), low, high, value,
+                             spec.get("scale", 1.0))
 
 
 def _extent(d, namespace: dict, where: Where) -> int:

@@ -41,6 +41,11 @@ import numpy as np
 @kernel(grid=1, block=32)
 def short(n: i32, a: f32[n - 10]):
     a[threadIdx.x] = 0.0
+
+
+@kernel(grid=1, block=32)
+def scaled(x: f32, a: f32[32]):
+    a[threadIdx.x] = a[threadIdx.x] * x
 '''
 
 # (id, case file text, line in it, phrase)
@@ -62,7 +67,8 @@ ROWS = [
     ("file-kind-unknown", "kind: operator\ncases:\n  - name: x\n", 1, "unknown case kind 'operator'"),
     ("description-a-list", "description: [a, b]\ncases:\n  - name: x\n", 1,
      "`description:` must be a string, got a list"),
-    ("two-documents", "cases: []\n---\ncases: []\n", 2, "invalid YAML: expected a single document in the stream, but found another document"),
+    ("two-documents", "cases: []\n---\ncases: []\n", 2,
+     "invalid YAML: expected a single document in the stream, but found another document"),
     ("defaults-unknown-key", "defaults: {kernal: BUGS::copy32}\ncases:\n  - name: x\n", 1,
      "unknown key `kernal` in a `kernel` case"),
     ("duplicate-key", case("kernel: BUGS::copy32", "kernel: BUGS::copy32"), 4, "duplicate key 'kernel'"),
@@ -145,6 +151,18 @@ ROWS = [
      "scalar parameter 's' (i32) takes an integer, got 2.5"),
     ("scalar-beyond-i32", case("kernel: BUGS::shift_by", "sizes: {n: 32}", "args: {s: -2147483649}", RETURN), 5,
      "scalar parameter 's' (i32) is -2147483649, outside i32's range"),
+    ("scalar-beyond-f32", case("kernel: k.py::scaled", "args: {x: 1.0e+39}", 'assert_return: {a: "a * x"}'), 4,
+     "scalar parameter 'x' (f32) is 1e+39, beyond the range of f32 (it would round to infinity)"),
+    ("size-with-400-digits", copy(RETURN, sizes="{n: 1" + "0" * 400 + "}"), 4,
+     "scalar parameter 'n' (i32) is 1000"),
+    ("fill-value-fractional-for-integers", case("kernel: BUGS::int_divide", "sizes: {n: 32}",
+                                                "args: {d: {init: full, value: 2.5}}", 'assert_return: {q: "a"}'), 5,
+     "`value:` 2.5 is not a value of i32 (an integer in [-2147483648, 2147483647])"),
+    ("fill-value-beyond-the-type", case("kernel: BUGS::int_divide", "sizes: {n: 32}",
+                                        "args: {d: {init: full, value: 3000000000}}", 'assert_return: {q: "a"}'),
+     5, "`value:` 3000000000 is not a value of i32"),
+    ("range-beyond-int64", copy("args: {a: {init: randint, range: [-1.0e+30, 1.0e+30]}}", RETURN), 5,
+     "cannot generate tensor a (randint): low is out of bounds for int64"),
     ("scalar-without-value", copy(RETURN, sizes="{}"), 2, "scalar parameter 'n' (i32) has no value"),
     ("args-names-no-parameter", copy("args: {c: zeros}", RETURN), 5,
      "`args:` names 'c', which is not a parameter of kernel copy32 (n, a, b)"),
