@@ -4,6 +4,7 @@
     taskmap bench [--suite kernels|interp] [--markdown FILE] [--plot FILE.png]
     taskmap debug ...            (the interpreter's debugger: refimpl.debug)
     taskmap passes [FILE.py::KERNEL] [--backend interp|cuda]
+    taskmap compile MODEL.onnx [--backend interp] [--run]   (conformance/compile_cli.py)
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import os
 import sys
 
 from .. import __version__
+from . import compile_cli
 from .backends import BACKENDS
 from .schema import CaseError
 
@@ -20,7 +22,7 @@ from .schema import CaseError
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="taskmap", description="taskmap: a kernel compiler built on task mappings")
     p.add_argument("--version", action="version", version=f"taskmap {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{conform,bench,debug,passes}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{conform,bench,debug,passes,compile}")
 
     c = sub.add_parser("conform", help="run the YAML conformance suite on the interpreter and/or the GPU",
                        description="Run conformance cases (conformance/README.md describes the YAML schema).")
@@ -44,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("target", nargs="?", metavar="FILE.py::KERNEL", help="a kernel to run through the pipeline")
     s.add_argument("--backend", choices=("interp", "cuda"), default="interp", help="whose pipeline (default interp)")
     s.set_defaults(run=_passes)
+
+    compile_cli.add_parser(sub)
     return p
 
 

@@ -23,7 +23,6 @@ from taskmap.spec.graph import Constant, Graph, GraphError, Node, Value, verify
 from taskmap.spec.graph.passes import infer_shapes
 from taskmap.spec.graph.passes.constant_fold import fold_node
 from taskmap.spec.lang import TensorType
-from taskmap.spec.ops import OPERATORS
 
 MIN_OPSET = 13
 
@@ -167,6 +166,9 @@ class Importer:
                            f"from them); {name!r} is computed at run time")
 
 
+Converter = Callable[[Importer, OnnxNode], None]
+
+
 def _value_type(vi, symbols: dict) -> TensorType | None:
     t = vi.type
     if not t.HasField("tensor_type") or not t.tensor_type.HasField("shape"):
@@ -183,7 +185,7 @@ def _value_type(vi, symbols: dict) -> TensorType | None:
     return TensorType(dtype_of(t.tensor_type.elem_type), tuple(dims))
 
 
-def _read(model):
+def read_model(model):
     onnx = need_onnx()
     if isinstance(model, (str, os.PathLike)):
         if not os.path.exists(model):
@@ -205,7 +207,7 @@ def load(model, name: str | None = None) -> Graph:
     """A verified Graph from an ONNX ModelProto or .onnx path (UnsupportedModel lists every gap)."""
     from .onnx_ops import CONVERTERS, supported
     onnx = need_onnx()
-    model = _read(model)
+    model = read_model(model)
     opset = opset_of(model)
     if opset < MIN_OPSET:
         raise GraphError(f"model opset {opset} is older than {MIN_OPSET}; upgrade it with "
@@ -248,5 +250,3 @@ def load(model, name: str | None = None) -> Graph:
                   tuple(imp.nodes), tuple(Constant.of(k, a) for k, a in imp.constants.items()))
     return verify(infer_shapes(graph))
 
-
-Converter = Callable[[Importer, OnnxNode], None]

@@ -18,7 +18,7 @@ from taskmap.spec import dtypes as dt
 from taskmap.spec.ops import OPERATORS
 from taskmap.spec.ops.registry import to_storage
 
-from .onnx_import import Converter, ConvertError, Importer, OnnxNode, dtype_of
+from .onnx_import import Converter, ConvertError, Importer, OnnxNode, array_of, dtype_of
 
 CONVERTERS: dict[str, Converter] = {}
 NEEDS: dict[str, tuple[str, ...]] = {}
@@ -216,7 +216,6 @@ def _identity(imp, node):
 
 @converts("Constant")
 def _constant(imp, node):
-    from .onnx_import import array_of
     (key, value), = node.given.items()
     if key == "value":
         imp.add_constant(array_of(node.proto.attribute[0].t), node.outputs[0])
@@ -239,7 +238,6 @@ def _shape(imp, node):
 
 @converts("ConstantOfShape")
 def _constant_of_shape(imp, node):
-    from .onnx_import import array_of
     value = array_of(node.proto.attribute[0].t) if node.proto.attribute else np.zeros(1, np.float32)
     imp.add_constant(np.full(ints(imp.constant(node.inputs[0], "shape")), value.reshape(-1)[0], value.dtype),
                      node.outputs[0])

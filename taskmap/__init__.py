@@ -6,6 +6,7 @@
     taskmap.KernelTrap, taskmap.Trace
     taskmap.LaunchError             # arguments that do not fit the kernel (every backend)
     taskmap.gpu.cuda_source(k) / compile(k) / launch(k, *args)   # the CUDA backend
+    taskmap.compile(model, backend="interp")   # an ONNX model as a callable program (frontends)
 
 The subpackages `taskmap.spec` (language), `taskmap.refimpl` (interpreter), `taskmap.gpu`
 (CUDA) and `taskmap.conformance` (suite and CLI) live in the top-level folders of the
@@ -15,9 +16,9 @@ source tree (docs/ARCHITECTURE.md). Names are resolved on first use, so importin
 import importlib
 
 _FROM_REFIMPL = ("interpret", "empty", "KernelTrap", "Trace")
-_SUBPACKAGES = ("lang", "spec", "refimpl", "gpu", "conformance", "examples")
+_SUBPACKAGES = ("lang", "spec", "refimpl", "gpu", "frontends", "conformance", "examples")
 
-__all__ = [*_FROM_REFIMPL, "LaunchError", *_SUBPACKAGES, "__version__"]
+__all__ = [*_FROM_REFIMPL, "LaunchError", *_SUBPACKAGES, "compile", "__version__"]
 
 
 def __getattr__(name: str):
@@ -25,6 +26,8 @@ def __getattr__(name: str):
         return getattr(importlib.import_module(".refimpl", __name__), name)
     if name == "LaunchError":
         return importlib.import_module(".spec.errors", __name__).LaunchError
+    if name == "compile":
+        return importlib.import_module(".frontends.compiler", __name__).compile
     if name in _SUBPACKAGES:
         return importlib.import_module(f".{name}", __name__)
     if name == "__version__":

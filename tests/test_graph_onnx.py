@@ -21,7 +21,6 @@ from taskmap.spec import dtypes as dt  # noqa: E402
 from taskmap.spec.graph import GraphError  # noqa: E402
 from taskmap.spec.graph.reference import run_reference  # noqa: E402
 from taskmap.spec.ops import OPERATORS, get  # noqa: E402
-from taskmap.spec.ops.registry import values_of  # noqa: E402
 
 ORT_DTYPES = (dt.float32, dt.int32, dt.int64, dt.boolean)
 

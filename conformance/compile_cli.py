@@ -1,0 +1,95 @@
+"""`taskmap compile MODEL [--backend interp] [--run] [--dims N=2] [--graph]`.
+
+MODEL is an .onnx file or the name of a built-in model builder (frontends.onnx_models.REDUCED:
+mlp, cnn, transformer_encoder, ...). Prints the kernels per node and the memory plan; --graph
+also prints the graph after the pipeline; --run runs the program on seeded random inputs and,
+where onnxruntime is installed, prints the largest difference from it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+
+def add_parser(sub) -> None:
+    c = sub.add_parser("compile", help="compile an ONNX model (or a built-in one) and print its kernels",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("model", metavar="MODEL", help="an .onnx file, or a built-in model: mlp, cnn, transformer_encoder, ...")
+    c.add_argument("--backend", choices=("interp",), default="interp", help="where the program runs (interp)")
+    c.add_argument("--run", dest="execute", action="store_true", help="run it on random inputs (and compare with onnxruntime)")
+    c.add_argument("--dims", default="", metavar="N=2,...", help="sizes of the model's symbolic dimensions")
+    c.add_argument("--graph", action="store_true", help="also print the graph after the passes")
+    c.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    c.set_defaults(run=run)
+
+
+def _dims(text: str) -> dict[str, int]:
+    out = {}
+    for item in filter(None, text.split(",")):
+        name, _, value = item.partition("=")
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"--dims {item!r}: expected NAME=SIZE with a positive SIZE, e.g. N=2")
+        out[name.strip()] = int(value)
+    return out
+
+
+def _model(name: str):
+    from taskmap.frontends import onnx_models
+    if name in onnx_models.REDUCED:
+        return onnx_models.REDUCED[name]()
+    if not name.endswith(".onnx"):
+        raise ValueError(f"{name}: not an .onnx file nor a built-in model ({', '.join(onnx_models.REDUCED)})")
+    return name
+
+
+def _inputs(prog, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    exe_graph = prog.executable(prog.dims).graph
+    out = []
+    for v in exe_graph.inputs:
+        t = v.type
+        if t.dtype.is_float:
+            out.append(rng.standard_normal(t.shape).astype(t.dtype.storage))
+        else:                                   # token ids and indices: small and in range
+            out.append(rng.integers(0, 8, t.shape).astype(t.dtype.storage))
+    return out
+
+
+def run(args) -> int:
+    from taskmap.spec.errors import TaskmapError
+    try:
+        from taskmap.frontends.compiler import compile as compile_model
+        model = _model(args.model)
+        prog = compile_model(model, backend=args.backend, fusion=False, dims=_dims(args.dims))
+    except (TaskmapError, ValueError) as e:
+        print(f"taskmap compile: {e}", file=sys.stderr)
+        return 2
+    if args.graph:
+        print(prog.executable(prog.dims).graph)
+    print(prog.describe())
+    if args.execute:
+        inputs = _inputs(prog, args.seed)
+        outputs = prog(*inputs)
+        for o in outputs:
+            print(f"output {o.dtype}{list(o.shape)}: mean {float(np.mean(o)):.6g}, max |x| {float(np.max(np.abs(o))):.6g}")
+        _compare(model, prog, inputs, outputs)
+    return 0
+
+
+def _compare(model, prog, inputs, outputs) -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        print("onnxruntime not installed: outputs not compared")
+        return
+    from taskmap.frontends import onnx_models
+    from taskmap.frontends.onnx_import import read_model
+    proto = read_model(model)
+    feeds = {vi.name: a for vi, a in zip([i for i in proto.graph.input
+                                          if i.name not in {t.name for t in proto.graph.initializer}], inputs)}
+    want = onnx_models.onnxruntime_outputs(proto, feeds)
+    worst = max(float(np.max(np.abs(np.asarray(o, np.float64) - w))) for o, w in zip(outputs, want))
+    print(f"largest difference from onnxruntime: {worst:.3g}")

@@ -1,0 +1,116 @@
+"""A graph as an executable on the interpreter: one schedule per node, a memory plan, a run.
+
+    exe = build(graph)            # graph with static shapes (passes.infer_shapes(g, dims))
+    outputs = exe(*inputs)        # NumPy in, NumPy out; every kernel interpreted, checks on
+    exe.kernels, exe.memory.describe()
+
+`build` schedules each node with `schedules.schedule` (its template's default point, or the
+generic injective schedule from its compute definition). A node whose operator has no schedule
+(a reduction with no template) is reported at build time, all of them in one error, never
+computed some other way. Running allocates every node output and temporary with `empty`, so a
+kernel that reads an element nobody wrote traps; the memory plan (`spec.graph.memory`) places
+the same buffers in one arena by liveness, for the GPU runtime, and is checked to have no
+overlap of buffers live together.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from taskmap.spec import ir
+from taskmap.spec.graph import Graph, GraphError, Node, format_type, is_static
+from taskmap.spec.graph.memory import Buffer, MemoryPlan, conflicts, plan_memory
+from taskmap.spec.ops import get
+from taskmap.spec.ops.registry import array_dtype
+
+from .launch import empty
+from .schedules import Plan, run, schedule, template_for
+from .schedules.generic import INJECTIVE_TEMPLATE
+
+
+@dataclass(frozen=True)
+class Step:
+    node: Node
+    plan: Plan
+
+
+@dataclass(frozen=True, eq=False)
+class Executable:
+    graph: Graph
+    steps: tuple[Step, ...]
+    memory: MemoryPlan
+
+    @property
+    def kernels(self) -> tuple[ir.Kernel, ...]:
+        return tuple(k for s in self.steps for k in s.plan.kernels)
+
+    def __call__(self, *inputs) -> list[np.ndarray]:
+        g = self.graph
+        if len(inputs) != len(g.inputs):
+            raise GraphError(f"{g.name} takes {len(g.inputs)} inputs ({', '.join(v.name for v in g.inputs)}), "
+                             f"got {len(inputs)}")
+        env = dict(g.constant_arrays())
+        for v, a in zip(g.inputs, inputs):
+            a = np.asarray(a)
+            if a.shape != v.type.shape or array_dtype(a) != v.type.dtype:
+                raise GraphError(f"{g.name}: input {v.name} must be {format_type(v.type)}, got "
+                                 f"{a.dtype}{list(a.shape)}; convert it (e.g. .astype(np.float32))")
+            env[v.name] = np.ascontiguousarray(a)
+        for step in self.steps:
+            outs = [empty(t.shape, t.dtype) for t in step.plan.outputs]
+            run(step.plan, *(env[i] for i in step.node.inputs), *outs)
+            env.update((v.name, o) for v, o in zip(step.node.outputs, outs))
+        return [np.array(env[o]) for o in g.outputs]
+
+    def describe(self) -> str:
+        lines = [f"{len(self.kernels)} kernels for {len(self.steps)} nodes"]
+        for s in self.steps:
+            names = ", ".join(k.name for k in s.plan.kernels)
+            lines.append(f"  {s.node.name:<24} {s.node.op:<14} {names}")
+        lines.append(self.memory.describe())
+        return "\n".join(lines)
+
+
+def unscheduled(graph: Graph) -> list[str]:
+    """Nodes whose operator has no schedule: no template, and a reduction in its definition."""
+    types, out = graph.types(), []
+    for n in graph.nodes:
+        ins = [types[i] for i in n.inputs]
+        if template_for(n.op, ins) is INJECTIVE_TEMPLATE and not get(n.op).task(ins, **n.attributes).is_injective:
+            out.append(f"  {n.name} ({n.op} on {', '.join(format_type(t) for t in ins)})")
+    return out
+
+
+def _memory(graph: Graph, steps: list[Step]) -> MemoryPlan:
+    types, end = graph.types(), len(steps)
+    last = {o: end for o in graph.outputs}
+    for k, s in enumerate(steps):
+        for i in s.node.inputs:
+            last[i] = max(last.get(i, k), k)
+    buffers = []
+    for k, s in enumerate(steps):
+        for v in s.node.outputs:
+            t = types[v.name]
+            buffers.append(Buffer(v.name, math.prod(t.shape) * t.dtype.bits // 8, k, last.get(v.name, k)))
+        for t in s.plan.temps:
+            buffers.append(Buffer(f"{s.node.name}/{t.name}", math.prod(t.shape) * t.dtype.bits // 8, k, k))
+    plan = plan_memory(buffers)
+    assert not conflicts(plan), conflicts(plan)
+    return plan
+
+
+def build(graph: Graph) -> Executable:
+    """The executable of a verified graph with static shapes (GraphError naming what is missing)."""
+    dynamic = [f"{v.name}: {format_type(v.type)}" for v in graph.inputs if not is_static(v.type)]
+    if dynamic:
+        raise GraphError(f"{graph.name}: symbolic input dimensions ({'; '.join(dynamic)}); bind them first "
+                         "with passes.infer_shapes(graph, dims)")
+    missing = unscheduled(graph)
+    if missing:
+        raise GraphError(f"{graph.name}: no schedule yet for {len(missing)} nodes (their operators reduce and "
+                         "have no template in refimpl.schedules):\n" + "\n".join(missing))
+    types = graph.types()
+    steps = [Step(n, schedule(n.op, [types[i] for i in n.inputs], n.attributes)) for n in graph.nodes]
+    return Executable(graph, tuple(steps), _memory(graph, steps))

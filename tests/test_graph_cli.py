@@ -1,0 +1,35 @@
+"""`taskmap compile`: kernels and memory printed, --run compared with onnxruntime, bad input
+a one-line error with status 2."""
+from __future__ import annotations
+
+import pytest
+
+from taskmap.conformance.cli import main
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+
+def test_compile_prints_kernels_and_runs(capsys, tmp_path):
+    from taskmap.frontends import onnx_models
+    import onnx
+    path = tmp_path / "mlp.onnx"
+    onnx.save(onnx_models.mlp(sizes=(4, 8, 3)), path)
+    assert main(["compile", str(path), "--run", "--dims", "N=2", "--graph"]) == 0
+    out = capsys.readouterr().out
+    assert "graph mlp(x: f32[2, 4])" in out
+    assert "kernels for" in out and "matmul" in out and "memory: arena" in out
+    assert "output float32[2, 3]" in out
+    worst = float(out.split("largest difference from onnxruntime: ")[1].split()[0])
+    assert worst < 1e-5
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["compile", "nosuch"], "nosuch: not an .onnx file nor a built-in model"),
+    (["compile", "/nonexistent/m.onnx"], "/nonexistent/m.onnx: no such ONNX file"),
+    (["compile", "mlp", "--dims", "N=0"], "--dims 'N=0': expected NAME=SIZE with a positive SIZE"),
+])
+def test_bad_input_is_one_line_with_status_2(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("taskmap compile: ") and message in err and "Traceback" not in err

@@ -1,0 +1,117 @@
+"""taskmap.compile on the interpreter: reduced models against ONNX Runtime, symbolic batch,
+the memory plan (no overlap of live buffers, reuse), and the compile-time errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from taskmap.spec.errors import TaskmapError
+from taskmap.spec.graph.memory import ALIGN, Buffer, conflicts, plan_memory
+
+
+def test_memory_plan_reuses_dead_buffers_and_never_overlaps_live_ones():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        buffers = []
+        for k in range(12):
+            first = int(rng.integers(0, 10))
+            buffers.append(Buffer(f"b{k}", int(rng.integers(1, 5000)), first, first + int(rng.integers(0, 4))))
+        plan = plan_memory(buffers)
+        assert conflicts(plan) == []
+        assert all(at % ALIGN == 0 for _, at in plan.offsets)
+        assert plan.peak <= plan.total
+    chain = plan_memory([Buffer(f"v{k}", 4096, k, k + 1) for k in range(6)])
+    assert chain.peak == 2 * 4096 and chain.total == 6 * 4096
+
+
+def test_conflicts_finds_an_overlap():
+    from taskmap.spec.graph.memory import MemoryPlan
+    a, b = Buffer("a", 512, 0, 2), Buffer("b", 512, 1, 3)
+    assert conflicts(MemoryPlan((a, b), (("a", 0), ("b", 256)), 768, 1024)) == ["a and b"]
+
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+import taskmap  # noqa: E402
+from taskmap.frontends import onnx_models  # noqa: E402
+from taskmap.frontends.onnx_ops import NEEDS  # noqa: E402
+from taskmap.spec.ops import OPERATORS  # noqa: E402
+
+
+def _feeds(model, rng, dims=3):
+    out = {}
+    for vi in model.graph.input:
+        shape = [d.dim_value or dims for d in vi.type.tensor_type.shape.dim]
+        out[vi.name] = (rng.integers(0, 20, shape) if vi.type.tensor_type.elem_type == onnx.TensorProto.INT64
+                        else rng.standard_normal(shape).astype(np.float32))
+    return out
+
+
+SMALL = {"mlp": lambda: onnx_models.mlp(sizes=(8, 16, 4)),
+         "cnn": lambda: onnx_models.cnn(channels=(2, 4, 4), image=6, classes=3),
+         "transformer_encoder": lambda: onnx_models.transformer_encoder(seq=4, d=8, heads=2, ff=8),
+         "bert": lambda: onnx_models.bert(layers=1, d=8, heads=2, ff=8, seq=4, vocab=20),
+         "gpt2": lambda: onnx_models.gpt2(layers=1, d=8, heads=2, ff=16, seq=4, vocab=20)}
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_reduced_model_on_the_interpreter_matches_onnxruntime(name):
+    model = SMALL[name]()
+    missing = {n for node in model.graph.node for n in NEEDS.get(node.op_type, ()) if n not in OPERATORS}
+    if missing:
+        pytest.skip(f"needs operators not registered yet: {', '.join(sorted(missing))}")
+    try:
+        prog = taskmap.compile(model, backend="interp", fusion=False)
+    except TaskmapError as e:
+        if "no schedule yet" in str(e):
+            pytest.skip(str(e).splitlines()[0])
+        raise
+    assert prog.kernels
+    feeds = _feeds(model, np.random.default_rng(0), dims=2)
+    want = onnx_models.onnxruntime_outputs(model, feeds)
+    got = prog(*feeds.values())
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5, err_msg=name)
+    assert prog.memory.peak <= prog.memory.total
+
+
+def test_symbolic_batch_is_bound_per_call():
+    model = onnx_models.mlp(batch="N", sizes=(4, 8, 3))
+    prog = taskmap.compile(model)
+    rng = np.random.default_rng(1)
+    for n in (1, 3):
+        x = rng.standard_normal((n, 4)).astype(np.float32)
+        (y,) = prog(x)
+        np.testing.assert_allclose(y, onnx_models.onnxruntime_outputs(model, {"x": x})[0], rtol=1e-4, atol=1e-5)
+    with pytest.raises(TaskmapError, match="input x must be f32\\[3, 4\\], got float64\\[3, 4\\]"):
+        prog(x.astype(np.float64))
+    with pytest.raises(TaskmapError, match="takes 1 inputs \\(x\\), got 2"):
+        prog(x, x)
+
+
+def test_a_node_without_a_schedule_is_reported_at_compile_time():
+    from taskmap.refimpl.graph_exec import unscheduled
+    from taskmap.spec.graph import Graph, Node, Value
+    from taskmap.spec.graph.passes import infer_shapes
+    pick = None
+    for op in OPERATORS.values():
+        ex = op.examples[0]
+        g = infer_shapes(Graph("g", tuple(Value(f"in{k}", t) for k, t in enumerate(ex.types(op.dtypes[0]))), ("y",),
+                               (Node.make("n", op.name, [f"in{k}" for k in range(len(ex.shapes))],
+                                          [Value("y", None)], ex.attrs),)))
+        if unscheduled(g):
+            pick = g
+            break
+    if pick is None:
+        pytest.skip("every operator has a schedule")
+    from taskmap.refimpl.graph_exec import build
+    with pytest.raises(TaskmapError, match="no schedule yet for 1 nodes"):
+        build(pick)
+
+
+def test_unavailable_options_are_refused():
+    with pytest.raises(TaskmapError, match="backend 'cuda' is not available"):
+        taskmap.compile(onnx_models.mlp(), backend="cuda")
+    with pytest.raises(TaskmapError, match="fusion is not implemented yet|post-scheduling fusion"):
+        taskmap.compile(onnx_models.mlp(), fusion=True)
