@@ -19,6 +19,7 @@ from taskmap.frontends.onnx_import import UnsupportedModel, load  # noqa: E402
 from taskmap.frontends.onnx_ops import NEEDS, supported, supported_ops  # noqa: E402
 from taskmap.spec import dtypes as dt  # noqa: E402
 from taskmap.spec.graph import GraphError  # noqa: E402
+from taskmap.spec.graph.passes import PIPELINE, run  # noqa: E402
 from taskmap.spec.graph.reference import run_reference  # noqa: E402
 from taskmap.spec.ops import OPERATORS, get  # noqa: E402
 
@@ -151,13 +152,16 @@ def test_reduced_models_import_and_match_onnxruntime(name):
     if _missing_ops(model):
         pytest.skip(f"needs operators not registered yet: {', '.join(sorted(_missing_ops(model)))}")
     graph = load(model)
+    optimized = run(PIPELINE, graph)
     rng = np.random.default_rng(2)
     feeds = {}
     for vi in model.graph.input:
         shape = [d.dim_value or 3 for d in vi.type.tensor_type.shape.dim]
         feeds[vi.name] = (rng.integers(0, 50, shape) if vi.type.tensor_type.elem_type == T.INT64
                           else rng.standard_normal(shape).astype(np.float32))
-    assert_matches(run_reference(graph, *feeds.values()), run_ort(model, feeds), name)
+    want = run_ort(model, feeds)
+    assert_matches(run_reference(graph, *feeds.values()), want, name)
+    assert_matches(run_reference(optimized, *feeds.values()), want, f"{name} after the graph passes")
 
 
 def test_symbolic_batch_survives_import():

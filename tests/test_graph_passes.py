@@ -8,7 +8,7 @@ import pytest
 from taskmap.lang import TensorType, f32, i32
 from taskmap.spec.errors import TaskmapError
 from taskmap.spec.graph import Constant, Graph, Node, Value, verify
-from taskmap.spec.graph.passes import PIPELINE, constant_fold, dead_code, infer_shapes, run, simplify
+from taskmap.spec.graph.passes import PIPELINE, constant_fold, dead_code, fold_batch_norm, infer_shapes, run, simplify
 from taskmap.spec.graph.passes.constant_fold import FOLD_LIMIT
 from taskmap.spec.graph.reference import run_reference
 from taskmap.spec.ops import OPERATORS
@@ -106,8 +106,27 @@ def test_simplify_collapses_reshape_and_transpose_chains():
 
 def test_pipeline_verifies_after_each_pass_and_names_a_broken_one():
     g = infer_shapes(graph([node("a", "exp", ("x",), "y")], ["y"]))
-    assert [name for name, _ in PIPELINE] == ["infer_shapes", "constant_fold", "simplify", "dead_code"]
+    assert [name for name, _ in PIPELINE] == ["infer_shapes", "constant_fold", "fold_batch_norm", "simplify", "dead_code"]
     np.testing.assert_allclose(run_reference(run(PIPELINE, g), X)[0], np.exp(X), rtol=1e-6)
     broken = (("drop_everything", lambda gr: gr.replace(nodes=())),)
     with pytest.raises(TaskmapError, match="graph pass drop_everything produced an invalid graph"):
         run(broken, g)
+
+
+def test_fold_batch_norm_into_conv():
+    rng = np.random.default_rng(3)
+    c = lambda *s: rng.uniform(0.5, 1.5, s).astype(np.float32)
+    g = infer_shapes(graph([node("conv", "conv2d", ("x", "w", "b"), "y", {"pads": (1, 1, 1, 1)}),
+                            node("bn", "batch_norm", ("y", "s", "t", "m", "v"), "z", {"epsilon": 1e-3}),
+                            node("conv2", "conv2d", ("z", "w2"), "y2"),
+                            node("bn2", "batch_norm", ("y2", "s", "t", "m", "v"), "z2"),
+                            node("relu", "relu", ("y2",), "r")], ["z2", "r"],
+                           inputs=(("x", T(1, 3, 5, 5)),),
+                           constants=[("w", c(3, 3, 3, 3)), ("b", c(3)), ("w2", c(3, 3, 1, 1)), ("s", c(3)),
+                                      ("t", c(3) - 1), ("m", c(3) - 1), ("v", c(3))]))
+    out = verify(dead_code(fold_batch_norm(g)))
+    assert [(n.name, n.op) for n in out.nodes] == [("conv", "conv2d"), ("conv2", "conv2d"), ("bn2", "batch_norm"),
+                                                   ("relu", "relu")]     # conv2's output has a second reader
+    x = rng.standard_normal((1, 3, 5, 5)).astype(np.float32)
+    for a, b in zip(run_reference(out, x), run_reference(g, x)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

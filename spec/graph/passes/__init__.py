@@ -15,6 +15,7 @@ from ..ir import Graph
 from ..verify import GraphError, verify
 from .constant_fold import constant_fold
 from .dead_code import dead_code
+from .fold_batch_norm import fold_batch_norm
 from .infer_shapes import infer_shapes
 from .simplify import simplify
 
@@ -23,6 +24,7 @@ Pass = tuple[str, Callable[[Graph], Graph]]
 PIPELINE: tuple[Pass, ...] = (
     ("infer_shapes", infer_shapes),
     ("constant_fold", constant_fold),
+    ("fold_batch_norm", fold_batch_norm),
     ("simplify", simplify),
     ("dead_code", dead_code),
 )
@@ -41,4 +43,4 @@ def run(pipeline: tuple[Pass, ...], graph: Graph) -> Graph:
     return graph
 
 
-__all__ = ["PIPELINE", "run", "infer_shapes", "constant_fold", "simplify", "dead_code"]
+__all__ = ["PIPELINE", "run", "infer_shapes", "constant_fold", "fold_batch_norm", "simplify", "dead_code"]
