@@ -21,7 +21,7 @@ from .. import dtypes as dt
 from .. import ir
 from .compute import Task, TensorInput, call, cast, cmp, compute, compute_type, inverse_map, select
 from .registry import (FLOATS, INTS, Attr, Example, OnnxNode, Operator, TensorType, get, random_array, register,
-                       to_storage)
+                       to_storage, uniform_sample)
 
 UNARY_SHAPES = (Example(((7,),)), Example(((3, 1, 5),)), Example(((1,),)), Example(((2, 33),)))
 BINARY_SHAPES = (Example(((3, 5), (3, 5))), Example(((2, 1, 5), (4, 1))), Example(((1,), (3, 2))),
@@ -60,23 +60,10 @@ def elementwise_task(name: str, inputs: list[TensorInput], shape, fn, out_dtype)
     return Task(name, tuple(inputs), (y,), ("y",), inv)
 
 
-def _domain(low: float, high: float, away_from_zero: bool = False):
-    def sample(rng, types, attrs):
-        out = []
-        for t in types:
-            if not t.dtype.is_float:
-                out.append(random_array(rng, t))
-                continue
-            v = rng.uniform(low, high, t.shape)
-            out.append(to_storage(v * rng.choice([-1, 1], t.shape) if away_from_zero else v, t.dtype))
-        return out
-    return sample
-
-
 def _nonzero_divisor(rng, types, attrs):
     a, b = (random_array(rng, t) for t in types)
     if types[1].dtype.is_float:
-        return [a, _domain(0.5, 3.0, True)(rng, types[1:], attrs)[0]]
+        return [a, uniform_sample(0.5, 3.0, True)(rng, types[1:], attrs)[0]]
     return [a, np.where(b == 0, 3, b).astype(b.dtype)]
 
 
@@ -129,8 +116,8 @@ def _softplus(x):
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _SELU_ALPHA, _SELU_GAMMA = 1.6732632423543772, 1.0507009873554805
-_POSITIVE = _domain(0.1, 4.0)
-_NONZERO = _domain(0.25, 3.0, True)
+_POSITIVE = uniform_sample(0.1, 4.0)
+_NONZERO = uniform_sample(0.25, 3.0, True)
 _SIGNED = FLOATS + INTS + (dt.int8,)
 
 unary("relu", lambda x, a: select(cmp("<", x, 0), 0, x), lambda x, a: np.where(x < 0, 0, x),

@@ -23,9 +23,8 @@ import numpy as np
 
 from .. import ir
 from .compute import Task, TensorInput, call, cast, compute, compute_type, inverse_map, reduce
-from .elementwise import _domain
 from .reduce import normalize_axes
-from .registry import FLOATS, Attr, Example, OnnxNode, Operator, TensorType, get, random_array, register
+from .registry import FLOATS, Attr, Example, OnnxNode, Operator, TensorType, get, random_array, register, uniform_sample
 
 F = lambda x: cast(x, compute_type(x.dtype))
 
@@ -234,7 +233,7 @@ def _batch_ref(values, types, attrs):
 
 def _batch_sample(rng, types, attrs):
     x, scale, bias, mean = (random_array(rng, t) for t in types[:4])
-    return [x, scale, bias, mean, _domain(0.2, 2.0)(rng, types[4:], attrs)[0]]
+    return [x, scale, bias, mean, uniform_sample(0.2, 2.0)(rng, types[4:], attrs)[0]]
 
 
 register(Operator("batch_norm", "norm", "(x - mean) / sqrt(var + epsilon) * scale + bias per channel (dim 1)",

@@ -16,8 +16,7 @@ import numpy as np
 from .. import dtypes as dt
 from .. import ir
 from .compute import Task, TensorInput, cast, compute, compute_type, reduce
-from .elementwise import _domain
-from .registry import FLOATS, INTS, Attr, Example, OnnxNode, Operator, TensorType, get, register
+from .registry import FLOATS, INTS, Attr, Example, OnnxNode, Operator, TensorType, get, register, uniform_sample
 
 EXAMPLES = (Example(((5, 7),), {"axes": (1,)}), Example(((3, 1, 4),), {"axes": (0, 2), "keepdims": True}),
             Example(((6,),), {}), Example(((2, 3, 5),), {"axes": (-1,), "keepdims": False}),
@@ -93,7 +92,7 @@ def reduce_op(name, kind, onnx, ref, dtypes, doc, sample=None):
 reduce_op("sum", "sum", "ReduceSum", np.sum, FLOATS + INTS, "sum over axes")
 reduce_op("mean", "mean", "ReduceMean", np.mean, FLOATS, "sum over axes / element count")
 reduce_op("prod", "prod", "ReduceProd", np.prod, FLOATS + INTS, "product over axes",
-          sample=_domain(0.5, 1.5, True))
+          sample=uniform_sample(0.5, 1.5, True))
 reduce_op("reduce_max", "max", "ReduceMax", np.max, FLOATS + INTS, "largest element over axes")
 reduce_op("reduce_min", "min", "ReduceMin", np.min, FLOATS + INTS, "smallest element over axes")
 

@@ -243,6 +243,21 @@ def to_storage(x, t: DType) -> np.ndarray:
     return np.ascontiguousarray(x.astype(t.storage))
 
 
+def uniform_sample(low: float, high: float, away_from_zero: bool = False):
+    """An Operator.sample_fn: floats uniform in [low, high) (either sign when away_from_zero:
+    magnitudes in [low, high)), other dtypes as random_array."""
+    def sample(rng, types, attrs):
+        out = []
+        for t in types:
+            if not t.dtype.is_float:
+                out.append(random_array(rng, t))
+                continue
+            v = rng.uniform(low, high, t.shape)
+            out.append(to_storage(v * rng.choice([-1, 1], t.shape) if away_from_zero else v, t.dtype))
+        return out
+    return sample
+
+
 def random_array(rng: np.random.Generator, t: TensorType, low=-3.0, high=3.0) -> np.ndarray:
     if t.dtype.is_float:
         return to_storage(rng.uniform(low, high, t.shape), t.dtype)
