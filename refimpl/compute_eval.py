@@ -22,6 +22,7 @@ import numpy as np
 
 from taskmap.spec import dtypes as dt
 from taskmap.spec import ir
+from taskmap.spec import semantics
 from taskmap.spec.ops.compute import Reduce, Task
 
 from . import numerics as num
@@ -82,7 +83,7 @@ def _eval(e: ir.Expr, env: dict, values: dict, ndim: int, active, where: str):
             return num.COMPARE[op](_converted(a, t, *args), _converted(b, t, *args))
         case ir.Binary(op="<<" | ">>", a=a, b=b):
             x, s = _eval(a, *args), _eval(b, *args)
-            if np.any(_masked((s < 0) | (s >= a.dtype.bits), active)):
+            if np.any(_masked(semantics.shift_out_of_range(s, a.dtype), active)):
                 raise ComputeError(f"compute definition error: {where}: shift out of range")
             return num.shift(e.op, x, np.clip(s, 0, a.dtype.bits - 1), a.dtype)
         case ir.Binary(op=op, a=a, b=b):

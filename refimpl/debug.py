@@ -153,8 +153,7 @@ def scalar_values(k: ir.Kernel, scalars: dict) -> dict:
             if isinstance(v, float) or p.dtype is dt.boolean:
                 want = "0 or 1" if p.dtype is dt.boolean else "an integer"
                 raise UsageError(f"--shape {name}={scalars[name]}: {name} is a {p.dtype.short} parameter; give {want}")
-            info = np.iinfo(p.dtype.storage)
-            raise UsageError(f"--shape {name}={v}: outside the range of {p.dtype.short} [{info.min}, {info.max}]")
+            raise UsageError(f"--shape {name}={v}: outside the range of {p.dtype.short} [{p.dtype.min}, {p.dtype.max}]")
         values[name] = v
     return values
 

@@ -180,9 +180,8 @@ def _bounds(t: dt.DType, a) -> tuple:
     """clip's bounds in x's type: integers clamp them to the type's range (no float compare)."""
     if not t.is_integer:
         return a["min"], a["max"]
-    info = np.iinfo(t.storage)
-    return (int(max(math.ceil(max(a["min"], info.min)), info.min)),
-            int(min(math.floor(min(a["max"], info.max)), info.max)))
+    return (int(max(math.ceil(max(a["min"], t.min)), t.min)),
+            int(min(math.floor(min(a["max"], t.max)), t.max)))
 
 
 unary("clip", lambda x, a: _clamp(x, *_bounds(x.dtype, a)),

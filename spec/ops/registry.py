@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from .. import dtypes as dt
+from .. import semantics
 from ..dtypes import DType
 from ..errors import TaskmapError
 from ..lang import TensorType
@@ -236,10 +237,7 @@ def to_storage(x, t: DType) -> np.ndarray:
     if t is dt.bfloat16:
         return dt.to_bf16_bits(dt.round_to_odd_f32(x.astype(np.float64)))
     if t.is_integer and x.dtype.kind == "f":          # truncate, saturate, NaN -> 0 (SPEC §2.4)
-        info = np.iinfo(t.storage)
-        x = np.trunc(np.where(np.isnan(x), 0.0, x))
-        top = x >= float(info.max) + 1.0              # 2^(bits-1) or 2^bits: exact in f64
-        x = np.where(top, info.max, np.maximum(np.where(top, 0.0, x), info.min).astype(t.storage))
+        x = np.asarray(semantics.float_to_int(x, t))
     return np.ascontiguousarray(x.astype(t.storage))
 
 
