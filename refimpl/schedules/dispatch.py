@@ -3,20 +3,22 @@ from __future__ import annotations
 
 from taskmap.spec.ops import get
 
-from . import generic, matmul, row_ops
+from . import conv, generic, matmul, row_ops, window
 from .plan import Plan
 from .template import Template
 
-TEMPLATES: tuple[Template, ...] = (row_ops.REDUCE_TEMPLATE, row_ops.NORM_TEMPLATE) + matmul.TEMPLATES
+TEMPLATES: tuple[Template, ...] = (row_ops.REDUCE_TEMPLATE, row_ops.NORM_TEMPLATE) + matmul.TEMPLATES + (
+    window.POOL_TEMPLATE, window.CONV_TEMPLATE, conv.CONV_SIMT_TEMPLATE, conv.CONV_TC_TEMPLATE)
 
 
-def template_for(op_name: str, types) -> Template:
-    """The hand-written template that schedules `op_name` at these input types, else the
-    generic injective schedule (for operators whose compute definition has no reduction)."""
+def template_for(op_name: str, types, attrs: dict | None = None) -> Template:
+    """The hand-written template that schedules `op_name` at these input types and attributes,
+    else the generic injective schedule (for operators whose compute definition has no
+    reduction)."""
     op = get(op_name)
-    types = op.check_types(types)
+    types, attrs = op.check_types(types), op.attributes(attrs or {})
     for t in TEMPLATES:
-        if op.name in t.ops and t.applies(types):
+        if op.name in t.ops and t.applies(types, attrs):
             return t
     return generic.INJECTIVE_TEMPLATE
 
@@ -29,7 +31,7 @@ def schedule(op_name: str, types, attrs: dict | None = None, point=None) -> Plan
     types = op.check_types(types)
     attrs = op.attributes(attrs or {})
     op.infer_fn(types, attrs)                     # shape errors name the operator and input
-    template = template_for(op_name, types)
+    template = template_for(op_name, types, attrs)
     if point is None:
         point = template.default
     elif point not in template.space:

@@ -27,13 +27,16 @@ def inline(task: Task, e: ir.Expr) -> ir.Expr:
     return ir.rewrite(e, expand)
 
 
-def injective_plan(task: Task, point: InjectivePoint) -> Plan:
-    if not task.is_injective:
+def injective_plan(task: Task, point: InjectivePoint, prepare=None) -> Plan:
+    """One kernel per output of `task`, each computing the inlined body, after `prepare`
+    (which must remove any reduction: the window template unrolls them)."""
+    if prepare is None and not task.is_injective:
         raise ValueError(f"{task.name}: the generic schedule needs an injective task (it has a reduction)")
     inputs = tuple(Tensor(t.name, t.shape, t.dtype) for t in task.inputs)
     outputs, launches = [], []
     for c in task.output_computes:
         body = inline(task, c.body)
+        body = prepare(body) if prepare is not None else body
         assert not any(isinstance(n, Reduce) for n in ir.walk(body))
         out, axes = c.buffer, c.axes
         if not c.shape:                              # a 0-d output: one element, as a [1] tensor
@@ -46,7 +49,7 @@ def injective_plan(task: Task, point: InjectivePoint) -> Plan:
     return Plan(inputs, tuple(outputs), (), tuple(launches))
 
 
-def _any(types) -> bool:
+def _any(types, attrs) -> bool:
     return True
 
 

@@ -66,15 +66,17 @@ def _batch_count(own: tuple, full: tuple) -> int | None:
     return math.prod(full) if padded == full else None
 
 
-def plan_gemm(g: Gemm, make_main, splits: int, a_arg: tuple = None, b_arg: tuple = None) -> Plan:
-    """The plan for `g` whose main kernel is `make_main(batch, batch_a, batch_b, splits, alpha, out)`."""
+def plan_gemm(g: Gemm, make_main, splits: int, names=("a", "b", "c", "y")) -> Plan:
+    """The plan for `g` whose main kernel is `make_main(batch, batch_a, batch_b, splits, alpha, out)`;
+    `names`: of the a, b, c and output buffers (conv2d's plan embeds this one)."""
     B = math.prod(g.batch)
-    inputs = [Tensor("a", g.a_given or g.a_shape, g.dtype), Tensor("b", g.b_given or g.b_shape, g.dtype)]
+    a_name, b_name, c_name, y_name = names
+    inputs = [Tensor(a_name, g.a_given or g.a_shape, g.dtype), Tensor(b_name, g.b_given or g.b_shape, g.dtype)]
     if g.c_shape is not None:
-        inputs.append(Tensor("c", g.c_shape, g.out))
-    out = Tensor("y", g.out_shape or g.batch + (g.M, g.N), g.out)
+        inputs.append(Tensor(c_name, g.c_shape, g.out))
+    out = Tensor(y_name, g.out_shape or g.batch + (g.M, g.N), g.out)
     temps, launches, operands = [], [], []
-    for name, shape, own in (("a", g.a_shape, g.a_batch), ("b", g.b_shape, g.b_batch)):
+    for name, shape, own in ((a_name, g.a_shape, g.a_batch), (b_name, g.b_shape, g.b_batch)):
         count = _batch_count(own, g.batch)
         rows, cols = shape[-2:]
         if count is None:                       # materialize the broadcast
@@ -87,11 +89,11 @@ def plan_gemm(g: Gemm, make_main, splits: int, a_arg: tuple = None, b_arg: tuple
     direct = splits == 1 and g.c_shape is None
     main = make_main(B, batch_a, batch_b, splits, g.alpha if direct else 1.0, g.out if direct else g.acc)
     if direct:
-        launches.append(Launch(main, (g.M, g.N, g.K, a_view, b_view, View("y", (B * g.M, g.N)))))
+        launches.append(Launch(main, (g.M, g.N, g.K, a_view, b_view, View(y_name, (B * g.M, g.N)))))
         return Plan(tuple(inputs), (out,), tuple(temps), tuple(launches))
     partial = Tensor("partial", (splits * B * g.M, g.N), g.acc)
     launches.append(Launch(main, (g.M, g.N, g.K, a_view, b_view, partial.name)))
-    epilogue, args = _epilogue(g, splits, B, partial)
+    epilogue, args = _epilogue(g, splits, B, partial, c_name, y_name)
     launches.append(Launch(epilogue, args))
     return Plan(tuple(inputs), (out,), tuple(temps) + (partial,), tuple(launches))
 
@@ -113,7 +115,7 @@ def _expand_kernel(src: Tensor, dst: Tensor) -> ir.Kernel:
     return injective_kernel(f"expand_{src.name}", d, axes, ir.Load(s, index))
 
 
-def _epilogue(g: Gemm, splits: int, B: int, partial: Tensor):
+def _epilogue(g: Gemm, splits: int, B: int, partial: Tensor, c_name: str, y_name: str):
     """y = alpha · Σ_s partial[s] (in order) + beta · c, rounded to g.out: an injective kernel."""
     rows = B * g.M
     p = _global("partial", partial.shape, g.acc)
@@ -133,9 +135,9 @@ def _epilogue(g: Gemm, splits: int, B: int, partial: Tensor):
         if g.out != g.acc:
             value = ir.Cast(value, g.acc)
         total = ir.binary("+", total, ir.binary("*", ir.const(float(g.beta)), value))
-        args += (View("c", (cm, cn)),)
+        args += (View(c_name, (cm, cn)),)
     body = total if g.out == g.acc else ir.Cast(total, g.out)
-    return injective_kernel(f"gemm_epilogue_k{splits}", y, (r, n), body), args + (View("y", (rows, g.N)),)
+    return injective_kernel(f"gemm_epilogue_k{splits}", y, (r, n), body), args + (View(y_name, (rows, g.N)),)
 
 
 # ---------------------------------------------------------------- the SIMT template
@@ -165,12 +167,12 @@ def simt_resources(p: SimtPoint) -> Resources | None:
     return Resources(threads, shared, register_estimate(fm * fn, 2 * fm, 2 * fn, (bm + bn) * p.bk // threads))
 
 
-def simt_plan(g: Gemm, p: SimtPoint) -> Plan:
+def simt_plan(g: Gemm, p: SimtPoint, names=("a", "b", "c", "y")) -> Plan:
     def make(batch, batch_a, batch_b, splits, alpha, out):
         return matmul_simt.make_kernel(p.warps, p.lanes, p.micro, p.repeats, p.bk, dtype=g.dtype, trans_a=g.trans_a,
                                        trans_b=g.trans_b, batch=batch, batch_a=batch_a, batch_b=batch_b,
                                        splits=splits, alpha=alpha)
-    return plan_gemm(g, make, p.split_k)
+    return plan_gemm(g, make, p.split_k, names)
 
 
 SIMT_CANDIDATES = tuple(product(SimtPoint, warps=((8, 1), (4, 2), (2, 4), (2, 2)), lanes=((2, 16), (4, 8), (8, 4)),
@@ -207,7 +209,7 @@ def copy_width(g: Gemm) -> int:
     return next((v for v in (8, 4, 2) if all(r % v == 0 for r in rows)), 1)
 
 
-def tc_plan(g: Gemm, p: TcPoint) -> Plan:
+def tc_plan(g: Gemm, p: TcPoint, names=("a", "b", "c", "y")) -> Plan:
     bm, bn, bk = p.tile
     vec = copy_width(g)
 
@@ -215,7 +217,7 @@ def tc_plan(g: Gemm, p: TcPoint) -> Plan:
         return matmul_tc.make_kernel(g.dtype, bm, bn, bk, p.warps, p.stages, vec, out=out, trans_a=g.trans_a,
                                      trans_b=g.trans_b, batch=batch, batch_a=batch_a, batch_b=batch_b,
                                      splits=splits, alpha=alpha)
-    return plan_gemm(g, make, p.split_k)
+    return plan_gemm(g, make, p.split_k, names)
 
 
 TC_CANDIDATES = tuple(product(TcPoint, tile=((64, 64, 32), (128, 128, 32), (128, 128, 64), (128, 256, 32),
@@ -243,10 +245,10 @@ def problem(op, types, attrs) -> Gemm:
 
 
 MATMUL_OPS = ("matmul", "batch_matmul", "gemm")
-SIMT_TEMPLATE = Template("matmul_simt", MATMUL_OPS, lambda types: not types[0].dtype.is_float or
+SIMT_TEMPLATE = Template("matmul_simt", MATMUL_OPS, lambda types, attrs: not types[0].dtype.is_float or
                          types[0].dtype == dt.float32, SIMT_CANDIDATES, SimtPoint(), simt_resources,
                          lambda op, types, attrs, point: simt_plan(problem(op, types, attrs), point))
-TC_TEMPLATE = Template("matmul_tc", MATMUL_OPS, lambda types: types[0].dtype in (dt.float16, dt.bfloat16),
+TC_TEMPLATE = Template("matmul_tc", MATMUL_OPS, lambda types, attrs: types[0].dtype in (dt.float16, dt.bfloat16),
                        TC_CANDIDATES, TcPoint(), tc_resources,
                        lambda op, types, attrs, point: tc_plan(problem(op, types, attrs), point))
 TEMPLATES: tuple[Template, ...] = (SIMT_TEMPLATE, TC_TEMPLATE)

@@ -20,6 +20,7 @@ from .template import Template
 
 REDUCE_KIND = {"sum": "sum", "mean": "sum", "prod": "prod", "reduce_max": "max", "reduce_min": "min",
                "argmax": "argmax", "argmin": "argmin"}
+GLOBAL_POOLS = {"global_max_pool": "reduce_max", "global_avg_pool": "mean"}     # over the spatial axes
 
 
 def runs(axes) -> list[tuple[int, int]]:
@@ -82,6 +83,19 @@ def norm_plan(kind: str, x: Tensor, axis: int, out: Tensor, point: RowPoint, gam
                                                      View(out.name, (outer, n, inner)))),))
 
 
+def group_norm_plan(x: Tensor, groups: int, out: Tensor, point: RowPoint, gamma: Tensor, beta: Tensor,
+                    eps: float) -> Plan:
+    """Rows are (sample, channel group): the group's channels × spatial positions, contiguous."""
+    per = x.shape[1] // groups
+    outer, n = x.shape[0] * groups, per * math.prod(x.shape[2:])
+    per_kind, threads = point.layout(n)
+    vec = row_vec(n // per, 1, [x.dtype, out.dtype], point.vec)      # a vector never spans two channels
+    kernel = make_row_kernel("group_norm", x.dtype, out.dtype, per_kind, threads, vec, 1, eps=eps,
+                             groups=(groups, per))
+    return Plan((x, gamma, beta), (out,), (), (Launch(kernel, (outer, n, View(x.name, (outer, n, 1)), gamma.name,
+                                                               beta.name, View(out.name, (outer, n, 1)))),))
+
+
 def _inputs(op, types) -> list[Tensor]:
     return [Tensor(name.rstrip("?"), t.shape, t.dtype) for name, t in zip(op.inputs, types)]
 
@@ -90,6 +104,8 @@ def _reduce_op_plan(op, types, attrs, point: RowPoint) -> Plan:
     (x,) = _inputs(op, types)
     (y,) = op.infer(types, **attrs)
     rank = len(x.shape)
+    if op.name in GLOBAL_POOLS:
+        return reduce_plan(GLOBAL_POOLS[op.name], x, tuple(range(2, rank)), Tensor("y", y.shape, y.dtype), point)
     if op.name in ("argmax", "argmin"):
         axes = normalize_axes(op, (attrs["axis"],), rank)
     else:
@@ -100,17 +116,20 @@ def _reduce_op_plan(op, types, attrs, point: RowPoint) -> Plan:
 def _norm_op_plan(op, types, attrs, point: RowPoint) -> Plan:
     x, *affine = _inputs(op, types)
     (y,) = op.infer(types, **attrs)
-    (axis,) = normalize_axes(op, (attrs["axis"],), len(x.shape))
     gamma, beta = (affine + [None, None])[:2]
+    if op.name == "group_norm":
+        return group_norm_plan(x, attrs["num_groups"], Tensor("y", y.shape, y.dtype), point, gamma, beta,
+                               attrs["epsilon"])
+    (axis,) = normalize_axes(op, (attrs["axis"],), len(x.shape))
     return norm_plan(op.name, x, axis, Tensor("y", y.shape, y.dtype), point, gamma, beta, attrs.get("epsilon", 1e-5))
 
 
-def _any(types) -> bool:
+def _any(types, attrs) -> bool:
     return True
 
 
 ROW_DEFAULT = RowPoint()
-REDUCE_TEMPLATE = Template("row_reduce", tuple(REDUCE_KIND), _any, ROW_CANDIDATES, ROW_DEFAULT,
+REDUCE_TEMPLATE = Template("row_reduce", tuple(REDUCE_KIND) + tuple(GLOBAL_POOLS), _any, ROW_CANDIDATES, ROW_DEFAULT,
                            row_resources, _reduce_op_plan)
 NORM_TEMPLATE = Template("row_norm", NORMS, _any, ROW_CANDIDATES, ROW_DEFAULT, row_resources,
                          _norm_op_plan)

@@ -15,8 +15,9 @@ of one kind:
   value in shared memory, every warp reads them all back into its lanes and runs the same
   butterfly again. argmax/argmin carry the index (ties: the smaller), softmax carries
   (max, sum of exp(x - max)) and rescales when the max grows (online softmax: one pass).
-- Layer norm runs the reduction twice in one loop (mean, then the mean square deviation:
-  the two-pass formula, exact for large means); the norms then stream the row once more.
+- Layer and group norm run the reduction twice in one loop (mean, then the mean square
+  deviation: the two-pass formula, exact for large means); the norms then stream the row
+  once more. A group norm row is a (sample, group): its channels' elements, contiguous.
 - **Vectorized rows** (inner = 1): a thread loads `vec` consecutive elements with one
   unrolled copy loop (one 8/16-byte access after the CUDA emitter) and stores its outputs
   the same way; the plan picks `vec` dividing n, so rows stay aligned and need no tail.
@@ -33,7 +34,7 @@ from taskmap.lang import (blockIdx, exp, f32, i32, i64, kernel, log, register_te
 from .space import Resources, product, register_estimate
 
 REDUCTIONS = ("sum", "prod", "max", "min", "argmax", "argmin")
-NORMS = ("softmax", "log_softmax", "layer_norm", "rms_norm")
+NORMS = ("softmax", "log_softmax", "layer_norm", "rms_norm", "group_norm")
 
 
 @dataclass(frozen=True)
@@ -69,11 +70,14 @@ def row_vec(n: int, inner: int, dtypes, widest: int) -> int:
 
 
 def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128, vec: int = 1, inner: int = 1,
-                    divide: float = 1.0, eps: float = 1e-5, has_bias: bool = True, last: bool = False):
+                    divide: float = 1.0, eps: float = 1e-5, has_bias: bool = True, last: bool = False,
+                    groups: tuple[int, int] = (1, 1)):
     """kernel(outer, n, x[outer, n, inner], gamma, beta, y): y[outer, 1, inner] for reductions,
     y[outer, n, inner] for norms. `divide` divides a sum (mean); `eps` is the norms' epsilon;
     gamma and beta are [n] where the norm uses them, else [1] and unread; `last`: argmax/argmin
-    return the last extreme position."""
+    return the last extreme position. group_norm: rows are (sample, group) and `groups` =
+    (groups, channels per group); gamma and beta are per channel, element e of a row being
+    channel group · per + e // (n / per)."""
     if kind not in REDUCTIONS + NORMS or per not in ("warp", "block") or threads % 32 or vec not in (1, 2, 4, 8):
         raise ValueError(f"row kernel {kind!r} per {per} with {threads} threads, vec {vec}: need a known kind, "
                          "per warp or block, whole warps and vec 1/2/4/8")
@@ -85,20 +89,25 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
     arg = kind in ("argmax", "argmin")
     online = kind in ("softmax", "log_softmax")
     combine = {"argmax": "max", "argmin": "min", "softmax": "online", "log_softmax": "online", "layer_norm": "sum",
-               "rms_norm": "sum"}.get(kind, kind)
+               "rms_norm": "sum", "group_norm": "sum"}.get(kind, kind)
     identity = {"sum": 0.0, "prod": 1.0, "max": -math.inf, "min": math.inf, "online": -math.inf}[combine]
     if not dtype.is_float:
         lowest, highest = -2**(dtype.bits - 1), 2**(dtype.bits - 1) - 1
         identity = {"sum": 0, "prod": 1, "max": lowest, "min": highest}[combine]
-    passes = 2 if kind == "layer_norm" else 1
+    centred = kind in ("layer_norm", "group_norm")             # mean, then the mean square deviation
+    passes = 2 if centred else 1
     y_mid = 1 if kind in REDUCTIONS else 0
-    affine = kind in ("layer_norm", "rms_norm")
-    biased = kind == "layer_norm" and has_bias
+    affine = kind in ("layer_norm", "rms_norm", "group_norm")
+    biased = centred and has_bias
+    grouped = kind == "group_norm"
+    channels = groups[0] * groups[1]
 
     @kernel(grid=lambda outer: (outer * inner + rows_per_block - 1) // rows_per_block, block=threads,
             name=f"{kind}_{dtype.short}_{per}{threads}_v{vec}" + (f"_in{inner}" if inner > 1 else ""))
-    def row_kernel(outer: i32, n: i32, x: dtype[outer, n, inner], gamma: dtype[n if affine else 1],
-                   beta: dtype[n if biased else 1], y: out[outer, 1 if y_mid == 1 else n, inner]):
+    def row_kernel(outer: i32, n: i32, x: dtype[outer, n, inner],
+                   gamma: dtype[(channels if grouped else n) if affine else 1],
+                   beta: dtype[(channels if grouped else n) if biased else 1],
+                   y: out[outer, 1 if y_mid == 1 else n, inner]):
         tid = threadIdx.x
         lane = tid % 32 if per_warp else tid
         row = blockIdx.x * rows_per_block + tid // 32 if per_warp else blockIdx.x
@@ -124,7 +133,7 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
                         if combine == "sum":
                             if kind == "rms_norm":
                                 acc += e * e
-                            elif kind == "layer_norm":
+                            elif centred:
                                 acc += e if p == 0 else (e - mean) * (e - mean)
                             else:
                                 acc += e
@@ -177,7 +186,7 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
                             if arg or online:
                                 aux = shared_aux[lane % 32] if lane % 32 < warps else 0
                             syncthreads()
-                if kind == "layer_norm":
+                if centred:
                     if p == 0:
                         mean = acc / f32(n)
             if y_mid == 1:
@@ -199,17 +208,18 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
                         r[v] = x[ro, c * vec + v, ri]
                     for v in range(vec, unroll=True):
                         e = f32(r[v])
+                        ch = ro % groups[0] * groups[1] + (c * vec + v) // (n // groups[1]) if grouped else c * vec + v
                         if kind == "softmax":
                             o[v] = exp(e - acc) / aux
                         elif kind == "log_softmax":
                             o[v] = e - acc - scale
-                        elif kind == "layer_norm":
+                        elif centred:
                             if biased:
-                                o[v] = (e - mean) * scale * f32(gamma[c * vec + v]) + f32(beta[c * vec + v])
+                                o[v] = (e - mean) * scale * f32(gamma[ch]) + f32(beta[ch])
                             else:
-                                o[v] = (e - mean) * scale * f32(gamma[c * vec + v])
+                                o[v] = (e - mean) * scale * f32(gamma[ch])
                         else:
-                            o[v] = e * scale * f32(gamma[c * vec + v])
+                            o[v] = e * scale * f32(gamma[ch])
                     for v in range(vec, unroll=True):
                         y[ro, c * vec + v, ri] = o[v]
     return row_kernel

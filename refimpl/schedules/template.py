@@ -10,8 +10,8 @@ from .space import Resources, prune
 
 @dataclass(frozen=True, eq=False)
 class Template:
-    """`plan(types, attrs, point) -> Plan` for the operators in `ops` whose input types
-    `applies(types)` accepts. `candidates` is the unpruned space; `space` keeps the points
+    """`plan(op, types, attrs, point) -> Plan` for the operators in `ops` whose input types and
+    attributes `applies(types, attrs)` accepts. `candidates` is the unpruned space; `space` keeps the points
     whose `resources(point)` fit an sm_90 block (space.prune), `default` is the point the
     interpreter runs and the tuner starts from."""
     name: str
