@@ -58,12 +58,14 @@ SLOW = [pytest.param(*c.values, id=c.id, marks=pytest.mark.slow) for c in _cases
         if c.id not in {f.id for f in FAST}]
 
 
-def check_operator(name: str, types, attrs: dict, point=None):
+def check_operator(name: str, types, attrs: dict, point=None, launch=None):
+    """The plan of `name` at `point` run through `launch` (default: the interpreter, every
+    check on) against the operator's NumPy reference."""
     op = get(name)
     rng = np.random.default_rng(zlib.crc32(f"{name}/{types}/{attrs}".encode()))
     arrays = op.sample(rng, types, **attrs)
     plan = schedule(name, types, attrs, point)
-    got = evaluate(plan, *arrays)
+    got = evaluate(plan, *arrays, **({"launch": launch} if launch else {}))
     want = op.reference(*arrays, **attrs)
     depth = max(1, math.prod(types[0].shape) // math.prod(want[0].shape))
     for g, w in zip(got, want, strict=True):

@@ -1,0 +1,32 @@
+"""The operator table of tests/test_ops_schedules.py on the GPU: every scheduled operator ×
+dtype × example shape, the larger shapes, and a sample of every template's space, launched
+through `gpu.launch` and compared with the operator's NumPy reference (same tolerances)."""
+from __future__ import annotations
+
+import pytest
+
+from taskmap.spec.ops import get
+from tests.test_ops_schedules import FAST, LARGER, SLOW, _space_params, check_operator
+
+pytestmark = pytest.mark.gpu
+
+
+def _launch():
+    from taskmap import gpu
+    return gpu.launch
+
+
+@pytest.mark.parametrize("name,t,k", [pytest.param(*p.values, id=p.id) for p in FAST + SLOW])
+def test_schedule_on_gpu_matches_reference(name, t, k):
+    ex = get(name).examples[k]
+    check_operator(name, ex.types(t), ex.attrs, launch=_launch())
+
+
+@pytest.mark.parametrize("name,types,attrs", LARGER, ids=lambda v: getattr(v, "short", None))
+def test_larger_shapes_on_gpu_match_reference(name, types, attrs):
+    check_operator(name, types, attrs, launch=_launch())
+
+
+@pytest.mark.parametrize("template,name,types,attrs,point", _space_params())
+def test_space_points_on_gpu_match_reference(template, name, types, attrs, point):
+    check_operator(name, types, attrs, point, launch=_launch())
