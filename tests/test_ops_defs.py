@@ -49,6 +49,14 @@ def assert_close(got, want, t: dt.DType, what: str):
     np.testing.assert_allclose(values_of(got, t), values_of(want, t), rtol=rtol, atol=atol, err_msg=what)
 
 
+@pytest.mark.parametrize("name", sorted(OPERATORS))
+def test_examples_cover_odd_and_unit_dimensions(name):
+    """The table's shapes are what the schedules are tested on too: odd sizes and 1-sized dims."""
+    op = get(name)
+    dims = [s for ex in op.examples for shape in ex.shapes for s in shape]
+    assert len(op.examples) >= 3 and 1 in dims and any(s > 1 and s % 2 for s in dims), f"{name}: add examples"
+
+
 @pytest.mark.parametrize("name,t,k", CASES)
 def test_definition_matches_reference(name, t, k):
     op = get(name)

@@ -145,7 +145,8 @@ def _unsqueeze_shape(types, attrs):
 
 _reshaper("unsqueeze", _unsqueeze_shape, "Unsqueeze", lambda t, a: OnnxNode("Unsqueeze", {}, ((1, i64(a["axes"])),), opset=13),
           (Attr("axes", REQUIRED, tuple, "positions of the new size-1 dims in the output"),),
-          (Example(((3, 2),), {"axes": (0,)}), Example(((4,),), {"axes": (0, -1)}), Example(((2, 5),), {"axes": (1,)})),
+          (Example(((3, 2),), {"axes": (0,)}), Example(((4,),), {"axes": (0, -1)}), Example(((2, 5),), {"axes": (1,)}),
+           Example(((1, 3),), {"axes": (2,)})),
           "insert size-1 dimensions")
 
 
@@ -324,7 +325,8 @@ _movement("slice", ("x",), (Attr("starts", REQUIRED, tuple), Attr("ends", REQUIR
           (Example(((7, 5),), {"starts": (1,), "ends": (6,)}),
            Example(((7, 5),), {"starts": (-1, 0), "ends": (-1000, 10), "steps": (-2, 3)}),
            Example(((3, 4, 5),), {"starts": (1, -3), "ends": (2**31, -1), "axes": (2, 0)}),
-           Example(((6,),), {"starts": (4,), "ends": (0,), "steps": (-1,)})),
+           Example(((6,),), {"starts": (4,), "ends": (0,), "steps": (-1,)}),
+           Example(((1, 4),), {"starts": (0, 3), "ends": (1, 4)})),
           "Slice", _slice_onnx, doc="ONNX Slice: clamped starts/ends, negative steps")
 
 
