@@ -203,11 +203,35 @@ def opset_of(model) -> int:
     raise GraphError("the model imports no default-domain (ai.onnx) opset")
 
 
-def load(model, name: str | None = None) -> Graph:
-    """A verified Graph from an ONNX ModelProto or .onnx path (UnsupportedModel lists every gap)."""
+def bind_dims(model, dims: dict[str, int]):
+    """A copy of the model whose symbolic dimensions named in `dims` are those sizes."""
+    bound = type(model)()
+    bound.CopyFrom(model)
+    g = bound.graph
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        for d in vi.type.tensor_type.shape.dim:
+            if d.HasField("dim_param") and d.dim_param in dims:
+                d.dim_value = dims[d.dim_param]
+    return bound
+
+
+def model_inputs(model) -> list[Value]:
+    """The graph inputs (initializers excluded) with their types, symbols kept."""
+    inits = {t.name for t in model.graph.initializer}
+    try:
+        return [Value(vi.name, _value_type(vi, {})) for vi in model.graph.input if vi.name not in inits]
+    except ConvertError as e:
+        raise UnsupportedModel(str(e)) from None
+
+
+def load(model, name: str | None = None, dims: dict[str, int] | None = None) -> Graph:
+    """A verified Graph from an ONNX ModelProto or .onnx path (UnsupportedModel lists every gap);
+    `dims` fixes symbolic input dimensions first, so that shape computations on them fold."""
     from .onnx_ops import CONVERTERS, supported
     onnx = need_onnx()
     model = read_model(model)
+    if dims:
+        model = bind_dims(model, dims)
     opset = opset_of(model)
     if opset < MIN_OPSET:
         raise GraphError(f"model opset {opset} is older than {MIN_OPSET}; upgrade it with "

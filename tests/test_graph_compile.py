@@ -115,3 +115,24 @@ def test_unavailable_options_are_refused():
         taskmap.compile(onnx_models.mlp(), backend="cuda")
     with pytest.raises(TaskmapError, match="fusion is not implemented yet|post-scheduling fusion"):
         taskmap.compile(onnx_models.mlp(), fusion=True)
+
+
+def test_shape_computations_on_a_symbolic_batch_are_imported_per_binding():
+    """A PyTorch-style dynamic reshape: Shape -> Gather -> Unsqueeze -> Concat -> Reshape."""
+    from onnx import TensorProto as TP
+    from onnx import helper, numpy_helper
+    h = helper
+    nodes = [h.make_node("Shape", ["x"], ["s"]), h.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+             h.make_node("Unsqueeze", ["n", "axis0"], ["n1"]), h.make_node("Concat", ["n1", "minus1"], ["shape"], axis=0),
+             h.make_node("Reshape", ["x", "shape"], ["r"]), h.make_node("Relu", ["r"], ["y"])]
+    inits = [numpy_helper.from_array(np.array(0, np.int64), "zero"), numpy_helper.from_array(np.int64([0]), "axis0"),
+             numpy_helper.from_array(np.int64([-1]), "minus1")]
+    g = h.make_graph(nodes, "dyn", [h.make_tensor_value_info("x", TP.FLOAT, ["N", 4, 2])],
+                     [h.make_tensor_value_info("y", TP.FLOAT, ["N", 8])], inits)
+    model = h.make_model(g, opset_imports=[h.make_opsetid("", 18)])
+    model.ir_version = min(model.ir_version, 10)
+    prog = taskmap.compile(model)
+    rng = np.random.default_rng(4)
+    for n in (2, 3):
+        x = rng.standard_normal((n, 4, 2)).astype(np.float32)
+        np.testing.assert_array_equal(prog(x)[0], onnx_models.onnxruntime_outputs(model, {"x": x})[0])

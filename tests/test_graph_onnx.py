@@ -216,3 +216,12 @@ def test_supported_op_count():
     ops = supported_ops()
     assert len(ops) >= 60, ops
     assert all(supported(t) for t in ops)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(onnx_models.FULL))
+def test_full_size_models_import(name):
+    """ResNet-50, MobileNet-V2, BERT-base, GPT-2 small: every op maps, types agree (seconds and
+    up to ~1 GB each, hence slow)."""
+    graph = run(PIPELINE, load(onnx_models.FULL[name]()))
+    assert len(graph.nodes) > 100 and all(isinstance(d, int) for t in graph.output_types() for d in t.shape)

@@ -11,7 +11,9 @@ import math
 
 import numpy as np
 
+from ...lang import TensorType
 from ...ops import get
+from ...ops.registry import array_dtype
 from ..ir import Constant, Graph, Node
 
 FOLD_LIMIT = 1 << 16
@@ -19,7 +21,11 @@ FOLD_LIMIT = 1 << 16
 
 def fold_node(n: Node, arrays: list[np.ndarray]) -> list[np.ndarray]:
     """The node's outputs computed by its operator's reference on constant inputs."""
-    return list(get(n.op).reference(*arrays, **n.attributes))
+    outs = get(n.op).reference(*arrays, **n.attributes)
+    # registry.to_storage returns a 0-d result as shape (1,) (np.ascontiguousarray): restore the
+    # operator's inferred shape, which has the same elements
+    shapes = [t.shape for t in get(n.op).infer([TensorType(array_dtype(a), a.shape) for a in arrays], **n.attributes)]
+    return [o.reshape(s) for o, s in zip(outs, shapes)]
 
 
 def _worth_folding(n: Node, arrays: list[np.ndarray]) -> bool:
