@@ -23,7 +23,7 @@ from taskmap.spec import ir
 from taskmap.spec.errors import LaunchError, TaskmapError
 from taskmap.spec.printer import expr_str
 
-from .launch import interpret
+from .launch import STEP_BUDGET, interpret
 from .trace import Trace
 from .traps import KernelTrap, where
 
@@ -44,11 +44,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="a scalar parameter's value (repeatable), e.g. --shape n=64")
     p.add_argument("--seed", type=int, default=0, help="random seed for the inputs")
     p.add_argument("--limit", type=int, default=2000, help="print at most this many trace steps")
+    p.add_argument("--max-steps", type=int, default=None, metavar="N",
+                   help="iterations one execution of a loop may run before it traps (SPEC.md §5.2; "
+                        f"default $TASKMAP_MAX_STEPS, else {STEP_BUDGET} plus the tensors' element count)")
     a = p.parse_args(argv)
     try:
-        for flag, v in (("--seed", a.seed), ("--limit", a.limit)):
-            if v < 0:
-                raise UsageError(f"{flag} must be ≥ 0, got {v}")
+        for flag, v, least in (("--seed", a.seed, 0), ("--limit", a.limit, 0), ("--max-steps", a.max_steps, 1)):
+            if v is not None and v < least:
+                raise UsageError(f"{flag} must be ≥ {least}, got {v}")
         k = load_kernel(a.target)
         values = scalar_values(k, parse_scalars(a.shape))
         block, thread = parse_index(a.block, "--block"), parse_index(a.thread, "--thread")
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     trace = Trace(block=block, threads=[thread], limit=a.limit)
     print(f"kernel {k.name}: tracing thread {thread} of block {block}")
     try:
-        interpret(k, *args, trace=trace)
+        interpret(k, *args, trace=trace, max_steps=a.max_steps)
     except LaunchError as e:                     # the launch is refused (SPEC §3.4): nothing ran
         print(f"taskmap debug: {e}", file=sys.stderr)
         return 2

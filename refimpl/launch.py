@@ -1,12 +1,14 @@
 """`interpret`: launch a kernel on NumPy arrays (SPEC.md §1, §3.4, §6).
 
 Blocks run in batches; inside a batch every thread of every block is one lane of the
-lockstep execution. Global tensors are flat views of the caller's arrays (written in place)
-with one race shadow per launch; shared and register tensors live per batch.
+lockstep execution. Global tensors are flat views of the caller's arrays, the written ones
+staged on copies until the launch completes (outputs.Staged), with one race shadow per
+launch; shared and register tensors live per batch.
 """
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -18,9 +20,13 @@ from taskmap.spec.passes import run
 from . import asynccopy, memory
 from . import numerics as num
 from .passes import PIPELINE
+from .outputs import Staged
 from .program import Program
+from .progress import Progress
 from .state import State
+from .traps import KernelTrap
 
+STEP_BUDGET = 1 << 16             # loop iterations allowed beyond the tensors' element count (§5.2)
 LANE_BUDGET = 1 << 16             # lanes per batch: large enough to amortize Python dispatch
 BYTES_BUDGET = 192 << 20          # per-batch state (locals, registers, shared + shadows)
 
@@ -47,8 +53,12 @@ def empty(shape, dtype) -> UninitializedArray:
 program_for = KernelCache(lambda k: Program(run(PIPELINE, k)))
 
 
-def interpret(k: ir.Kernel, *args, checks: bool = True, trace=None):
-    """Run `k` on `args` (NumPy arrays written in place, Python scalars); see SPEC.md."""
+def interpret(k: ir.Kernel, *args, checks: bool = True, trace=None, max_steps: int | None = None):
+    """Run `k` on `args` (NumPy arrays, Python scalars); see SPEC.md. The outputs reach the
+    caller's arrays when the launch completes; a trap leaves them as they were and carries
+    what they held in `trap.partial` (§10.1). max_steps: the most iterations one execution of
+    a loop may run in one thread (§5.2); default: $TASKMAP_MAX_STEPS, else STEP_BUDGET plus
+    the element count of the tensor arguments."""
     bound = binding.bind(k, args, "interpret")
     for p, a in bound.tensors(args):
         bound.check_array(p, a)
@@ -60,21 +70,45 @@ def interpret(k: ir.Kernel, *args, checks: bool = True, trace=None):
                           "runs fewer than 2^31")
     scalars = {p.name: num.scalar(bound.scalars[p.name], p.dtype) for p in k.scalar_params}
     globals_ = _global_spaces(prog, bound, args, checks)
+    budget = _step_budget(max_steps, bound, args)
     per_batch = _blocks_per_batch(prog, bound, checks)
-    with np.errstate(all="ignore"):
-        for first in range(0, nblocks, per_batch):
-            blocks = np.arange(first, min(nblocks, first + per_batch))
-            st = State(prog, bound, blocks, [None] * len(prog.buf_slots), checks, None,
-                       asynccopy.AsyncCopies(len(blocks) * T))
-            for slot, space in globals_.items():
-                st.spaces[slot] = space
-            for name, v in scalars.items():
-                st.vars[prog.var_slots[name]] = v
-            if trace is not None and trace.bind(st):
-                st.trace = trace
-            prog.body(st, None)
-            asynccopy.finish(st)
+    outputs = Staged(globals_, {p.name: a for p, a in bound.tensors(args)}, prog.written)
+    progress = Progress(k.name, nblocks)
+    try:
+        with np.errstate(all="ignore"):
+            for first in range(0, nblocks, per_batch):
+                blocks = np.arange(first, min(nblocks, first + per_batch))
+                st = State(prog, bound, blocks, [None] * len(prog.buf_slots), checks, None,
+                           asynccopy.AsyncCopies(len(blocks) * T), budget)
+                for slot, space in globals_.items():
+                    st.spaces[slot] = space
+                for name, v in scalars.items():
+                    st.vars[prog.var_slots[name]] = v
+                if trace is not None and trace.bind(st):
+                    st.trace = trace
+                prog.body(st, None)
+                asynccopy.finish(st)
+                progress.update(first + len(blocks))
+    except KernelTrap as trap:
+        trap.partial = outputs.partial()
+        raise
+    finally:
+        progress.close()
+    outputs.commit()
     return None
+
+
+def _step_budget(max_steps, bound: binding.Binding, args) -> int:
+    """Loop iterations one execution of a loop may run in one thread (SPEC.md §5.2)."""
+    given, source = max_steps, "max_steps"
+    if given is None and os.environ.get("TASKMAP_MAX_STEPS"):
+        given, source = os.environ["TASKMAP_MAX_STEPS"].strip(), "TASKMAP_MAX_STEPS"
+        given = int(given) if given.isdigit() else given
+    if given is None:
+        return STEP_BUDGET + sum(np.size(a) for _, a in bound.tensors(args))
+    if isinstance(given, bool) or not isinstance(given, int) or given < 1:
+        raise bound.error("invalid launch configuration", None, f"{source} must be a positive integer, got {given!r}")
+    return given
 
 
 def _global_spaces(prog: Program, bound: binding.Binding, args, checks: bool) -> dict:

@@ -11,8 +11,10 @@ from .traps import KernelTrap
 
 
 class State:
-    def __init__(self, prog, binding, blocks: np.ndarray, spaces: list, checks: bool, trace, asyncs):
+    def __init__(self, prog, binding, blocks: np.ndarray, spaces: list, checks: bool, trace, asyncs,
+                 max_steps: int):
         self.prog = prog
+        self.max_steps = max_steps                 # iterations of one loop execution (SPEC §5.2)
         self.kernel = prog.kernel.name
         self.binding = binding                     # the launch's spec.binding.Binding: grid, block, shapes
         self.grid, self.bdim = binding.grid, binding.block

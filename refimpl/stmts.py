@@ -192,19 +192,26 @@ def _for(s: ir.For, cx):
             raise st.trap("zero loop step", "range() step is 0", s, lane, hint="use a non-zero step")
         ua, ub, uc = _uniform(a, sel), _uniform(b, sel), _uniform(c, sel)
         if None not in (ua, ub, uc):
-            for v in range(ua, ub, uc):
+            trips = range(ua, ub, uc)
+            for v in trips[:st.max_steps]:
                 st.vars[slot] = make(v)
                 if st.trace is not None and not generated:
                     st.trace.step(st, s, sel, lambda lane: f"{ir.source_name(s.var)} = {v}")
                 body(st, sel)
+            if len(trips) > st.max_steps:
+                raise _over_budget(st, s, sel)
             return
         v = np.array(np.broadcast_to(a, (st.L,)))
         cur = sel
+        steps = 0
         while True:
             going = np.where(c > 0, v < b, v > b)
             cur, _ = split(going, cur, st.L)
             if cur is not None and not len(cur):
                 return
+            steps += 1
+            if steps > st.max_steps:
+                raise _over_budget(st, s, cur)
             st.vars[slot] = v
             if st.trace is not None and not generated:
                 st.trace.step(st, s, cur, lambda lane: f"{ir.source_name(s.var)} = {_at(v, lane)}")
@@ -218,6 +225,7 @@ def _while(s: ir.While, cx):
 
     def run(st, sel):
         cur = sel
+        steps = 0
         while True:
             c = fc(st, cur)
             if st.trace is not None:
@@ -229,8 +237,19 @@ def _while(s: ir.While, cx):
                 cur, _ = split(c, cur, st.L)
                 if cur is not None and not len(cur):
                     return
+            steps += 1
+            if steps > st.max_steps:
+                raise _over_budget(st, s, cur)
             body(st, cur)
     return run
+
+
+def _over_budget(st, s: ir.Stmt, sel):
+    """The step budget trap (SPEC.md §5.2) of loop s, in the first of the lanes still looping."""
+    return st.trap("step budget exceeded", f"one execution of this loop reached {st.max_steps} iterations",
+                   s, memory.first_lane(True, sel),
+                   hint="make sure its condition becomes false; a loop meant to run longer needs "
+                        "interpret(..., max_steps=N), TASKMAP_MAX_STEPS=N or taskmap debug --max-steps N")
 
 
 def _cp_async(s: ir.CpAsync, cx):

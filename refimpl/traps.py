@@ -19,7 +19,7 @@ PHRASES = {
     "align": ("misaligned ldmatrix row",),
     "arith": ("integer divide by zero", "shift out of range"),
     "assert": ("assertion failed",),
-    "loop": ("zero loop step",),
+    "loop": ("zero loop step", "step budget exceeded"),
 }
 KIND_OF = {p: k for k, ps in PHRASES.items() for p in ps}
 
@@ -36,7 +36,7 @@ class KernelTrap(TaskmapError):
     offending statement or expression; block: block index (x, y, z); thread: thread index
     (x, y, z), or a list of them when several threads are involved (a race: [first, second]);
     buffer: tensor name; index: element index tuple; partial: what the launch's output
-    tensors held when it trapped (name -> array; SPEC.md §10.2), the caller's arrays being
+    tensors held when it trapped (name -> array; SPEC.md §10.1), the caller's arrays being
     left as they were.
 
     str(trap): `[kind] phrase: detail in block B, thread T at FILE:LINE (statement) [kernel K];

@@ -22,6 +22,13 @@ def off_by_one(n: i32, a: f32[n], b: f32[n]):
     b[threadIdx.x] = a[threadIdx.x + 1]
 
 
+@kernel(block=32)
+def spin(n: i32, a: f32[n]):
+    k = 0
+    while k < n:
+        a[threadIdx.x] = 1.0
+
+
 def make_copy():
     return copy
 '''
@@ -52,7 +59,7 @@ ROWS = [
      "--block 5,5,5 is outside the grid 1,1,1 of this launch", "err"),
     ("missing-file", [], "nowhere.py::copy", 2, "no such file", "err"),
     ("no-kernel-separator", [], "kernels.py", 2, "expected FILE.py::KERNEL", "err"),
-    ("unknown-kernel", [], "kernels.py::nope", 2, "has no kernel 'nope'; kernels: copy, off_by_one", "err"),
+    ("unknown-kernel", [], "kernels.py::nope", 2, "has no kernel 'nope'; kernels: copy, off_by_one, spin", "err"),
     ("factory-not-kernel", [], "kernels.py::make_copy", 2, "'make_copy' in", "err"),
     ("module-not-kernel", [], "kernels.py::np", 2, "is a module, not a kernel", "err"),
     ("shape-without-value", ["--shape", "n"], "kernels.py::copy", 2, "--shape expects NAME=VALUE, got 'n'", "err"),
@@ -72,6 +79,10 @@ ROWS = [
      "trace truncated: 4 more step(s) after the first 2 not shown", "out"),
     ("trap", ["--shape", "n=32", "--thread", "31"], "kernels.py::off_by_one", 1,
      "TRAP [oob] out of bounds global access: a[32]", "out"),
+    ("loop-never-ends", ["--shape", "n=32", "--max-steps", "3"], "kernels.py::spin", 1,
+     "TRAP [loop] step budget exceeded: one execution of this loop reached 3 iterations", "out"),
+    ("zero-max-steps", ["--shape", "n=32", "--max-steps", "0"], "kernels.py::spin", 2,
+     "--max-steps must be ≥ 1, got 0", "err"),
 ]
 
 
