@@ -162,7 +162,8 @@ def test_time_kernel_reports_device_time():
 def test_a_failed_assert_is_reported_as_a_kernel_fault(tmp_path):
     """A trapped kernel poisons its CUDA context, so it runs in a child process."""
     script = tmp_path / "fault.py"
-    script.write_text(textwrap.dedent('''
+    script.write_text(textwrap.dedent('''\
+        from __future__ import annotations
         import numpy as np
         from taskmap import gpu
         from taskmap.lang import i32, kernel, threadIdx
