@@ -78,7 +78,8 @@ def unscheduled(graph: Graph) -> list[str]:
     types, out = graph.types(), []
     for n in graph.nodes:
         ins = [types[i] for i in n.inputs]
-        if template_for(n.op, ins) is INJECTIVE_TEMPLATE and not get(n.op).task(ins, **n.attributes).is_injective:
+        if template_for(n.op, ins, n.attributes) is INJECTIVE_TEMPLATE and \
+                not get(n.op).task(ins, **n.attributes).is_injective:
             out.append(f"  {n.name} ({n.op} on {', '.join(format_type(t) for t in ins)})")
     return out
 

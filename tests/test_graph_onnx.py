@@ -224,4 +224,4 @@ def test_full_size_models_import(name):
     """ResNet-50, MobileNet-V2, BERT-base, GPT-2 small: every op maps, types agree (seconds and
     up to ~1 GB each, hence slow)."""
     graph = run(PIPELINE, load(onnx_models.FULL[name]()))
-    assert len(graph.nodes) > 100 and all(isinstance(d, int) for t in graph.output_types() for d in t.shape)
+    assert len(graph.nodes) >= 50 and all(isinstance(d, int) for t in graph.output_types() for d in t.shape)
