@@ -1,6 +1,7 @@
 """`taskmap`: the command line.
 
-    taskmap conform [PATHS...] [-k PATTERN] [--backend interp|cuda|all] [--json FILE]
+    taskmap conform [PATHS...] [-k PATTERN] [--backend interp|cuda|all] [--slow] [-n N|auto]
+                    [--json FILE] [--junit FILE]
     taskmap bench [--suite kernels|interp] [--markdown FILE] [--plot FILE.png]
     taskmap debug ...            (the interpreter's debugger: refimpl.debug)
     taskmap passes [FILE.py::KERNEL] [--backend interp|cuda]
@@ -30,7 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-k", dest="pattern", help="only cases whose id contains / glob-matches PATTERN, or tagged so")
     c.add_argument("--backend", choices=(*BACKENDS, "all"),
                    help="default: all when a CUDA GPU is available, else interp")
+    c.add_argument("--slow", action="store_true", help="also run the cases tagged slow")
+    c.add_argument("-n", dest="workers", metavar="N|auto", type=_workers,
+                   help="run on N worker processes (pytest-xdist); auto: one per CPU core, or per GPU with cuda runs")
     c.add_argument("--json", dest="json_file", metavar="FILE", help="also write the results as JSON")
+    c.add_argument("--junit", dest="junit_file", metavar="FILE", help="also write the results as JUnit XML")
     c.set_defaults(run=_conform)
 
     b = sub.add_parser("bench", help="time the example kernels against torch (GPU) or NumPy (interp)")
@@ -68,13 +73,24 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _workers(text: str) -> str:
+    if text == "auto" or text.isdigit() and int(text) >= 1:
+        return text
+    raise argparse.ArgumentTypeError(f"expected a number of workers (1 or more) or auto, got {text!r}")
+
+
 def _conform(args) -> int:
     from . import report, runner
     from .loader import load_paths
-    problem = args.json_file and _unwritable(args.json_file)
-    if problem:                           # found before the run, not after it
-        print(f"taskmap conform: --json {args.json_file}: {problem}; give a file in an existing, "
-              "writable directory", file=sys.stderr)
+    for flag, path in (("--json", args.json_file), ("--junit", args.junit_file)):
+        problem = path and _unwritable(path)
+        if problem:                           # found before the run, not after it
+            print(f"taskmap conform: {flag} {path}: {problem}; give a file in an existing, "
+                  "writable directory", file=sys.stderr)
+            return 2
+    if args.workers and not _have_xdist():
+        print("taskmap conform: -n needs pytest-xdist; pip install pytest-xdist (it is in the dev extra)",
+              file=sys.stderr)
         return 2
     try:
         cases = load_paths(args.paths or None)
@@ -86,24 +102,35 @@ def _conform(args) -> int:
         print(f"taskmap conform: only {len(cases)} cases collected from the built-in suite, expected at "
               f"least {runner.MIN_DEFAULT_CASES}: the case loader is broken", file=sys.stderr)
         return 2
-    cases = [c for c in cases if runner.matches(c, args.pattern)]
+    selected = runner.select(cases, args.pattern, args.slow)
     backends, why = runner.choose_backends(args.backend)
     print(f"backend: {' + '.join(backends)} ({why})")
-    pairs = runner.plan(cases, backends)
+    pairs = runner.plan(selected, backends)
     if not pairs:
         print(f"taskmap conform: no case matched (pattern {args.pattern!r}, backends {', '.join(backends)})",
               file=sys.stderr)
         return 2
-    results = runner.run(pairs, out=sys.stdout)
+    if args.workers:
+        from . import parallel
+        workers, gpus = parallel.worker_count(args.workers, backends)
+        print(f"workers: {workers}" + (f" (GPUs {', '.join(gpus)}, one each)" if gpus and workers == len(gpus) else ""))
+        selection = {"paths": args.paths, "pattern": args.pattern, "slow": args.slow, "backends": list(backends)}
+        results = parallel.run(selection, pairs, workers, gpus, sys.stdout)
+    else:
+        results = runner.run(pairs, out=sys.stdout)
     print()
     print(report.table(results))
     details = report.problems(results)
     if details:
         print("\n" + details)
+    if default_run:
+        print("\n" + report.coverage(cases))
     print("\n" + report.summary(results))
     if args.json_file:
         with open(args.json_file, "w", encoding="utf-8") as f:
             json.dump(report.as_json(results), f, indent=1)
+    if args.junit_file:
+        report.write_junit(results, args.junit_file)
     counts = report.counts(results)
     if counts["failed"] or counts["error"]:
         return 1
@@ -111,6 +138,11 @@ def _conform(args) -> int:
         print("taskmap conform: every run was skipped, nothing was checked", file=sys.stderr)
         return 1
     return 0
+
+
+def _have_xdist() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("xdist") is not None
 
 
 def _unwritable(path: str) -> str | None:

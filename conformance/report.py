@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import math
+import xml.etree.ElementTree as ET
 
 from tabulate import tabulate
 
-from .cases import STATUSES
+from .cases import STATUSES, Case
 from .runner import Result
 
 
@@ -59,3 +60,31 @@ def as_json(results: list[Result]) -> dict:
                    "seconds": r.outcome.seconds, "message": r.outcome.message} for r in results],
         "summary": counts(results),
     }
+
+
+def coverage(cases: list[Case]) -> str:
+    """Which registry operators the `op` cases cover, and which have none (no schedule yet);
+    "" without op cases."""
+    from taskmap.spec.ops import OPERATORS
+    from .op_case import OpCase
+    covered = {c.op.name for c in cases if isinstance(c, OpCase)}
+    if not covered:
+        return ""
+    missing = sorted(set(OPERATORS) - covered)
+    return (f"operators with op cases: {len(covered)} of {len(OPERATORS)}"
+            + (f"; none for: {', '.join(missing)}" if missing else ""))
+
+
+def write_junit(results: list[Result], path: str) -> None:
+    """JUnit XML for CI systems: one testcase per run (classname = backend)."""
+    c = counts(results)
+    suite = ET.Element("testsuite", name="taskmap-conform", tests=str(len(results)), failures=str(c["failed"]),
+                       errors=str(c["error"]), skipped=str(c["skipped"]),
+                       time=f"{sum(r.outcome.seconds for r in results):.3f}")
+    for r in results:
+        case = ET.SubElement(suite, "testcase", classname=r.backend, name=r.case.id, file=r.case.where.file,
+                             line=str(r.case.where.line), time=f"{r.outcome.seconds:.6f}")
+        tag = {"failed": "failure", "error": "error", "skipped": "skipped"}.get(r.outcome.status)
+        if tag:
+            ET.SubElement(case, tag, message=r.outcome.message[:500]).text = r.outcome.message
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)

@@ -8,7 +8,8 @@ from typing import TextIO
 from .backends import BACKENDS, cuda_unavailable
 from .cases import BrokenCase, Case, Outcome
 
-MIN_DEFAULT_CASES = 60     # a default run collecting fewer means the loader lost cases
+MIN_DEFAULT_CASES = 900    # a default run collecting fewer means the loader lost cases
+SLOW = "slow"              # cases tagged so run only with --slow
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,11 @@ def matches(case: Case, pattern: str | None) -> bool:
     return pattern in case.id or fnmatch.fnmatchcase(case.id, pattern) or pattern in case.tags
 
 
+def select(cases: list[Case], pattern: str | None, slow: bool) -> list[Case]:
+    """The cases -k selects; those tagged `slow` only with --slow (or when -k names the tag)."""
+    return [c for c in cases if matches(c, pattern) and (slow or pattern == SLOW or SLOW not in c.tags)]
+
+
 def plan(cases: list[Case], backends: tuple[str, ...]) -> list[tuple[Case, str]]:
     """(case, backend) runs; a BrokenCase runs once, on the first backend, to report its error."""
     pairs = []
@@ -47,20 +53,47 @@ def plan(cases: list[Case], backends: tuple[str, ...]) -> list[tuple[Case, str]]
     return pairs
 
 
+def run_one(case: Case, backend: str) -> Outcome:
+    try:
+        return case.run(backend)
+    except Exception as e:  # noqa: BLE001 — one case's bug in the runner must not stop the others
+        return Outcome("error", f"{case.where}: internal error of the conformance runner running "
+                                f"this case: {type(e).__name__}: {e} (please report it)")
+
+
+class Progress:
+    """`[i/n] id backend ... status` per run; on a terminal one line rewritten in place, with
+    the runs that did not pass left on their own lines."""
+
+    def __init__(self, out: TextIO | None, total: int):
+        self.out, self.total, self.done = out, total, 0
+        self.tty = bool(out) and out.isatty()
+
+    def start(self, case: Case, backend: str) -> None:
+        if self.out and not self.tty:
+            self.out.write(f"[{self.done + 1}/{self.total}] {case.id} {backend} ... ")
+            self.out.flush()
+
+    def finish(self, case: Case, backend: str, outcome: Outcome) -> None:
+        self.done += 1
+        if not self.out:
+            return
+        status = "ok" if outcome.status == "passed" else outcome.status.upper()
+        if not self.tty:
+            self.out.write(status + "\n")
+        else:
+            line = f"[{self.done}/{self.total}] {case.id} {backend} ... {status}"
+            keep = outcome.status in ("failed", "error")
+            self.out.write("\r\033[K" + line + ("\n" if keep or self.done == self.total else ""))
+        self.out.flush()
+
+
 def run(pairs: list[tuple[Case, str]], out: TextIO | None = None) -> list[Result]:
-    """Run each (case, backend); with `out`, write `[i/n] id backend ... status` as it goes."""
-    results = []
-    for i, (case, backend) in enumerate(pairs, 1):
-        if out:
-            out.write(f"[{i}/{len(pairs)}] {case.id} {backend} ... ")
-            out.flush()
-        try:
-            outcome = case.run(backend)
-        except Exception as e:  # noqa: BLE001 — one case's bug in the runner must not stop the others
-            outcome = Outcome("error", f"{case.where}: internal error of the conformance runner running "
-                                       f"this case: {type(e).__name__}: {e} (please report it)")
-        if out:
-            out.write(("ok" if outcome.status == "passed" else outcome.status.upper()) + "\n")
-            out.flush()
+    """Run each (case, backend) in order; with `out`, report progress as it goes."""
+    progress, results = Progress(out, len(pairs)), []
+    for case, backend in pairs:
+        progress.start(case, backend)
+        outcome = run_one(case, backend)
+        progress.finish(case, backend, outcome)
         results.append(Result(case, backend, outcome))
     return results

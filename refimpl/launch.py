@@ -43,7 +43,7 @@ def empty(shape, dtype) -> UninitializedArray:
     neither checks nor records which elements it writes."""
     shape, t = binding.array_spec(shape, dtype, "empty")
     a = np.empty(shape, t.storage)
-    a.view(np.uint8).fill(0xFF)                  # NaN / -1 garbage if it is ever read unchecked
+    a.reshape(-1).view(np.uint8).fill(0xFF)      # NaN / -1 garbage if it is ever read unchecked
     a = a.view(UninitializedArray)
     a.initialized = np.zeros(shape, bool)
     return a

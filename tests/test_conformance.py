@@ -8,12 +8,16 @@ from __future__ import annotations
 import pytest
 
 from taskmap.conformance.cases import BrokenCase
+from taskmap.conformance.kernel_case import KernelCase
 from taskmap.conformance.loader import load_paths
-from taskmap.conformance.runner import MIN_DEFAULT_CASES
+from taskmap.conformance.op_case import OpCase
+from taskmap.conformance.runner import MIN_DEFAULT_CASES, SLOW
+from taskmap.spec.ops import OPERATORS
 
 CASES = load_paths()
 PARAMS = [pytest.param(case, backend, id=f"{case.id}:{backend}",
-                       marks=[pytest.mark.gpu] if backend == "cuda" else [])
+                       marks=([pytest.mark.gpu] if backend == "cuda" else [])
+                       + ([pytest.mark.slow] if SLOW in case.tags else []))
           for case in CASES for backend in case.backends]
 
 
@@ -21,10 +25,12 @@ def test_suite_is_complete():
     """A loader bug must not pass by collecting nothing (the CLI enforces the same floor)."""
     assert len(CASES) >= MIN_DEFAULT_CASES
     assert [c.message for c in CASES if isinstance(c, BrokenCase)] == []
-    kinds = {c.assertion for c in CASES}
-    assert kinds == {"assert_return", "assert_trap", "assert_invalid"}
-    assert sum(c.assertion == "assert_trap" for c in CASES) >= 20
-    assert sum(c.assertion == "assert_invalid" for c in CASES) >= 10
+    kernel_cases = [c for c in CASES if isinstance(c, KernelCase)]
+    assert {c.assertion for c in kernel_cases} == {"assert_return", "assert_trap", "assert_invalid"}
+    assert sum(c.assertion == "assert_trap" for c in kernel_cases) >= 20
+    assert sum(c.assertion == "assert_invalid" for c in kernel_cases) >= 10
+    op_cases = [c for c in CASES if isinstance(c, OpCase)]
+    assert len(op_cases) >= 400 and len({c.op.name for c in op_cases}) >= len(OPERATORS) - 10
 
 
 @pytest.mark.parametrize("case, backend", PARAMS)

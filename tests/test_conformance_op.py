@@ -1,0 +1,90 @@
+"""The `op` case kind: schema errors at their YAML line, a wrong reference fails, the bf16 /
+ONNX Runtime / cuda skips say why, and interpreter runs never import taskmap.gpu."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from taskmap.conformance import backends, op_case
+from taskmap.conformance.cases import BrokenCase
+from taskmap.conformance.loader import load_file
+
+
+def op_file(tmp_path, *body: str) -> str:
+    """A file of `op` cases with one case `x`: body[i] is on line 4 + i."""
+    path = tmp_path / "c.yaml"
+    path.write_text("kind: op\ncases:\n  - name: x\n" + "".join(f"    {line}\n" for line in body))
+    return str(path)
+
+
+def one(tmp_path, *body: str):
+    [case] = load_file(op_file(tmp_path, *body))
+    return case
+
+
+@pytest.mark.parametrize("body, line, phrase", [
+    (("op: sotfmax", "inputs: [[3]]"), 4, "unknown operator 'sotfmax'; did you mean 'softmax'?"),
+    (("op: softmax", "attrs: {axsi: 0}", "inputs: [[3]]"), 5, "unknown attribute 'axsi'; did you mean 'axis'?"),
+    (("op: add", "inputs: [[3, 5], [4]]"), 5, "add: "),
+    (("op: add", "inputs: [[3], [0]]"), 5, "shape extents must be integers, 1 or more"),
+    (("op: relu", "inputs: []"), 5, "`inputs:` must list at least one input"),
+    (("op: relu", "inputs: [{shape: [3], init: emtpy}]"), 5, "unknown init 'emtpy' for an operator input"),
+    (("op: relu", "dtype: f33", "inputs: [[3]]"), 5, "f33"),
+    (("op: relu", "inputs: [[3]]", "tolerance: {i32: 0.1}"), 6, "i32 outputs are compared exactly"),
+    (("op: relu", "inputs: [[3]]", "reference: torch"), 6, "unknown reference 'torch'"),
+    (("op: rsqrt", "inputs: [[3, 4]]", "reference: onnxruntime"), 6, "has no ONNX equivalent"),
+    (("op: cast", "attrs: {to: f12}", "inputs: [[3]]"), 5, "f12"),
+    (("op: relu", "inputs: [[3]]", "sizes: {n: 3}"), 6, "unknown key `sizes`"),
+])
+def test_malformed_op_cases_are_errors_at_their_line(tmp_path, body, line, phrase):
+    case = one(tmp_path, *body)
+    assert isinstance(case, BrokenCase), case
+    assert case.message.startswith(f"{tmp_path / 'c.yaml'}:{line}: ") and phrase in case.message, case.message
+
+
+def test_a_plan_matching_its_reference_passes_and_a_wrong_reference_fails(tmp_path, monkeypatch):
+    case = one(tmp_path, "op: softmax", "dtype: f16", "inputs: [[3, 33]]")
+    assert case.run("interp").status == "passed"
+    reference = case.op.reference
+    wrong = lambda *a, **k: tuple(np.asarray(r, np.float16) + np.float16(0.01) for r in reference(*a, **k))  # noqa: E731
+    monkeypatch.setattr(op_case.OpCase, "_expected", lambda self, inputs: list(wrong(*inputs, **self.attrs)))
+    outcome = case.run("interp")
+    assert outcome.status == "failed" and "max rel err" in outcome.message and "via softmax" in outcome.message
+
+
+def test_explicit_generators_and_per_dtype_tolerance(tmp_path):
+    case = one(tmp_path, "op: add", "dtype: i32", "inputs: [{shape: [4], init: arange}, {shape: [4], init: full, value: 3}]")
+    assert [a.tolist() for a in case.make_inputs()] == [[0, 1, 2, 3], [3, 3, 3, 3]]
+    case = one(tmp_path, "op: exp", "inputs: [[3]]", "tolerance: {f16: {rtol: 0.5}, bf16: 0.25}")
+    assert case.tolerance_for(op_case.dt.float16, 1) == op_case.Tolerance(0.5, 2.0 ** -9)
+    assert case.tolerance_for(op_case.dt.bfloat16, 1) == op_case.Tolerance(0.25, 0.25)
+    assert case.tolerance_for(op_case.dt.float32, 16) == op_case.Tolerance(1e-5, 4e-5)
+
+
+def test_skips_say_why(tmp_path, monkeypatch):
+    bf16 = one(tmp_path, "op: relu", "dtype: bf16", "inputs: [[3]]", "reference: onnxruntime")
+    assert bf16.run("interp").status == "skipped"
+    monkeypatch.setitem(backends.BACKENDS, "cuda", backends.Backend("cuda", None, lambda: "no CUDA GPU: test"))
+    outcome = one(tmp_path, "op: relu", "inputs: [[3]]").run("cuda")
+    assert (outcome.status, outcome.message) == ("skipped", "no CUDA GPU: test")
+
+
+def test_onnxruntime_reference(tmp_path):
+    pytest.importorskip("onnxruntime")
+    assert one(tmp_path, "op: gelu", "inputs: [[3, 7]]", "reference: onnxruntime").run("interp").status == "passed"
+
+
+def test_interpreter_runs_do_not_import_the_gpu_package(tmp_path):
+    path = op_file(tmp_path, "op: layer_norm", "inputs: [[2, 5], [5], [5]]")
+    script = textwrap.dedent(f"""
+        import sys
+        from taskmap.conformance.loader import load_file
+        [case] = load_file({path!r})
+        assert case.run("interp").status == "passed"
+        assert "taskmap.gpu" not in sys.modules, "taskmap.gpu imported"
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True)
