@@ -226,13 +226,18 @@ def plot(rows: list[Row], path: str, title: str) -> str | None:
 
 
 def main(suite: str, markdown_file: str | None, plot_file: str | None) -> int:
-    if suite == "kernels":
+    if suite in ("kernels", "ops"):
         reason = cuda_unavailable()
         if reason:
-            print(f"taskmap bench: the kernels suite needs a CUDA GPU ({reason}); "
+            print(f"taskmap bench: the {suite} suite needs a CUDA GPU ({reason}); "
                   "`taskmap bench --suite interp` times the interpreter on the CPU", file=sys.stderr)
             return 1
-        rows, header = gpu_rows(), gpu_header()
+        if suite == "ops":
+            from .bench_ops import ops_rows
+            rows = ops_rows()
+        else:
+            rows = gpu_rows()
+        header = gpu_header()
     else:
         rows, header = interp_rows(), [f"CPU: {platform.processor() or platform.machine()}"]
     print()

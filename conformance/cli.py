@@ -2,7 +2,7 @@
 
     taskmap conform [PATHS...] [-k PATTERN] [--backend interp|cuda|all] [--slow] [-n N|auto]
                     [--json FILE] [--junit FILE]
-    taskmap bench [--suite kernels|interp] [--markdown FILE] [--plot FILE.png]
+    taskmap bench [--suite kernels|ops|interp] [--markdown FILE] [--plot FILE.png]
     taskmap debug ...            (the interpreter's debugger: refimpl.debug)
     taskmap passes [FILE.py::KERNEL] [--backend interp|cuda]
     taskmap compile MODEL.onnx [--backend interp] [--run]   (conformance/compile_cli.py)
@@ -39,8 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     c.set_defaults(run=_conform)
 
     b = sub.add_parser("bench", help="time the example kernels against torch (GPU) or NumPy (interp)")
-    b.add_argument("--suite", choices=("kernels", "interp"), default="kernels",
-                   help="kernels: GPU kernels vs torch (default); interp: interpreter on the CPU vs NumPy")
+    b.add_argument("--suite", choices=("kernels", "ops", "interp"), default="kernels",
+                   help="kernels: GPU kernels vs torch (default); ops: operator plans on the GPU vs torch; "
+                        "interp: interpreter on the CPU vs NumPy")
     b.add_argument("--markdown", metavar="FILE", help="also write the report as a markdown table")
     b.add_argument("--plot", metavar="FILE.png", help="also plot the ratios (needs matplotlib)")
     b.set_defaults(run=_bench)

@@ -1,0 +1,140 @@
+"""`taskmap bench --suite ops`: operator plans (refimpl.schedules at their default point) on the
+GPU beside torch doing the same operator on the same GPU in the same run (cuBLAS / cuDNN /
+torch's own kernels; TF32 off). Every plan's result is checked against torch's before it is
+timed; ratio = torch time / our time.
+
+Plans run on torch CUDA tensors without copies: each launch is a prepared call of the
+compiled kernel, temporaries are torch allocations, and views are leading slices.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from taskmap.spec import dtypes as dt
+
+from .bench import Row
+
+
+@dataclass(frozen=True)
+class OpItem:
+    label: str
+    op: str
+    shapes: tuple
+    dtype: str                      # f32 / f16 / bf16
+    attrs: dict
+    baseline: str
+    torch_fn: Callable              # (torch, *inputs) -> output tensor
+    work: Callable                  # (shapes, element bytes) -> bytes moved or flops
+    unit: str                       # "GB/s" or "TFLOP/s"
+    tolerance: float                # relative Frobenius error allowed against torch
+
+
+def _matmul_flops(shapes, _):
+    (m, k), (_, n) = shapes
+    return 2 * m * n * k
+
+
+def _rows_bytes(shapes, size):
+    return 2 * math.prod(shapes[0]) * size
+
+
+def _binary_bytes(shapes, size):
+    return (math.prod(shapes[0]) * 2 + math.prod(shapes[1])) * size
+
+
+def _items() -> list[OpItem]:
+    items = []
+    for dtype, tol in (("f32", 1e-5), ("f16", 2e-3), ("bf16", 1e-2)):
+        for n in ((4096,) if dtype != "f16" else (4096, 8192)):
+            items.append(OpItem(f"matmul {dtype}", "matmul", ((n, n), (n, n)), dtype, {}, "torch.mm (cuBLAS)",
+                                lambda torch, a, b: torch.mm(a, b), _matmul_flops, "TFLOP/s", tol))
+    for dtype, tol in (("f32", 1e-5), ("f16", 2e-3)):
+        for rows, cols in ((16384, 4096), (2048, 32768)):
+            shape = (rows, cols)
+            items.append(OpItem(f"softmax {dtype}", "softmax", (shape,), dtype, {}, "torch.softmax",
+                                lambda torch, x: torch.softmax(x, -1), _rows_bytes, "GB/s", tol))
+            items.append(OpItem(f"layer_norm {dtype}", "layer_norm", (shape, (cols,), (cols,)), dtype, {},
+                                "F.layer_norm",
+                                lambda torch, x, g, b: torch.nn.functional.layer_norm(x, x.shape[-1:], g, b, 1e-5),
+                                _rows_bytes, "GB/s", tol))
+            items.append(OpItem(f"rms_norm {dtype}", "rms_norm", (shape, (cols,)), dtype, {}, "F.rms_norm",
+                                lambda torch, x, g: torch.nn.functional.rms_norm(x, x.shape[-1:], g, 1e-5),
+                                _rows_bytes, "GB/s", tol))
+    for dtype in ("f32", "f16"):
+        items.append(OpItem(f"add (broadcast row) {dtype}", "add", ((8192, 8192), (8192,)), dtype, {}, "torch.add",
+                            lambda torch, a, b: torch.add(a, b), _binary_bytes, "GB/s", 1e-6))
+        items.append(OpItem(f"gelu {dtype}", "gelu", ((1 << 26,),), dtype, {}, "F.gelu",
+                            lambda torch, x: torch.nn.functional.gelu(x), _rows_bytes, "GB/s", 2e-3))
+    items.append(OpItem("conv2d f16 (ResNet-50 3x3, batch 16)", "conv2d", ((16, 64, 56, 56), (64, 64, 3, 3)), "f16",
+                        {"pads": (1, 1, 1, 1)}, "F.conv2d (cuDNN)",
+                        lambda torch, x, w: torch.nn.functional.conv2d(x, w, padding=1),
+                        lambda s, _: 2 * 16 * 64 * 56 * 56 * 64 * 9, "TFLOP/s", 2e-3))
+    return items
+
+
+def _prepare(plan, tensors: dict, torch, gpu) -> Callable[[], None]:
+    """One zero-argument call running every launch of `plan` on the torch tensors `tensors`."""
+    from taskmap.refimpl.schedules import View
+    env = dict(tensors)
+    for t in plan.temps:
+        env[t.name] = torch.empty(t.shape, dtype=_torch_dtype(torch, t.dtype), device="cuda")
+
+    def argument(a):
+        if isinstance(a, str):
+            return env[a]
+        if isinstance(a, View):
+            return env[a.name].reshape(-1)[:math.prod(a.shape)].view(a.shape)
+        return a
+    calls = [gpu.compile(launch.kernel).prepared(*map(argument, launch.args)) for launch in plan.launches]
+
+    def run():
+        for call in calls:
+            call()
+    return run
+
+
+def _torch_dtype(torch, t: dt.DType):
+    return {dt.float32: torch.float32, dt.float16: torch.float16, dt.bfloat16: torch.bfloat16,
+            dt.int32: torch.int32, dt.int64: torch.int64}[t]
+
+
+def ops_rows(progress=print) -> list[Row]:
+    from taskmap import gpu
+    from taskmap.refimpl.schedules import schedule
+    from taskmap.spec.ops import get
+    import torch
+    gpu.runtime.driver()                       # the primary context, shared with torch
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    rows = []
+    for item in _items():
+        t = dt.by_name(item.dtype)
+        types = [t[shape] for shape in item.shapes]
+        (out_type,) = get(item.op).infer(types, **item.attrs)
+        gen = torch.Generator(device="cuda").manual_seed(0)
+        inputs = [torch.randn(s, device="cuda", generator=gen).to(_torch_dtype(torch, t)) for s in item.shapes]
+        output = torch.empty(out_type.shape, dtype=_torch_dtype(torch, out_type.dtype), device="cuda")
+        plan = schedule(item.op, types, item.attrs)
+        params = plan.inputs + plan.outputs
+        go = _prepare(plan, {p.name: a for p, a in zip(params, [*inputs, output])}, torch, gpu)
+        go()
+        torch.cuda.synchronize()
+        want = item.torch_fn(torch, *inputs)
+        err = ((output.double() - want.double()).norm() / want.double().norm().clamp_min(1e-30)).item()
+        problem = "" if err <= item.tolerance else f"relative error {err:.3g} > {item.tolerance}"
+        first = gpu.time_kernel(lambda s: go(), repeat=3, warmup=1)["median_us"]
+        repeat = max(5, min(50, int(5e5 / first)))
+        ours = gpu.time_kernel(lambda s: go(), repeat=repeat)["median_us"]
+        theirs = gpu.time_kernel(lambda s: item.torch_fn(torch, *inputs), repeat=repeat)["median_us"]
+        work = item.work(item.shapes, t.bits // 8)
+        scale = 1e3 if item.unit == "GB/s" else 1e6
+        size = " x ".join("x".join(map(str, s)) for s in item.shapes)
+        kernels = "+".join(k.name for k in plan.kernels)
+        row = Row(f"{item.label} [{kernels}]", size, ours, item.baseline, theirs,
+                  f"{work / ours / scale:.1f} {item.unit}", problem)
+        progress(f"{row.kernel} {size}: {ours:.1f} us, {item.baseline} {theirs:.1f} us, ratio {theirs / ours:.3f}"
+                 + (f"; WRONG RESULT: {problem}" if problem else ""))
+        rows.append(row)
+    return rows
