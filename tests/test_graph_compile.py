@@ -51,6 +51,8 @@ def _feeds(model, rng, dims=3):
 SMALL = {"mlp": lambda: onnx_models.mlp(sizes=(8, 16, 4)),
          "cnn": lambda: onnx_models.cnn(channels=(2, 4, 4), image=6, classes=3),
          "transformer_encoder": lambda: onnx_models.transformer_encoder(seq=4, d=8, heads=2, ff=8),
+         "resnet": lambda: onnx_models.resnet(blocks=(1, 1), width=4, image=8, classes=3),
+         "mobilenet_v2": lambda: onnx_models.mobilenet_v2(((1, 4, 1, 1), (2, 8, 2, 2)), 4, 16, 8, 3),
          "bert": lambda: onnx_models.bert(layers=1, d=8, heads=2, ff=8, seq=4, vocab=20),
          "gpt2": lambda: onnx_models.gpt2(layers=1, d=8, heads=2, ff=16, seq=4, vocab=20)}
 
