@@ -55,8 +55,8 @@ def reduce_plan(op: str, x: Tensor, axes, out: Tensor, point: RowPoint, last: bo
         kernel = make_row_kernel(kind, in_dtype, target.dtype, per, threads, row_vec(n, inner, [in_dtype], point.vec),
                                  inner, divide=float(count) if final and op == "mean" else 1.0, last=last)
         unread = View(source, (1,))             # the kernel's [1] gamma and beta
-        launches.append(Launch(kernel, (outer, n, View(source, (outer, n, inner)), unread, unread,
-                                        View(target.name, (outer, 1, inner)))))
+        launches.append(Launch(kernel, (outer, n, View(source, (outer, n * inner)), unread, unread,
+                                        View(target.name, (outer, inner)))))
         if not final:
             temps.append(target)
         shape = shape[:first] + (1,) + shape[last_axis + 1:]
@@ -79,8 +79,8 @@ def norm_plan(kind: str, x: Tensor, axis: int, out: Tensor, point: RowPoint, gam
     g = View(gamma.name, (n,)) if gamma is not None else View(x.name, (1,))
     b = View(beta.name, (n,)) if beta is not None else View(g.name, (1,))
     inputs = (x,) + tuple(t for t in (gamma, beta) if t is not None)
-    return Plan(inputs, (out,), (), (Launch(kernel, (outer, n, View(x.name, (outer, n, inner)), g, b,
-                                                     View(out.name, (outer, n, inner)))),))
+    return Plan(inputs, (out,), (), (Launch(kernel, (outer, n, View(x.name, (outer, n * inner)), g, b,
+                                                     View(out.name, (outer, n * inner)))),))
 
 
 def group_norm_plan(x: Tensor, groups: int, out: Tensor, point: RowPoint, gamma: Tensor, beta: Tensor,
@@ -92,8 +92,8 @@ def group_norm_plan(x: Tensor, groups: int, out: Tensor, point: RowPoint, gamma:
     vec = row_vec(n // per, 1, [x.dtype, out.dtype], point.vec)      # a vector never spans two channels
     kernel = make_row_kernel("group_norm", x.dtype, out.dtype, per_kind, threads, vec, 1, eps=eps,
                              groups=(groups, per))
-    return Plan((x, gamma, beta), (out,), (), (Launch(kernel, (outer, n, View(x.name, (outer, n, 1)), gamma.name,
-                                                               beta.name, View(out.name, (outer, n, 1)))),))
+    return Plan((x, gamma, beta), (out,), (), (Launch(kernel, (outer, n, View(x.name, (outer, n)), gamma.name,
+                                                               beta.name, View(out.name, (outer, n)))),))
 
 
 def _inputs(op, types) -> list[Tensor]:

@@ -72,8 +72,9 @@ def row_vec(n: int, inner: int, dtypes, widest: int) -> int:
 def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128, vec: int = 1, inner: int = 1,
                     divide: float = 1.0, eps: float = 1e-5, has_bias: bool = True, last: bool = False,
                     groups: tuple[int, int] = (1, 1)):
-    """kernel(outer, n, x[outer, n, inner], gamma, beta, y): y[outer, 1, inner] for reductions,
-    y[outer, n, inner] for norms. `divide` divides a sum (mean); `eps` is the norms' epsilon;
+    """kernel(outer, n, x[outer, n·inner], gamma, beta, y): y[outer, inner] for reductions,
+    y[outer, n·inner] for norms (2-d, so that with inner = 1 the row index is the last one and
+    the unrolled vector loops become single 8/16-byte accesses). `divide` divides a sum (mean); `eps` is the norms' epsilon;
     gamma and beta are [n] where the norm uses them, else [1] and unread; `last`: argmax/argmin
     return the last extreme position. group_norm: rows are (sample, group) and `groups` =
     (groups, channels per group); gamma and beta are per channel, element e of a row being
@@ -104,10 +105,10 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
 
     @kernel(grid=lambda outer: (outer * inner + rows_per_block - 1) // rows_per_block, block=threads,
             name=f"{kind}_{dtype.short}_{per}{threads}_v{vec}" + (f"_in{inner}" if inner > 1 else ""))
-    def row_kernel(outer: i32, n: i32, x: dtype[outer, n, inner],
+    def row_kernel(outer: i32, n: i32, x: dtype[outer, n * inner],
                    gamma: dtype[(channels if grouped else n) if affine else 1],
                    beta: dtype[(channels if grouped else n) if biased else 1],
-                   y: out[outer, 1 if y_mid == 1 else n, inner]):
+                   y: out[outer, (1 if y_mid == 1 else n) * inner]):
         tid = threadIdx.x
         lane = tid % 32 if per_warp else tid
         row = blockIdx.x * rows_per_block + tid // 32 if per_warp else blockIdx.x
@@ -120,14 +121,12 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
         acc: acc_t = identity
         aux = i64(0) if arg else f32(0.0)                # argmax index / online softmax sum
         if row < outer * inner:
-            ro = row // inner
-            ri = row % inner
             for p in range(passes):
                 acc = identity
                 aux = 0
                 for c in range(lane, chunks, workers):
                     for v in range(vec, unroll=True):
-                        r[v] = x[ro, c * vec + v, ri]
+                        r[v] = x[row // inner, (c * vec + v) * inner + row % inner]
                     for v in range(vec, unroll=True):
                         e = acc_t(r[v])
                         if combine == "sum":
@@ -192,11 +191,11 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
             if y_mid == 1:
                 if lane == 0:
                     if arg:
-                        y[ro, 0, ri] = aux
+                        y[row // inner, row % inner] = aux
                     elif divide != 1.0:
-                        y[ro, 0, ri] = acc / divide
+                        y[row // inner, row % inner] = acc / divide
                     else:
-                        y[ro, 0, ri] = acc
+                        y[row // inner, row % inner] = acc
             else:
                 scale: f32 = 0.0
                 if affine:
@@ -205,10 +204,10 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
                     scale = log(aux)
                 for c in range(lane, chunks, workers):
                     for v in range(vec, unroll=True):
-                        r[v] = x[ro, c * vec + v, ri]
+                        r[v] = x[row // inner, (c * vec + v) * inner + row % inner]
                     for v in range(vec, unroll=True):
                         e = f32(r[v])
-                        ch = ro % groups[0] * groups[1] + (c * vec + v) // (n // groups[1]) if grouped else c * vec + v
+                        ch = row % groups[0] * groups[1] + (c * vec + v) // (n // groups[1]) if grouped else c * vec + v
                         if kind == "softmax":
                             o[v] = exp(e - acc) / aux
                         elif kind == "log_softmax":
@@ -221,5 +220,5 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
                         else:
                             o[v] = e * scale * f32(gamma[ch])
                     for v in range(vec, unroll=True):
-                        y[ro, c * vec + v, ri] = o[v]
+                        y[row // inner, (c * vec + v) * inner + row % inner] = o[v]
     return row_kernel
