@@ -12,11 +12,11 @@ TEMPLATES: tuple[Template, ...] = (row_ops.REDUCE_TEMPLATE, row_ops.NORM_TEMPLAT
 
 
 def template_for(op_name: str, types, attrs: dict | None = None) -> Template:
-    """The hand-written template that schedules `op_name` at these input types and attributes,
-    else the generic injective schedule (for operators whose compute definition has no
-    reduction)."""
+    """The hand-written template that schedules `op_name` at these input types and attributes
+    (None: unchecked, for callers that only have the types), else the generic injective
+    schedule (for operators whose compute definition has no reduction)."""
     op = get(op_name)
-    types, attrs = op.check_types(types), op.attributes(attrs or {})
+    types, attrs = op.check_types(types), {} if attrs is None else op.attributes(attrs)
     for t in TEMPLATES:
         if op.name in t.ops and t.applies(types, attrs):
             return t
