@@ -13,7 +13,7 @@ import itertools
 import os
 import re
 
-from . import kernel_case, op_case  # noqa: F401  (register the `kernel` and `op` kinds)
+from . import fusion_case, kernel_case, op_case  # noqa: F401  (register the case kinds)
 from .backends import BACKENDS
 from .cases import COMMON_FIELDS, KINDS, BrokenCase, Case, CaseInfo
 from .schema import CaseError, Where, YList, YMap, check_keys, get, load_yaml, ylist, ymap

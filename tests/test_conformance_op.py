@@ -1,7 +1,9 @@
-"""The `op` case kind: schema errors at their YAML line, a wrong reference fails, the bf16 /
-ONNX Runtime / cuda skips say why, and interpreter runs never import taskmap.gpu."""
+"""The `op` and `fusion` case kinds: schema errors at their YAML line, a wrong reference
+fails, the bf16 / ONNX Runtime / cuda skips say why, interpreter runs never import
+taskmap.gpu, fused kernels match the unfused one, refusals are checked."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -9,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from taskmap.conformance import backends, op_case
+from taskmap.conformance import backends, fusion_case, op_case
 from taskmap.conformance.cases import BrokenCase
 from taskmap.conformance.loader import load_file
 
@@ -88,3 +90,59 @@ def test_interpreter_runs_do_not_import_the_gpu_package(tmp_path):
         assert "taskmap.gpu" not in sys.modules, "taskmap.gpu imported"
     """)
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+# ---------------------------------------------------------------- the fusion kind
+
+VECTOR_ADD = os.path.join(os.path.dirname(__file__), "..", "examples", "vector_add.py")
+
+
+def fusion(tmp_path, *body: str):
+    """One `fusion` case on examples/vector_add.py (n 37); body[i] is on line 6 + i."""
+    path = tmp_path / "f.yaml"
+    path.write_text(f"kind: fusion\ncases:\n  - name: x\n    kernel: {os.path.abspath(VECTOR_ADD)}::vector_add\n"
+                    "    sizes: {n: 37}\n" + "".join(f"    {line}\n" for line in body))
+    [case] = load_file(str(path))
+    return case
+
+
+def test_fused_kernel_matches_the_unfused_one_and_a_wrong_reference_fails(tmp_path, monkeypatch):
+    case = fusion(tmp_path, "prologue: {a: {op: gelu, inputs: [a2]}}",
+                  "epilogue: {c: {op: sub, inputs: [bias, c], output: c2}}")
+    fused = case.fused_kernel(case._anchor())
+    assert [p.name for p in fused.params] == ["n", "a2", "b", "bias", "c2"]
+    assert case.run("interp").status == "passed"
+    expected = fusion_case.FusionCase._expected
+    monkeypatch.setattr(fusion_case.FusionCase, "_expected", lambda self, *a: {
+        k: v * np.float32(1.01) for k, v in expected(self, *a).items()})
+    outcome = case.run("interp")
+    assert outcome.status == "failed" and "fused kernel vector_add_f32: " in outcome.message and "c2: max rel err" in outcome.message
+
+
+@pytest.mark.parametrize("body, line, phrase", [
+    (("prologue: {z: {op: relu, inputs: [a2]}}",), 6, "kernel vector_add_f32 has no tensor parameter 'z'"),
+    (("prologue: {a: {op: relu, inputs: [b]}}",), 6, "'b' is already a parameter of kernel vector_add_f32"),
+    (("prologue: {a: {op: softmax, inputs: [a2]}}",), 6, "softmax is not one element-wise computation"),
+    (("prologue: {a: {op: equal, inputs: [x, y]}}",), 6, "equal changes the dtype (f32 -> bool)"),
+    (("epilogue: {c: {op: relu, inputs: [a2], output: c2}}",), 6, "an epilogue's inputs name the kernel's value 'c'"),
+    (("prologue: {a: {op: relu, inputs: [a2], output: a3}}",), 6, "a prologue has no `output:`"),
+    (("prologue: {a: {op: rleu, inputs: [a2]}}",), 6, "unknown operator 'rleu'; did you mean 'relu'?"),
+    (("sizes: {n: 3}",), 3, "a fusion case needs `prologue:` or `epilogue:`"),
+])
+def test_malformed_fusions_are_errors_at_their_line(tmp_path, body, line, phrase):
+    case = fusion(tmp_path, *body) if "sizes" not in body[0] else None
+    if case is None:
+        path = tmp_path / "g.yaml"
+        path.write_text(f"kind: fusion\ncases:\n  - name: x\n    kernel: {os.path.abspath(VECTOR_ADD)}::vector_add\n")
+        [case] = load_file(str(path))
+        where = f"{path}:{line}: "
+    else:
+        where = f"{tmp_path / 'f.yaml'}:{line}: "
+    message = case.message if isinstance(case, BrokenCase) else case.run("interp").message
+    assert message.startswith(where) and phrase in message, message
+
+
+def test_refused_fusions_must_be_refused(tmp_path):
+    case = fusion(tmp_path, "prologue: {a: {op: relu, inputs: [a2]}}", "refused: accessed through an address")
+    outcome = case.run("interp")
+    assert outcome.status == "failed" and "expected the fusion to be refused" in outcome.message
