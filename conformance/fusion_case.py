@@ -27,6 +27,7 @@ from . import arrays
 from .backends import BACKENDS
 from .cases import Case, CaseInfo, CaseKind, Outcome, register
 from .kernel_args import check_arg, check_memory_limit, check_seed, check_sizes, make_launch
+from .kernel_case import interp_empty, load_kernel
 from .kernelref import KernelRef, parse_ref
 from .op_case import DEFAULT_TOLERANCE
 from .schema import CaseError, Where, YMap, check_keys, get as get_key, ymap
@@ -67,7 +68,7 @@ class FusionCase(Case):
             anchor = self._anchor()
             fused = self.fused_kernel(anchor)
             launch = make_launch(fused, self.sizes, self._args(fused), self.seed, self.memory_limit_mib,
-                                 self.where, _empty if backend == "interp" else arrays.garbage)
+                                 self.where, interp_empty if backend == "interp" else arrays.garbage)
             inputs = {p.name: np.array(a) for p, a in zip(fused.params, launch.args) if isinstance(p, ir.Buffer)}
             want = self._expected(anchor, launch, inputs)
             start = time.perf_counter()
@@ -92,13 +93,7 @@ class FusionCase(Case):
         return Outcome("failed", f"expected the fusion to be refused (`{self.refused}`), got kernel {fused.name}")
 
     def _anchor(self) -> ir.Kernel:
-        try:
-            k = self.ref.load()
-        except Exception as e:  # noqa: BLE001 — whatever importing user code raises
-            raise self.ref.where.error(f"cannot load kernel {self.ref.text}: {type(e).__name__}: {e}") from None
-        if not isinstance(k, ir.Kernel):
-            raise self.ref.where.error(f"{self.ref.text} is not a kernel")
-        return k
+        return load_kernel(self.ref)
 
     def fused_kernel(self, anchor: ir.Kernel) -> ir.Kernel:
         k = anchor
@@ -175,11 +170,6 @@ class FusionCase(Case):
                 problems.append(result.message)
         message = f"fused kernel {fused.name}: " + "; ".join(problems) if problems else ""
         return Outcome("failed" if problems else "passed", message, max_abs, max_rel, seconds)
-
-
-def _empty(shape, dtype):
-    from taskmap.refimpl import empty
-    return empty(shape, dtype)
 
 
 def _inlined(f: Fused, rank: int, dtype):

@@ -83,27 +83,13 @@ class KernelCase(Case):
             return Outcome("error", str(e), seconds=time.perf_counter() - start)
 
     def load_kernel(self) -> ir.Kernel:
-        """The kernel `kernel:` names; CaseError (at that key) when it cannot be had."""
-        try:
-            obj = self.ref.load()
-        except Exception as e:  # noqa: BLE001 — whatever importing user code raises
-            raise self._load_error(e) from None
-        if not isinstance(obj, ir.Kernel):
-            raise self.ref.where.error(f"{self.ref.text} is {_describe(obj)}, not a kernel: name a function "
-                                       "decorated with @kernel(...), or a factory call that returns one")
-        return obj
+        return load_kernel(self.ref)
 
     def arguments(self, kernel: ir.Kernel, backend: str = "interp") -> Launch:
         """The arguments of one run on `backend`, generated as the case says."""
-        make_empty = _interp_empty if backend == "interp" else arrays.garbage
+        make_empty = interp_empty if backend == "interp" else arrays.garbage
         return make_launch(kernel, self.sizes, self.args, self.seed, self.memory_limit_mib, self.where, make_empty)
 
-    def _load_error(self, e: Exception) -> CaseError:
-        if isinstance(e, SyntaxError):
-            detail = f"SyntaxError: {e.msg} ({e.filename}:{e.lineno})"
-        else:
-            detail = f"{type(e).__name__}: {e}"
-        return self.ref.where.error(f"cannot load kernel {self.ref.text}: {detail}")
 
     def _check_invalid(self) -> tuple[str, str]:
         try:
@@ -111,7 +97,7 @@ class KernelCase(Case):
         except (DSLError, VerifyError) as e:       # a module (or factory) rejected at import
             return self.invalid.judge(e)
         except Exception as e:  # noqa: BLE001
-            raise self._load_error(e) from None
+            raise _load_error(self.ref, e) from None
         if self.invalid.stage == "verify" and not isinstance(obj, ir.Kernel):
             raise self.ref.where.error(f"{self.ref.text} is {_describe(obj)}, not a kernel: stage verify "
                                        "needs a kernel built with @kernel(..., verify=False)")
@@ -160,7 +146,27 @@ class KernelCase(Case):
         return Outcome("failed" if problems else "passed", "; ".join(problems), max_abs, max_rel, seconds)
 
 
-def _interp_empty(shape, dtype: dt.DType):
+def load_kernel(ref: KernelRef) -> ir.Kernel:
+    """The kernel `kernel:` names; CaseError (at that key) when it cannot be had."""
+    try:
+        obj = ref.load()
+    except Exception as e:  # noqa: BLE001 — whatever importing user code raises
+        raise _load_error(ref, e) from None
+    if not isinstance(obj, ir.Kernel):
+        raise ref.where.error(f"{ref.text} is {_describe(obj)}, not a kernel: name a function "
+                              "decorated with @kernel(...), or a factory call that returns one")
+    return obj
+
+
+def _load_error(ref: KernelRef, e: Exception) -> CaseError:
+    if isinstance(e, SyntaxError):
+        detail = f"SyntaxError: {e.msg} ({e.filename}:{e.lineno})"
+    else:
+        detail = f"{type(e).__name__}: {e}"
+    return ref.where.error(f"cannot load kernel {ref.text}: {detail}")
+
+
+def interp_empty(shape, dtype: dt.DType):
     from taskmap import refimpl
     return refimpl.empty(shape, dtype)
 
