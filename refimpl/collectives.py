@@ -76,7 +76,7 @@ def require_full_warps(st, sel, node, what: str, phrase: str = "divergent warp c
 
 def shuffle(st, sel, kind: str, value, lane_arg, width: int, node):
     require_full_warps(st, sel, node, f"shfl_{kind}()")
-    if np.ndim(value) == 0:
+    if getattr(value, "ndim", 0) == 0:
         return value
     lane = st.tid % 32
     rel = lane % width

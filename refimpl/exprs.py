@@ -116,7 +116,7 @@ def _logic(e: ir.Binary, cx):
 
     def run(st, sel):
         a = fa(st, sel)
-        if np.ndim(a) == 0:
+        if getattr(a, "ndim", 0) == 0:
             return fb(st, sel) if bool(a) == is_and else a
         need, _ = split(a if is_and else ~a, sel, st.L)
         if need is not None and not len(need):
@@ -132,7 +132,7 @@ def _select(e: ir.Select, cx):
 
     def run(st, sel):
         c = fc(st, sel)
-        if np.ndim(c) == 0:
+        if getattr(c, "ndim", 0) == 0:
             return fa(st, sel) if c else fb(st, sel)
         yes, no = split(c, sel, st.L)
         if yes is not None and not len(yes):
@@ -159,7 +159,7 @@ def _int_division(e: ir.Binary, cx):
         if lane >= 0:
             raise st.trap("integer divide by zero", "the divisor is 0",
                           e, lane, hint="guard the division so the divisor is never zero")
-        if np.ndim(zero) and zero.any():                    # inactive lanes: any non-zero divisor
+        if getattr(zero, "ndim", 0) and zero.any():                    # inactive lanes: any non-zero divisor
             b = np.where(zero, num.scalar(1, t), b)
         return fn(a, b)
     return run
@@ -174,10 +174,10 @@ def _shift(e: ir.Binary, cx):
         bad = semantics.shift_out_of_range(b, t)
         lane = memory.first_lane(bad, sel)
         if lane >= 0:
-            amount = int(b if np.ndim(b) == 0 else b[lane])
+            amount = int(b if getattr(b, "ndim", 0) == 0 else b[lane])
             raise st.trap("shift out of range", f"shift by {amount} of a {t.bits}-bit {t.short}", e, lane,
                           hint=f"keep the shift amount in [0, {t.bits})")
-        if np.ndim(bad) and bad.any():
+        if getattr(bad, "ndim", 0) and bad.any():
             b = np.where(bad, 0, b)
         return num.shift(e.op, a, b, t)
     return run

@@ -144,12 +144,12 @@ class Access:
 
 def index_at(index: list, lane: int) -> tuple:
     """The index tuple one lane used (entries are uniform scalars or arrays over lanes)."""
-    return tuple(int(v if np.ndim(v) == 0 else v[lane]) for v in index)
+    return tuple(int(v if getattr(v, "ndim", 0) == 0 else v[lane]) for v in index)
 
 
 def first_lane(bad, sel) -> int:
     """The lowest active lane where `bad` (over all lanes, or uniform) holds, else -1."""
-    if np.ndim(bad) == 0:
+    if getattr(bad, "ndim", 0) == 0:
         return (0 if sel is None else int(sel[0])) if bad else -1
     hits = np.flatnonzero(bad if sel is None else bad[sel])
     if not hits.size:
@@ -162,33 +162,48 @@ def element_offsets(st, space: Space, index: list, sel, node, proven=()):
     `proven[d]`: dimension d's index is statically known to be in range.
 
     Returns the per-instance element offset (array over all lanes, or a uniform scalar)."""
-    for d, (i, n) in enumerate(zip(index, space.shape)):
-        if d < len(proven) and proven[d]:
-            continue
-        if np.ndim(i) == 0:
-            if 0 <= i < n:
-                continue
-        elif not np.any(i.view(_UNSIGNED[i.dtype.itemsize]) >= n):
-            continue                                    # one pass over all lanes: in range
-        lane = first_lane((i < 0) | (i >= n), sel)
-        if lane < 0:
-            continue
-        idx = index_at(index, lane)
-        shape = ", ".join(map(str, space.shape))
-        raise st.trap(f"out of bounds {space.scope} access",
-                      f"{space.name}[{', '.join(map(str, idx))}] is outside shape ({shape}) in dimension {d}",
-                      node, lane, buffer=space.name, index=idx,
-                      hint="guard the access with a bounds check")
-    if all(np.ndim(i) == 0 for i in index):             # uniform: Python ints
-        off = sum(int(i) * s for i, s in zip(index, space.strides))
+    off = 0
+    if not any(type(i) is np.ndarray for i in index):       # uniform: Python ints
+        for d, (i, n, s) in enumerate(zip(index, space.shape, space.strides)):
+            i = int(i)
+            if not 0 <= i < n:
+                _out_of_bounds(st, space, index, sel, node, d)
+            off += i * s
     else:
-        off = 0
-        for i, s in zip(index, space.strides):
-            off = off + np.asarray(i, np.int64) * s
+        lanes = None                # the lane-varying part, in int64 (no overflow), built in place
+        for d, (i, n, s) in enumerate(zip(index, space.shape, space.strides)):
+            if type(i) is not np.ndarray:
+                if not 0 <= i < n:
+                    _out_of_bounds(st, space, index, sel, node, d)
+                off += int(i) * s
+                continue
+            if not (d < len(proven) and proven[d]) and np.any(i.view(_UNSIGNED[i.dtype.itemsize]) >= n):
+                _out_of_bounds(st, space, index, sel, node, d)  # one pass over all lanes: some out of range
+            if lanes is None:
+                lanes = np.multiply(i, s, dtype=np.int64)
+            else:
+                lanes += np.multiply(i, s, dtype=np.int64)
+        if off:
+            lanes += off
+        off = lanes
     layout = space.buffer.layout
     if isinstance(layout, ir.Swizzle):
         off = off ^ ((off & layout.mask) >> layout.shift)
     return off
+
+
+def _out_of_bounds(st, space: Space, index: list, sel, node, d: int):
+    """Trap if an active lane's index in dimension d is outside the shape (inactive lanes may be)."""
+    i, n = index[d], space.shape[d]
+    lane = first_lane((i < 0) | (i >= n), sel)
+    if lane < 0:
+        return
+    idx = index_at(index, lane)
+    shape = ", ".join(map(str, space.shape))
+    raise st.trap(f"out of bounds {space.scope} access",
+                  f"{space.name}[{', '.join(map(str, idx))}] is outside shape ({shape}) in dimension {d}",
+                  node, lane, buffer=space.name, index=idx,
+                  hint="guard the access with a bounds check")
 
 
 def lanes_of(st, sel) -> np.ndarray:
@@ -198,7 +213,7 @@ def lanes_of(st, sel) -> np.ndarray:
 def flat_of(space: Space, off, lanes, sel):
     """Flat storage indices of the active lanes' elements."""
     flat = space.base + (off if space.scale == 1 else off * space.scale)
-    if np.ndim(flat) == 0:
+    if getattr(flat, "ndim", 0) == 0:
         return flat
     return flat if sel is None else flat[lanes]
 
@@ -236,6 +251,12 @@ def check_write(acc: Access, atomic: bool = False, landing: bool = False):
             sp.all_written = bool(sp.init.all())
 
 
+def _per_lane(acc: Access) -> np.ndarray:
+    """The access's flat element indices, one per lane (a uniform index repeated)."""
+    f = acc.flat
+    return f if type(f) is np.ndarray and f.shape == acc.lanes.shape else np.broadcast_to(f, acc.lanes.shape)
+
+
 def _first(bad, acc: Access) -> int:
     return int(np.flatnonzero(np.broadcast_to(bad, np.shape(acc.lanes)))[0])
 
@@ -268,7 +289,7 @@ def _conflict(acc: Access, rec: Who, f, me: dict, candidates, first: str, second
 
 
 def _race_read(acc: Access, atomic: bool):
-    sh, f = acc.space.race, np.broadcast_to(acc.flat, np.shape(acc.lanes))
+    sh, f = acc.space.race, _per_lane(acc)
     me = _me(acc)
     if sh.w.thread is not None and sh.writes_since_barrier:
         w = sh.w.thread.take(f)
@@ -346,7 +367,7 @@ def _record_group(rec: Who, f, me: dict, merge, one_block: bool):
 
 
 def _race_write(acc: Access, atomic: bool):
-    sh, f = acc.space.race, np.broadcast_to(acc.flat, np.shape(acc.lanes))
+    sh, f = acc.space.race, _per_lane(acc)
     if sh.deferred and sh.deferred_at[f].any():
         record_deferred(sh)
     me = _me(acc)
@@ -406,14 +427,14 @@ def describe(st, thread: int, warp: int, block: int, here) -> str:
 
 def load(st, space: Space, index: list, off, sel, node):
     """Read one element per active lane (checked), as lane values; inactive lanes read 0."""
-    if space.scale != 1 and np.ndim(off) == 0:
+    if space.scale != 1 and getattr(off, "ndim", 0) == 0:
         return _register_row_load(st, space, index, off, sel, node)
     lanes = lanes_of(st, sel)
     flat = flat_of(space, off, lanes, sel)
     if space.checked:
         check_read(Access(st, space, index, lanes, flat, node))
     vals = space.data[flat]
-    if sel is not None and np.ndim(vals):
+    if sel is not None and getattr(vals, "ndim", 0):
         out = np.zeros(st.L, vals.dtype)
         out[sel] = vals
         vals = out
@@ -422,16 +443,16 @@ def load(st, space: Space, index: list, off, sel, node):
 
 def store(st, space: Space, index: list, off, values, sel, node, atomic: bool = False):
     """Write lane values (already of the element type) of the active lanes (checked)."""
-    if space.scale != 1 and np.ndim(off) == 0:
+    if space.scale != 1 and getattr(off, "ndim", 0) == 0:
         return _register_row_store(space, off, values, sel)
     lanes = lanes_of(st, sel)
     flat = flat_of(space, off, lanes, sel)
     if space.checked:
         check_write(Access(st, space, index, lanes, flat, node), atomic)
     v = to_storage(values, space.dtype)
-    if np.ndim(v) and sel is not None:
+    if getattr(v, "ndim", 0) and sel is not None:
         v = v[sel]
-    if np.ndim(flat) == 0 and np.ndim(v):        # one element for every lane: the last lane's value
+    if getattr(flat, "ndim", 0) == 0 and getattr(v, "ndim", 0):    # one element for every lane: the last lane's value
         v = v[-1]
     space.data[flat] = v
 
@@ -446,7 +467,7 @@ def elements(st, space: Space, lanes, off, n: int, index: list, node):
                       f"{n} elements from {space.name}[{', '.join(map(str, idx))}] run past the end of the tensor "
                       f"({space.size} elements)", node, lane, buffer=space.name, index=idx,
                       hint="start the access at least that many elements before the end")
-    base = space.base[lanes, None] if np.ndim(space.base) else space.base
+    base = space.base[lanes, None] if getattr(space.base, "ndim", 0) else space.base
     flat = base + (off[:, None] + np.arange(n)) * space.scale
     return Access(st, space, index, np.repeat(lanes, n), flat.ravel(), node), flat
 
@@ -491,6 +512,6 @@ def _register_row_store(space: Space, off, values, sel):
             space.init[row] = True
             space.full_rows.add(int(off))
     else:
-        space.data[row][sel] = v if np.ndim(v) == 0 else v[sel]
+        space.data[row][sel] = v if getattr(v, "ndim", 0) == 0 else v[sel]
         if space.init is not None:
             space.init[row][sel] = True

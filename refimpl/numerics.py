@@ -106,12 +106,23 @@ def _i64_to_f64_odd(x):
 
 def _c_div(a, b):
     """Integer a / b truncating toward zero in the lane dtype (MIN / -1 wraps to MIN)."""
+    if type(a) is not np.ndarray and type(b) is not np.ndarray:
+        return _uniform_int(semantics.c_div(int(a), int(b)), a, b)
     return np.asarray(semantics.c_div(a, b)).astype(np.result_type(a, b))[()]
 
 
 def _c_mod(a, b):
     """Integer a % b with the sign of the dividend."""
+    if type(a) is not np.ndarray and type(b) is not np.ndarray:
+        return _uniform_int(semantics.c_rem(int(a), int(b)), a, b)
     return np.asarray(semantics.c_rem(a, b)).astype(np.result_type(a, b))[()]
+
+
+def _uniform_int(exact: int, a, b):
+    """An exact integer result of uniform operands, wrapped to their type: Python ints are much
+    cheaper than NumPy's scalar path (unrolled loop counters: `(kk - 1) % 2`)."""
+    t = np.result_type(a, b)
+    return t.type(semantics.wrap(exact, dt.from_numpy(t)))
 
 
 _UFUNCS = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "%": np.fmod,

@@ -28,6 +28,7 @@ class Program:
         self.maybe_uninit = {n.var.name for n in ir.walk(kernel) if isinstance(n, ir.DeclareVar) and n.init is None}
         self.uses_async = any(isinstance(n, ir.CpAsync) for n in ir.walk(kernel))
         self.written = ir.written_buffers(kernel)
+        self.read_vars = _read_vars(kernel)
         for p in kernel.params:
             self.var_slot(p) if isinstance(p, ir.Var) else self.buf_slot(p)
         for b in ir.walk(kernel):
@@ -39,6 +40,13 @@ class Program:
     def cache_slot(self) -> int:
         self.cache_slots += 1
         return self.cache_slots - 1
+
+    def only_traced(self, s: ir.Stmt) -> bool:
+        """A declaration that nothing reads, of a value that cannot trap: executing it matters
+        only to a trace (task mappings declare their task indices whether the body uses them)."""
+        return isinstance(s, ir.DeclareVar) and s.init is not None and s.var.name not in self.read_vars \
+            and not any(ir.may_trap(n) or (isinstance(n, ir.Var) and n.name in self.maybe_uninit)
+                        for n in ir.walk(s.init))
 
     def in_bounds(self, buffer: ir.Buffer, indices) -> tuple[bool, ...]:
         """Per dimension: is the index statically within a constant extent?"""
@@ -87,6 +95,19 @@ class Program:
             init=np.zeros(n, bool) if checks else None,
             race=memory.RaceShadow(n, defer_reads=True) if checks and shared else None,
             pending=np.zeros(n, bool) if checks and self.uses_async and shared else None)
+
+
+def _read_vars(kernel: ir.Kernel) -> set[str]:
+    """Names of the variables some expression reads (not only assigned or declared)."""
+    targets = [n.var for n in ir.walk(kernel) if isinstance(n, (ir.DeclareVar, ir.Assign, ir.For))]
+    targets += [n.result for n in ir.walk(kernel) if isinstance(n, ir.Atomic) and n.result is not None]
+    uses: dict[str, int] = {}
+    for n in ir.walk(kernel):
+        if isinstance(n, ir.Var):
+            uses[n.name] = uses.get(n.name, 0) + 1
+    for v in targets:
+        uses[v.name] -= 1
+    return {name for name, count in uses.items() if count > 0}
 
 
 def _without_comment(line: str) -> str:

@@ -13,6 +13,7 @@ from taskmap.spec import ir
 from . import asynccopy, atomics, collectives, memory
 from . import numerics as num
 from .exprs import compile_expr, converted, split
+from .register_nests import compile_nest
 
 
 def compile_block(stmts, cx):
@@ -33,7 +34,7 @@ def set_var(st, slot: int, value, sel, dtype):
         return
     old = st.vars[slot]
     out = np.zeros(st.L, dtype) if old is None else np.array(np.broadcast_to(old, (st.L,)), dtype)
-    out[sel] = value if np.ndim(value) == 0 else value[sel]
+    out[sel] = value if getattr(value, "ndim", 0) == 0 else value[sel]
     st.vars[slot] = out
 
 
@@ -96,8 +97,11 @@ def _assign(s, v: ir.Var, e: ir.Expr, cx):
     slot, fe, dtype = cx.var_slot(v), converted(e, v.dtype, cx), num.lane_dtype(v.dtype)
     tracked = v.name in cx.maybe_uninit
     everywhere = isinstance(s, ir.DeclareVar) and v.name in cx.invariant   # pure: safe on every lane
+    only_traced = cx.only_traced(s)
 
     def run(st, sel):
+        if only_traced and st.trace is None:
+            return
         if everywhere:
             set_var(st, slot, fe(st, None), None, dtype)
         else:
@@ -120,7 +124,7 @@ def _declare_uninit(s: ir.DeclareVar, cx):
 
 def _at(values, lane: int) -> str:
     """One lane's value, printed at its own precision (f32 as the shortest f32 repr)."""
-    return str(values if np.ndim(values) == 0 else values[lane])
+    return str(values if getattr(values, "ndim", 0) == 0 else values[lane])
 
 
 def _ref(ref: ir.Ref, cx):
@@ -157,7 +161,7 @@ def _if(s: ir.If, cx):
         c = fc(st, sel)
         if st.trace is not None:
             st.trace.step(st, s, sel, lambda lane: f"-> {_at(c, lane)}")
-        if np.ndim(c) == 0:
+        if getattr(c, "ndim", 0) == 0:
             if c:
                 then(st, sel)
             elif orelse is not None:
@@ -172,7 +176,7 @@ def _if(s: ir.If, cx):
 
 
 def _uniform(x, sel):
-    if np.ndim(x) == 0:
+    if getattr(x, "ndim", 0) == 0:
         return int(x)
     xs = x if sel is None else x[sel]
     lo = xs.min()
@@ -184,8 +188,11 @@ def _for(s: ir.For, cx):
     fa, fb, fc = (converted(e, s.var.dtype, cx) for e in (s.start, s.stop, s.step))
     generated = s.var.origin is None      # a task mapping's loop counter: its task variables are traced instead
     make = num.lane_dtype(s.var.dtype).type
+    nest = compile_nest(s, cx)
 
     def run(st, sel):
+        if nest is not None and sel is None and st.trace is None and nest(st):
+            return
         a, b, c = fa(st, sel), fb(st, sel), fc(st, sel)
         lane = memory.first_lane(c == 0, sel)
         if lane >= 0:
@@ -230,7 +237,7 @@ def _while(s: ir.While, cx):
             c = fc(st, cur)
             if st.trace is not None:
                 st.trace.step(st, s, cur, lambda lane: f"-> {_at(c, lane)}")
-            if np.ndim(c) == 0:
+            if getattr(c, "ndim", 0) == 0:
                 if not c:
                     return
             else:

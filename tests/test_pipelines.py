@@ -27,7 +27,7 @@ def drop_declarations(kernel):
 
 
 def test_each_backend_states_its_passes_after_the_shared_lowering():
-    assert [name for name, _ in INTERPRETER] == ["lower_task_mappings", "simplify_divmod"]
+    assert [name for name, _ in INTERPRETER] == ["lower_task_mappings", "simplify_divmod", "fold_range_compares"]
     assert [name for name, _ in CUDA] == ["lower_task_mappings", "mark_vector_copies", "place_shared"]
     assert INTERPRETER[:len(LOWERING)] == CUDA[:len(LOWERING)] == LOWERING
     text = describe(CUDA).splitlines()
