@@ -4,24 +4,26 @@
     python -m pytest tests/bench/test_bench_interp.py -m slow --benchmark-only   # + Triton's interpreter
 
 - the SIMT matmul example at 512×512×512 f32 (64×64 tiles, 256 threads), checks off and on;
-- a 2048² transpose: run time and peak traced memory (tracemalloc) with checks off and on;
-- (slow, skipped without triton) Triton's interpreter (TRITON_INTERPRET=1, torch CPU) on a
-  512³ tiled matmul, for comparison.
+- a 2048² transpose: run time and peak traced memory (tracemalloc) with checks off and on
+  (slow: 4096², checks on);
+- the matmul at 128³ and 256³ (slow: 1024³) with checks on, for the scaling table;
+- vector add of 1M f32, checks off and on;
+- (slow, skipped without triton) Triton's interpreter (TRITON_INTERPRET=1, torch CPU) on the
+  same jobs with the same tiling (matmul at BK 8, 32 and 64), for comparison. The side-by-side
+  table in PERF.md comes from scripts/interp_bench.py, which interleaves both.
 Each run's result is checked against NumPy, so a fast wrong interpreter cannot pass.
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
+import importlib.util
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from taskmap import refimpl
-from taskmap.examples import matmul_simt, transpose
+from taskmap.examples import matmul_simt, transpose, vector_add
 
 
 @pytest.mark.parametrize("checks", [False, True], ids=["checks_off", "checks_on"])
@@ -33,58 +35,59 @@ def test_bench_matmul_simt_512(benchmark, checks):
     np.testing.assert_array_equal(args[5], matmul_simt.reference(*args)["c"])
 
 
-@pytest.mark.parametrize("checks", [False, True], ids=["checks_off", "checks_on"])
-def test_bench_transpose_2048_peak_memory(benchmark, checks):
-    a = np.random.default_rng(1).standard_normal((2048, 2048)).astype(np.float32)
+@pytest.mark.parametrize("n, checks", [(2048, False), (2048, True), pytest.param(4096, True, marks=pytest.mark.slow)],
+                         ids=["2048_checks_off", "2048_checks_on", "4096_checks_on"])
+def test_bench_transpose_peak_memory(benchmark, n, checks):
+    a = np.random.default_rng(1).standard_normal((n, n)).astype(np.float32)
     b = np.zeros_like(a)
 
     def run():
         tracemalloc.start()
         try:
-            refimpl.interpret(transpose.transpose, 2048, 2048, a, b, checks=checks)
+            refimpl.interpret(transpose.transpose, n, n, a, b, checks=checks)
             return tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
     peak = benchmark.pedantic(run, rounds=1, iterations=1)
-    benchmark.extra_info.update(shape="2048x2048 f32", checks=checks, peak_traced_mib=round(peak / 2**20, 1))
+    benchmark.extra_info.update(shape=f"{n}x{n} f32", checks=checks, peak_traced_mib=round(peak / 2**20, 1))
     np.testing.assert_array_equal(b, a.T)
 
 
-TRITON_MATMUL = textwrap.dedent('''
-    import os, sys, time
-    os.environ["TRITON_INTERPRET"] = "1"
-    import numpy as np, torch, triton, triton.language as tl
+@pytest.mark.parametrize("n", [128, 256, pytest.param(1024, marks=pytest.mark.slow)])
+def test_bench_matmul_simt_scaling(benchmark, n):
+    """Time ∝ M·N·K from 256³ up (docs/PERF.md's scaling table); checks on."""
+    args = matmul_simt.make_args(np.random.default_rng(0), n, n, n)
+    benchmark.extra_info.update(shape=f"{n}x{n}x{n} f32", checks=True)
+    benchmark.pedantic(refimpl.interpret, args=(matmul_simt.matmul_simt, *args), rounds=1, iterations=1)
+    np.testing.assert_array_equal(args[5], matmul_simt.reference(*args)["c"])
 
-    @triton.jit
-    def matmul(a, b, c, M, N, K, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-        pm, pn = tl.program_id(0), tl.program_id(1)
-        rm, rn, rk = pm * BM + tl.arange(0, BM), pn * BN + tl.arange(0, BN), tl.arange(0, BK)
-        acc = tl.zeros((BM, BN), dtype=tl.float32)
-        for k in range(0, K, BK):
-            x = tl.load(a + rm[:, None] * K + (k + rk)[None, :])
-            y = tl.load(b + (k + rk)[:, None] * N + rn[None, :])
-            acc += tl.dot(x, y)
-        tl.store(c + rm[:, None] * N + rn[None, :], acc)
 
-    n = 512
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    c = torch.empty(n, n)
-    start = time.perf_counter()
-    matmul[(n // 64, n // 64)](a, b, c, n, n, n, BM=64, BN=64, BK=8)
-    print(time.perf_counter() - start)
-    sys.exit(0 if torch.allclose(c, a @ b, rtol=1e-3, atol=1e-3) else 1)
-''')
+@pytest.mark.parametrize("checks", [False, True], ids=["checks_off", "checks_on"])
+def test_bench_vector_add_1m(benchmark, checks):
+    args = vector_add.make_args(np.random.default_rng(2), 1 << 20)
+    benchmark.extra_info.update(shape="1048576 f32", checks=checks)
+    benchmark.pedantic(refimpl.interpret, args=(vector_add.vector_add, *args), kwargs={"checks": checks},
+                       rounds=2, iterations=1)
+    np.testing.assert_array_equal(args[3], vector_add.reference(*args)["c"])
+
+
+def _interp_bench():
+    """scripts/interp_bench.py (the PERF.md table's runner), loaded from its file."""
+    path = Path(__file__).parents[2] / "scripts" / "interp_bench.py"
+    spec = importlib.util.spec_from_file_location("interp_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.slow
-def test_bench_triton_interpreter_matmul_512(benchmark):
+@pytest.mark.parametrize("what, n, tile", [("matmul", 512, 8), ("matmul", 512, 32), ("matmul", 512, 64),
+                                           ("transpose", 2048, 32), ("vector_add", 1 << 20, 256)])
+def test_bench_triton_interpreter(benchmark, what, n, tile):
+    """Triton's interpreter (TRITON_INTERPRET=1, torch CPU) on the job of our example, same tiling
+    (matmul: 64×64 output tiles at BK = tile); the child checks its result against torch."""
     pytest.importorskip("triton")
     pytest.importorskip("torch")
-
-    def run():
-        out = subprocess.run([sys.executable, "-c", TRITON_MATMUL], capture_output=True, text=True,
-                             env={**os.environ, "TRITON_INTERPRET": "1"})
-        assert out.returncode == 0, out.stderr[-2000:]
-        return float(out.stdout.strip().splitlines()[-1])
-    seconds = benchmark.pedantic(run, rounds=1, iterations=1)
-    benchmark.extra_info.update(shape="512x512x512 f32, 64x64x8 tiles", triton_kernel_seconds=seconds)
+    bench = _interp_bench()
+    seconds = benchmark.pedantic(lambda: bench.peak_rss(bench.TRITON, what, n, tile)[0], rounds=1, iterations=1)
+    benchmark.extra_info.update(kernel=what, size=n, tile=tile, triton_launch_seconds=seconds)
