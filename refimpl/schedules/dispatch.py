@@ -6,6 +6,7 @@ from taskmap.spec.ops import get
 from . import conv, generic, matmul, row_ops, window
 from .plan import Plan
 from .template import Template
+from .tune_cache import cached_point
 
 TEMPLATES: tuple[Template, ...] = (row_ops.REDUCE_TEMPLATE, row_ops.NORM_TEMPLATE) + matmul.TEMPLATES + (
     window.POOL_TEMPLATE, window.CONV_TEMPLATE, conv.CONV_SIMT_TEMPLATE, conv.CONV_TC_TEMPLATE)
@@ -25,13 +26,16 @@ def template_for(op_name: str, types, attrs: dict | None = None) -> Template:
 
 def schedule(op_name: str, types, attrs: dict | None = None, point=None) -> Plan:
     """The plan computing operator `op_name` on inputs of `types` (TensorTypes) with `attrs`,
-    at `point` of its template's space (default: the template's default point). The plan's
+    at `point` of its template's space (default: the template's default point; "tuned": the
+    point `tune` cached for these types, else the default point). The plan's
     inputs are the operator's inputs in order, its outputs the operator's outputs."""
     op = get(op_name)
     types = op.check_types(types)
     attrs = op.attributes(attrs or {})
     op.infer_fn(types, attrs)                     # shape errors name the operator and input
     template = template_for(op_name, types, attrs)
+    if point == "tuned":
+        point = cached_point(op_name, types, attrs, template)
     if point is None:
         point = template.default
     elif point not in template.space:
