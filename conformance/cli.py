@@ -5,6 +5,7 @@
     taskmap bench [--suite kernels|ops|interp] [--markdown FILE] [--plot FILE.png]
     taskmap debug ...            (the interpreter's debugger: refimpl.debug)
     taskmap passes [FILE.py::KERNEL] [--backend interp|cuda]
+    taskmap tune OP [--dtypes f32,f16] --shapes 4096x4096,4096x4096 [--level quick|default|full]
     taskmap compile MODEL.onnx [--backend interp] [--run]   (conformance/compile_cli.py)
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .schema import CaseError
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="taskmap", description="taskmap: a kernel compiler built on task mappings")
     p.add_argument("--version", action="version", version=f"taskmap {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{conform,bench,debug,passes,compile}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{conform,bench,tune,debug,passes,compile}")
 
     c = sub.add_parser("conform", help="run the YAML conformance suite on the interpreter and/or the GPU",
                        description="Run conformance cases (conformance/README.md describes the YAML schema).")
@@ -45,6 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--markdown", metavar="FILE", help="also write the report as a markdown table")
     b.add_argument("--plot", metavar="FILE.png", help="also plot the ratios (needs matplotlib)")
     b.set_defaults(run=_bench)
+
+    t = sub.add_parser("tune", help="tune an operator's schedule on the GPU; tuned vs default vs torch",
+                       description="Search the operator's schedule space on the GPU and cache the winner "
+                                   "(refimpl/schedules/tune.py, docs/PERF.md).")
+    t.add_argument("op", help="operator name, e.g. matmul")
+    t.add_argument("--dtypes", default="f32", help="comma-separated input dtypes, tuned one after another (default f32)")
+    t.add_argument("--shapes", required=True, type=_shapes, help="input shapes, e.g. 4096x4096,4096x4096")
+    t.add_argument("--attrs", default="{}", type=json.loads, help="operator attributes as JSON (default {})")
+    t.add_argument("--level", choices=("quick", "default", "full"), default="default", help="search level")
+    t.set_defaults(run=_tune)
 
     sub.add_parser("debug", help="step through a kernel in the interpreter (taskmap debug --help)", add_help=False)
 
@@ -161,6 +172,18 @@ def _unwritable(path: str) -> str | None:
 def _bench(args) -> int:
     from . import bench
     return bench.main(args.suite, args.markdown, args.plot)
+
+
+def _shapes(text: str) -> list[tuple[int, ...]]:
+    try:
+        return [tuple(int(d) for d in s.split("x")) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected shapes like 4096x4096,4096x4096, got {text!r}") from None
+
+
+def _tune(args) -> int:
+    from . import tune
+    return tune.main(args.op, args.dtypes.split(","), args.shapes, args.attrs, args.level)
 
 
 def _passes(args) -> int:
