@@ -167,3 +167,18 @@ def test_two_processes_tuning_one_key_both_end_with_a_valid_entry(cache):
     assert results[0] == results[1]
     assert repr(tune("matmul", TYPES, {})) == results[0]
     assert [f.suffix for f in (cache / "tuned").iterdir()] == [".json"]     # no temporary left behind
+
+
+def test_small_types_cap_dimensions_and_keep_matching_ones_matching():
+    from taskmap.refimpl.schedules.tune import small_types
+    a, b = small_types("matmul", [f32[4096, 4100], f32[4100, 4096]])
+    assert a.shape == (72 + 4096 % 7, 72 + 4100 % 7) and b.shape == a.shape[::-1]
+
+
+def test_taskmap_tune_without_a_gpu_says_why(capsys):
+    from taskmap import gpu
+    from taskmap.conformance.cli import main
+    if gpu.available():
+        pytest.skip("a GPU is available")
+    assert main(["tune", "matmul", "--shapes", "64x64,64x64", "--level", "quick"]) == 2
+    assert "taskmap tune: no GPU to tune on" in capsys.readouterr().err
