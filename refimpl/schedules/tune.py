@@ -13,13 +13,13 @@ Levels: "quick" tries the default and a handful of points, "default" a fixed pse
 sample of the pruned space, "full" the whole pruned space (`template.space`). The samples are
 a function of the template only (two tuners of one key try the same points) and nested.
 
-Cache (tune_cache.py): one JSON file per key under $TASKMAP_CACHE/tuned (default ~/.cache/taskmap/tuned),
+Cache (tune_cache.py): one JSON file per key under $TASKMAP_CACHE/tuned (~/.cache/taskmap),
 key = (operator, input shapes, dtypes, attributes, template, arch, taskmap version). Files
 are written to a temporary name then renamed, so a reader sees a whole entry or none and two
 concurrent tuners each leave a valid one. An entry that does not parse, holds another key or
 names a point no longer in the space is ignored (and re-tuned by `tune`).
 
-On the GPU: `taskmap tune matmul --dtypes f32,f16 --shape 4096` (docs/PERF.md).
+On the GPU: `taskmap tune matmul --dtypes f32,f16 --shapes 4096x4096,4096x4096` (docs/PERF.md).
 """
 from __future__ import annotations
 
