@@ -44,7 +44,7 @@ def _binary_bytes(shapes, size):
     return (math.prod(shapes[0]) * 2 + math.prod(shapes[1])) * size
 
 
-def _items() -> list[OpItem]:
+def bench_items() -> list[OpItem]:
     items = []
     for dtype, tol in (("f32", 1e-5), ("f16", 2e-3), ("bf16", 1e-2)):
         for n in ((4096,) if dtype != "f16" else (4096, 8192)):
@@ -74,12 +74,12 @@ def _items() -> list[OpItem]:
     return items
 
 
-def _prepare(plan, tensors: dict, torch, gpu) -> Callable[[], None]:
+def prepare_plan(plan, tensors: dict, torch, gpu) -> Callable[[], None]:
     """One zero-argument call running every launch of `plan` on the torch tensors `tensors`."""
     from taskmap.refimpl.schedules import View
     env = dict(tensors)
     for t in plan.temps:
-        env[t.name] = torch.empty(t.shape, dtype=_torch_dtype(torch, t.dtype), device="cuda")
+        env[t.name] = torch.empty(t.shape, dtype=torch_dtype(torch, t.dtype), device="cuda")
 
     def argument(a):
         if isinstance(a, str):
@@ -95,7 +95,7 @@ def _prepare(plan, tensors: dict, torch, gpu) -> Callable[[], None]:
     return run
 
 
-def _torch_dtype(torch, t: dt.DType):
+def torch_dtype(torch, t: dt.DType):
     return {dt.float32: torch.float32, dt.float16: torch.float16, dt.bfloat16: torch.bfloat16,
             dt.int32: torch.int32, dt.int64: torch.int64}[t]
 
@@ -109,16 +109,16 @@ def ops_rows(progress=print) -> list[Row]:
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     rows = []
-    for item in _items():
+    for item in bench_items():
         t = dt.by_name(item.dtype)
         types = [t[shape] for shape in item.shapes]
         (out_type,) = get(item.op).infer(types, **item.attrs)
         gen = torch.Generator(device="cuda").manual_seed(0)
-        inputs = [torch.randn(s, device="cuda", generator=gen).to(_torch_dtype(torch, t)) for s in item.shapes]
-        output = torch.empty(out_type.shape, dtype=_torch_dtype(torch, out_type.dtype), device="cuda")
+        inputs = [torch.randn(s, device="cuda", generator=gen).to(torch_dtype(torch, t)) for s in item.shapes]
+        output = torch.empty(out_type.shape, dtype=torch_dtype(torch, out_type.dtype), device="cuda")
         plan = schedule(item.op, types, item.attrs)
         params = plan.inputs + plan.outputs
-        go = _prepare(plan, {p.name: a for p, a in zip(params, [*inputs, output])}, torch, gpu)
+        go = prepare_plan(plan, {p.name: a for p, a in zip(params, [*inputs, output])}, torch, gpu)
         go()
         torch.cuda.synchronize()
         want = item.torch_fn(torch, *inputs)

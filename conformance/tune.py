@@ -75,13 +75,13 @@ def tune_one(op_name: str, types, attrs: dict, level: str, torch, progress=print
     op = get(op_name)
     arch = gpu.runtime.device_limits()["arch"]
     gen = torch.Generator(device="cuda").manual_seed(0)
-    inputs = [torch.randn(t.shape, device="cuda", generator=gen).to(bench_ops._torch_dtype(torch, t.dtype))
+    inputs = [torch.randn(t.shape, device="cuda", generator=gen).to(bench_ops.torch_dtype(torch, t.dtype))
               for t in types]
-    outs = [torch.empty(t.shape, dtype=bench_ops._torch_dtype(torch, t.dtype), device="cuda")
+    outs = [torch.empty(t.shape, dtype=bench_ops.torch_dtype(torch, t.dtype), device="cuda")
             for t in op.infer(types, **attrs)]
 
     def measure(plan):
-        go = bench_ops._prepare(plan, {p.name: a for p, a in zip(plan.inputs + plan.outputs, [*inputs, *outs])},
+        go = bench_ops.prepare_plan(plan, {p.name: a for p, a in zip(plan.inputs + plan.outputs, [*inputs, *outs])},
                                 torch, gpu)
         return gpu.time_kernel(lambda s: go(), repeat=10, warmup=2)["median_us"] * 1e-6
 
@@ -94,7 +94,7 @@ def tune_one(op_name: str, types, attrs: dict, level: str, torch, progress=print
               "rejected": len(report.rejected), "tune_s": time.perf_counter() - start,
               "tuned_us": measure(schedule(op_name, types, attrs, report.point)) * 1e6,
               "default_us": measure(schedule(op_name, types, attrs)) * 1e6}
-    baseline = next((i for i in bench_ops._items() if i.op == op_name), None)
+    baseline = next((i for i in bench_ops.bench_items() if i.op == op_name), None)
     if baseline is not None:
         result["baseline"] = baseline.baseline
         result["baseline_us"] = gpu.time_kernel(lambda s: baseline.torch_fn(torch, *inputs), repeat=10)["median_us"]

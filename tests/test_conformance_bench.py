@@ -65,11 +65,11 @@ def test_a_wrong_result_is_flagged_and_fails_the_run(monkeypatch, capsys):
 def test_every_ops_bench_item_has_a_plan_and_a_checked_type():
     """`taskmap bench --suite ops` needs a GPU to run, but its items are plain data: each must
     name a registry operator whose shapes infer and schedule here."""
-    from taskmap.conformance.bench_ops import _items
+    from taskmap.conformance.bench_ops import bench_items
     from taskmap.refimpl.schedules import schedule
     from taskmap.spec import dtypes as dt
     from taskmap.spec.ops import get
-    items = _items()
+    items = bench_items()
     assert {i.op for i in items} >= {"matmul", "softmax", "layer_norm", "rms_norm", "add", "conv2d"}
     for item in items:
         t = dt.by_name(item.dtype)
