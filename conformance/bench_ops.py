@@ -76,18 +76,12 @@ def bench_items() -> list[OpItem]:
 
 def prepare_plan(plan, tensors: dict, torch, gpu) -> Callable[[], None]:
     """One zero-argument call running every launch of `plan` on the torch tensors `tensors`."""
-    from taskmap.refimpl.schedules import View
+    from taskmap.refimpl.schedules.plan import argument
     env = dict(tensors)
     for t in plan.temps:
         env[t.name] = torch.empty(t.shape, dtype=torch_dtype(torch, t.dtype), device="cuda")
-
-    def argument(a):
-        if isinstance(a, str):
-            return env[a]
-        if isinstance(a, View):
-            return env[a.name].reshape(-1)[:math.prod(a.shape)].view(a.shape)
-        return a
-    calls = [gpu.compile(launch.kernel).prepared(*map(argument, launch.args)) for launch in plan.launches]
+    calls = [gpu.compile(launch.kernel).prepared(*(argument(env, a) for a in launch.args))
+             for launch in plan.launches]
 
     def run():
         for call in calls:

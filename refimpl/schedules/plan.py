@@ -89,7 +89,7 @@ def run(plan: Plan, *arrays, launch: Callable = interpret) -> None:
     for t in plan.temps:
         env[t.name] = empty(t.shape, t.dtype)
     for step in plan.launches:
-        launch(step.kernel, *(_argument(env, a) for a in step.args))
+        launch(step.kernel, *(argument(env, a) for a in step.args))
 
 
 def evaluate(plan: Plan, *inputs, launch: Callable = interpret) -> list[np.ndarray]:
@@ -100,7 +100,10 @@ def evaluate(plan: Plan, *inputs, launch: Callable = interpret) -> list[np.ndarr
     return [np.asarray(o) for o in outputs]
 
 
-def _argument(env: dict, a):
+def argument(env: dict, a):
+    """Launch argument `a` over the buffers `env` (name -> array): a buffer, a View of its
+    leading elements, or a scalar as given. Any array type with reshape and slicing serves
+    (NumPy on the interpreter, torch CUDA tensors in `taskmap bench --suite ops`)."""
     if isinstance(a, str):
         return env[a]
     if not isinstance(a, View):
