@@ -1,11 +1,13 @@
-"""A graph as an executable on the interpreter: one schedule per node, a memory plan, a run.
+"""A graph as an executable on the interpreter: steps (fusion groups, refimpl.fusion.Step),
+a memory plan, a run.
 
     exe = build(graph)            # graph with static shapes (passes.infer_shapes(g, dims))
     outputs = exe(*inputs)        # NumPy in, NumPy out; every kernel interpreted, checks on
     exe.kernels, exe.memory.describe()
 
 `build` schedules each node with `schedules.schedule` (its template's default point, or the
-generic injective schedule from its compute definition). A node whose operator has no schedule
+generic injective schedule from its compute definition), one step per node; the memory plan
+covers what the steps materialize (their outputs and temporaries). A node whose operator has no schedule
 (a reduction with no template) is reported at build time, all of them in one error, never
 computed some other way. Running allocates every node output and temporary with `empty`, so a
 kernel that reads an element nobody wrote traps; the memory plan (`spec.graph.memory`) places
@@ -20,24 +22,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from taskmap.spec import ir
-from taskmap.spec.graph import Graph, GraphError, Node, format_type, is_static
+from taskmap.spec.graph import Graph, GraphError, format_type, is_static
 from taskmap.spec.graph.memory import Buffer, MemoryPlan, conflicts, plan_memory
 from taskmap.spec.ops import get
 from taskmap.spec.ops.registry import array_dtype
 
+from .fusion import Step, node_step
 from .launch import empty
-from .schedules import Plan, run, schedule, template_for
+from .schedules import run, schedule, template_for
 from .schedules.generic import INJECTIVE_TEMPLATE
-
-
-@dataclass(frozen=True)
-class Step:
-    node: Node
-    plan: Plan
 
 
 @dataclass(frozen=True, eq=False)
 class Executable:
+    """`steps`: the fusion groups in launch order (refimpl.fusion.Step: name, nodes, inputs,
+    outputs, plan); `memory`: the arena placement of every value a step materializes and of
+    every plan temporary."""
     graph: Graph
     steps: tuple[Step, ...]
     memory: MemoryPlan
@@ -60,17 +60,32 @@ class Executable:
             env[v.name] = np.ascontiguousarray(a)
         for step in self.steps:
             outs = [empty(t.shape, t.dtype) for t in step.plan.outputs]
-            run(step.plan, *(env[i] for i in step.node.inputs), *outs)
-            env.update((v.name, o) for v, o in zip(step.node.outputs, outs))
-        return [np.array(env[o]) for o in g.outputs]
+            run(step.plan, *(env[i] for i in step.inputs), *outs)
+            env.update(zip(step.outputs, outs))
+        return [_written(env[o], o, self.steps) for o in g.outputs]
 
     def describe(self) -> str:
-        lines = [f"{len(self.kernels)} kernels for {len(self.steps)} nodes"]
+        fused = sum(len(s.nodes) > 1 for s in self.steps)
+        lines = [f"{len(self.kernels)} kernels in {len(self.steps)} steps for {len(self.graph.nodes)} nodes"
+                 + (f" ({fused} fused groups)" if fused else "")]
         for s in self.steps:
             names = ", ".join(k.name for k in s.plan.kernels)
-            lines.append(f"  {s.node.name:<24} {s.node.op:<14} {names}")
+            ops = " + ".join(s.ops)
+            lines.append(f"  {s.name:<24} {ops:<30} {names}")
         lines.append(self.memory.describe())
         return "\n".join(lines)
+
+
+def _written(a: np.ndarray, name: str, steps) -> np.ndarray:
+    """Output `a` as a plain array; an element no kernel wrote (a schedule or a fusion that
+    misses one) is an error, never returned as garbage."""
+    init = getattr(a, "initialized", None)
+    if init is not None and not init.all():
+        step = next(s for s in steps if name in s.outputs)
+        missing = np.argwhere(~init)
+        raise GraphError(f"output {name}: {len(missing)} of {init.size} elements were never written by step "
+                         f"{step.name} ({' + '.join(step.ops)}), the first at index {tuple(int(i) for i in missing[0])}")
+    return np.array(a)
 
 
 def unscheduled(graph: Graph) -> list[str]:
@@ -88,15 +103,15 @@ def _memory(graph: Graph, steps: list[Step]) -> MemoryPlan:
     types, end = graph.types(), len(steps)
     last = {o: end for o in graph.outputs}
     for k, s in enumerate(steps):
-        for i in s.node.inputs:
+        for i in s.inputs:
             last[i] = max(last.get(i, k), k)
     buffers = []
     for k, s in enumerate(steps):
-        for v in s.node.outputs:
-            t = types[v.name]
-            buffers.append(Buffer(v.name, math.prod(t.shape) * t.dtype.bits // 8, k, last.get(v.name, k)))
+        for v in s.outputs:
+            t = types[v]
+            buffers.append(Buffer(v, math.prod(t.shape) * t.dtype.bits // 8, k, last.get(v, k)))
         for t in s.plan.temps:
-            buffers.append(Buffer(f"{s.node.name}/{t.name}", math.prod(t.shape) * t.dtype.bits // 8, k, k))
+            buffers.append(Buffer(t.name, math.prod(t.shape) * t.dtype.bits // 8, k, k))
     plan = plan_memory(buffers)
     assert not conflicts(plan), conflicts(plan)
     return plan
@@ -113,5 +128,7 @@ def build(graph: Graph) -> Executable:
         raise GraphError(f"{graph.name}: no schedule yet for {len(missing)} nodes (their operators reduce and "
                          "have no template in refimpl.schedules):\n" + "\n".join(missing))
     types = graph.types()
-    steps = [Step(n, schedule(n.op, [types[i] for i in n.inputs], n.attributes)) for n in graph.nodes]
+    steps = [node_step(n, schedule(n.op, [types[i] for i in n.inputs], n.attributes),
+                       anchor=not get(n.op).task([types[i] for i in n.inputs], **n.attributes).is_injective)
+             for n in graph.nodes]
     return Executable(graph, tuple(steps), _memory(graph, steps))

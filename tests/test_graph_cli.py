@@ -18,7 +18,7 @@ def test_compile_prints_kernels_and_runs(capsys, tmp_path):
     assert main(["compile", str(path), "--run", "--dims", "N=2", "--graph"]) == 0
     out = capsys.readouterr().out
     assert "graph mlp(x: f32[2, 4])" in out
-    assert "kernels for" in out and "matmul" in out and "memory: arena" in out
+    assert "kernels in" in out and "steps for" in out and "matmul" in out and "memory: arena" in out
     assert "output float32[2, 3]" in out
     worst = float(out.split("largest difference from onnxruntime: ")[1].split()[0])
     assert worst < 1e-5
