@@ -161,6 +161,16 @@ class _Kernel:
                 line("tm_cp_async_commit();")
             case ir.CpAsyncWait(pending=n):
                 line(f"tm_cp_async_wait<{n}>();")
+            case ir.MbarrierInit(bar=b, count=c):
+                line(f"tm_mbarrier_init({self.ref(b)}, {self.value(c, dt.int32)});")
+            case ir.MbarrierArrive(bar=b, tx=None):
+                line(f"tm_mbarrier_arrive({self.ref(b)});")
+            case ir.MbarrierArrive(bar=b, tx=tx):
+                line(f"tm_mbarrier_arrive_expect_tx({self.ref(b)}, {self.value(tx, dt.int32)});")
+            case ir.MbarrierWait(bar=b, parity=p):
+                line(f"tm_mbarrier_wait({self.ref(b)}, {self.value(p, dt.int32)});")
+            case ir.BulkCopy(dst=dst, src=src, elems=n, bar=b):
+                line(f"tm_bulk_copy({self.ref(dst)}, {self.ref(src)}, {n * dst.buffer.dtype.nbytes}u, {self.ref(b)});")
             case ir.LdMatrix(dst=dst, src=src, num=n, trans=t):
                 line(f"tm_ldmatrix<{n}, {'true' if t else 'false'}>({self.ref(dst)}, {self.ref(src)});")
             case ir.MmaSync(shape=shape, a=a, b=b, acc=acc):

@@ -1,8 +1,8 @@
-"""CUDA C helpers every emitted translation unit starts with (SPEC.md §2.3–§2.4, §5.4–§5.8).
+"""CUDA C helpers every emitted translation unit starts with (SPEC.md §2.3–§2.4, §5.4–§5.10).
 
 Each helper exists because plain CUDA C differs from SPEC.md there (saturating float->int
 conversion with NaN -> 0, NaN-ignoring min/max, shuffles whose out-of-segment lanes read
-their own value) or has no C spelling (tensor-core and async-copy PTX), or gives one name to
+their own value) or has no C spelling (tensor-core, async-copy, mbarrier and TMA PTX), or gives one name to
 an overload set (atomics).
 """
 
@@ -121,6 +121,35 @@ template <int BYTES> __device__ __forceinline__ void tm_cp_async(void* dst, cons
 }
 __device__ __forceinline__ void tm_cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 template <int N> __device__ __forceinline__ void tm_cp_async_wait() { asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory"); }
+
+// ---- mbarriers (SPEC §5.9) and TMA bulk copies (§5.10), sm_90. An mbarrier is an int64_t
+// shared element; init is followed by the fence that makes it visible to the TMA unit (the
+// kernel then calls syncthreads() before other threads use it).
+__device__ __forceinline__ unsigned tm_smem(const void* p) { return (unsigned)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ void tm_mbarrier_init(int64_t* bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" :: "r"(tm_smem(bar)), "r"(count) : "memory");
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+}
+__device__ __forceinline__ void tm_mbarrier_arrive(int64_t* bar) {
+    uint64_t state;
+    asm volatile("mbarrier.arrive.shared::cta.b64 %0, [%1];" : "=l"(state) : "r"(tm_smem(bar)) : "memory");
+}
+__device__ __forceinline__ void tm_mbarrier_arrive_expect_tx(int64_t* bar, int bytes) {
+    uint64_t state;
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 %0, [%1], %2;" : "=l"(state) : "r"(tm_smem(bar)), "r"(bytes) : "memory");
+}
+// try_wait returns false after a system-dependent time limit: retry until the phase completed
+__device__ __forceinline__ void tm_mbarrier_wait(int64_t* bar, int parity) {
+    unsigned done;
+    do {
+        asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
+                     : "=r"(done) : "r"(tm_smem(bar)), "r"(parity) : "memory");
+    } while (!done);
+}
+__device__ __forceinline__ void tm_bulk_copy(void* dst, const void* src, unsigned bytes, int64_t* bar) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
+                 :: "r"(tm_smem(dst)), "l"(src), "r"(bytes), "r"(tm_smem(bar)) : "memory");
+}
 
 // ---- tensor cores (SPEC §5.7): fragments are register arrays viewed as 32-bit words
 template <int NUM, bool TRANS> __device__ __forceinline__ void tm_ldmatrix(void* dst, const void* src) {

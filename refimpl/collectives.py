@@ -9,7 +9,7 @@ import numpy as np
 
 from taskmap.spec import dtypes as dt
 
-from . import memory
+from . import mbarrier, memory
 from . import numerics as num
 from .traps import fmt3
 
@@ -38,6 +38,7 @@ def syncthreads(st, sel, node):
         st.bb += 1
         st.wbar += 1
         memory.after_syncthreads(st)
+    mbarrier.after_syncthreads(st, sel)
 
 
 def syncwarp(st, sel, node):

@@ -5,7 +5,10 @@ storage dtype holding every instance (one for a global tensor, one per block for
 per lane for register), the base offset of each lane's instance, and optionally
 - `init`: which elements were written (uninitialized reads, §3.2),
 - `race`: who last wrote / read each element and at which barrier stamp (§1.4),
-- `pending`: elements awaiting an async copy (§5.4).
+- `pending`: elements awaiting an async copy (§5.4),
+- `guard`: for TMA destinations, the mbarrier phase each element's copy completes on (§5.10;
+  refimpl/mbarrier.py), which a thread must have waited for before touching the element,
+- `mbar`: for an mbarrier tensor, the barriers' phases and counts (§5.9; refimpl/mbarrier.py).
 
 An access record (`Who`) names the accessing thread (or several threads of one warp, of one
 block, or of several blocks), the barrier count `bar` of its block at the access and the
@@ -28,7 +31,7 @@ _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 class Space:
     def __init__(self, buffer: ir.Buffer, data: np.ndarray, shape: tuple, strides: tuple, size: int,
-                 base, scale: int = 1, *, init=None, race=None, pending=None):
+                 base, scale: int = 1, *, init=None, race=None, pending=None, guard=None, mbar=None):
         self.buffer = buffer
         self.name = ir.source_name(buffer)     # for messages: the DSL name
         self.scope = buffer.scope
@@ -44,7 +47,9 @@ class Space:
         self.init = init
         self.race = race
         self.pending = pending
-        self.checked = init is not None or race is not None or pending is not None
+        self.guard = guard
+        self.mbar = mbar
+        self.checked = init is not None or race is not None or pending is not None or guard is not None
 
 
 def layout_strides(shape: tuple, strides: tuple | None) -> tuple[tuple, int]:
@@ -220,6 +225,8 @@ def flat_of(space: Space, off, lanes, sel):
 
 def check_read(acc: Access, atomic: bool = False):
     sp, f = acc.space, acc.flat
+    if sp.guard is not None:
+        sp.guard.check(acc, write=False)
     if sp.pending is not None and np.any(sp.pending[f]):
         k = _first(sp.pending[f], acc)
         raise acc.trap("read of pending async copy destination", k,
@@ -238,6 +245,8 @@ def check_read(acc: Access, atomic: bool = False):
 
 def check_write(acc: Access, atomic: bool = False, landing: bool = False):
     sp, f = acc.space, acc.flat
+    if sp.guard is not None:
+        sp.guard.check(acc, write=True)
     if sp.pending is not None and not landing and np.any(sp.pending[f]):
         k = _first(sp.pending[f], acc)
         raise acc.trap("write to pending async copy destination", k,
@@ -393,6 +402,15 @@ def _race_write(acc: Access, atomic: bool):
         w.bb[f] = me["bb"]
     w.wbar[f] = me["wbar"]
     sh.atomic[f] = atomic
+
+
+def forget_writer(space: Space, flat):
+    """Drop the last-writer record of elements an asynchronous unit is about to write: the
+    threads that later wait for that write are ordered after it by the mbarrier (§5.10), which
+    the guard checks instead of the barrier stamps."""
+    if space.race is not None and space.race.w.thread is not None:
+        space.race.w.thread[flat] = NONE
+        space.race.atomic[flat] = False
 
 
 def _race_trap(acc: Access, k: int, rec: Who, element: int, first: str, second: str,

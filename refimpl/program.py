@@ -11,7 +11,7 @@ import numpy as np
 from taskmap.spec import ir
 from taskmap.spec.printer import _Lines, expr_str
 
-from . import memory
+from . import mbarrier, memory
 from .ranges import Ranges
 from .stmts import compile_block
 
@@ -27,6 +27,8 @@ class Program:
         self.buffers: dict[int, ir.Buffer] = {}
         self.maybe_uninit = {n.var.name for n in ir.walk(kernel) if isinstance(n, ir.DeclareVar) and n.init is None}
         self.uses_async = any(isinstance(n, ir.CpAsync) for n in ir.walk(kernel))
+        self.mbarriers = {n.bar.buffer.name for n in ir.walk(kernel) if isinstance(n, (*ir.MBARRIER_STMTS, ir.BulkCopy))}
+        self.tma_destinations = {n.dst.buffer.name for n in ir.walk(kernel) if isinstance(n, ir.BulkCopy)}
         self.written = ir.written_buffers(kernel)
         self.read_vars = _read_vars(kernel)
         for p in kernel.params:
@@ -94,7 +96,9 @@ class Program:
             b, np.zeros(n, b.dtype.storage), shape, strides, size, base, scale,
             init=np.zeros(n, bool) if checks else None,
             race=memory.RaceShadow(n, defer_reads=True) if checks and shared else None,
-            pending=np.zeros(n, bool) if checks and self.uses_async and shared else None)
+            pending=np.zeros(n, bool) if checks and self.uses_async and shared else None,
+            guard=mbarrier.Guard(n, st) if checks and b.name in self.tma_destinations else None,
+            mbar=mbarrier.Barriers(n, size, st.L) if b.name in self.mbarriers else None)
 
 
 def _read_vars(kernel: ir.Kernel) -> set[str]:

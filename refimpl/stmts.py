@@ -10,7 +10,7 @@ import numpy as np
 
 from taskmap.spec import ir
 
-from . import asynccopy, atomics, collectives, memory
+from . import asynccopy, atomics, collectives, mbarrier, memory
 from . import numerics as num
 from .exprs import compile_expr, converted, split
 from .register_nests import compile_nest
@@ -78,6 +78,18 @@ def compile_stmt(s: ir.Stmt, cx):
             fa, fb, fc = _ref(a, cx), _ref(b, cx), _ref(acc, cx)
             return _traced(s, lambda st, sel: collectives.mma_sync(st, sel, s, shape, fa(st, sel), fb(st, sel),
                                                                    fc(st, sel)))
+        case ir.MbarrierInit(bar=bar, count=count):
+            fbar, fcount = _ref(bar, cx), converted(count, count.dtype, cx)
+            return _traced(s, lambda st, sel: mbarrier.init(st, sel, s, *fbar(st, sel), fcount(st, sel)))
+        case ir.MbarrierArrive(bar=bar, tx=tx):
+            fbar, ftx = _ref(bar, cx), (converted(tx, tx.dtype, cx) if tx is not None else None)
+            return _traced(s, lambda st, sel: mbarrier.arrive(st, sel, s, *fbar(st, sel),
+                                                              ftx(st, sel) if ftx is not None else None))
+        case ir.MbarrierWait(bar=bar, parity=parity):
+            fbar, fparity = _ref(bar, cx), converted(parity, parity.dtype, cx)
+            return _traced(s, lambda st, sel: mbarrier.wait(st, sel, s, *fbar(st, sel), fparity(st, sel)))
+        case ir.BulkCopy():
+            return _bulk_copy(s, cx)
         case ir.Atomic():
             return _atomic(s, cx)
         case ir.Assert():
@@ -266,6 +278,16 @@ def _cp_async(s: ir.CpAsync, cx):
     def run(st, sel):
         valid = fvalid(st, sel) if fvalid is not None else None
         asynccopy.issue(st, sel, s, *fdst(st, sel), *fsrc(st, sel), s.elems, valid)
+    return _traced(s, run)
+
+
+def _bulk_copy(s: ir.BulkCopy, cx):
+    fdst, fsrc, fbar = _ref(s.dst, cx), _ref(s.src, cx), _ref(s.bar, cx)
+    slot = cx.buf_slot(s.bar.buffer)
+
+    def run(st, sel):
+        bars, bar_index = fbar(st, sel)
+        mbarrier.bulk_copy(st, sel, s, *fdst(st, sel), *fsrc(st, sel), s.elems, bars, slot, bar_index)
     return _traced(s, run)
 
 

@@ -368,6 +368,39 @@ class MmaSync(Stmt):
     acc: Ref
 
 
+@dataclass(frozen=True)
+class MbarrierInit(Stmt):
+    """mbarrier.init (§5.9): `bar` (an element of a shared i64 tensor) expects `count` arrivals per phase."""
+    bar: Ref
+    count: Expr
+
+
+@dataclass(frozen=True)
+class MbarrierArrive(Stmt):
+    """mbarrier.arrive (§5.9); with `tx`, arrive.expect_tx: also expect `tx` more bytes of bulk copies."""
+    bar: Ref
+    tx: Expr | None = None
+
+
+@dataclass(frozen=True)
+class MbarrierWait(Stmt):
+    """mbarrier.try_wait.parity in a loop (§5.9): wait until the phase of parity `parity` completed."""
+    bar: Ref
+    parity: Expr
+
+
+@dataclass(frozen=True)
+class BulkCopy(Stmt):
+    """cp.async.bulk global -> shared of `elems` contiguous elements (§5.10), completing its bytes on `bar`."""
+    dst: Ref
+    src: Ref
+    elems: int
+    bar: Ref
+
+
+MBARRIER_STMTS = (MbarrierInit, MbarrierArrive, MbarrierWait)
+
+
 ATOMIC_OPS = ("add", "max", "min", "cas", "exch")
 
 
@@ -552,13 +585,14 @@ def fold(op: str, a: Const, b: Const) -> Const | None:
 
 
 def written_buffers(node) -> set[str]:
-    """Names of the buffers some statement under `node` writes (stores, atomics, async-copy,
-    ldmatrix and mma destinations): what a launch must copy back or race-track."""
+    """Names of the buffers some statement under `node` writes (stores, atomics, async and bulk
+    copy, ldmatrix and mma destinations, mbarriers): what a launch must copy back or race-track."""
     out = set()
     for n in walk(node):
         match n:
             case Store(buffer=b) | Atomic(target=Ref(buffer=b)) | CpAsync(dst=Ref(buffer=b)) \
-                    | LdMatrix(dst=Ref(buffer=b)) | MmaSync(acc=Ref(buffer=b)):
+                    | LdMatrix(dst=Ref(buffer=b)) | MmaSync(acc=Ref(buffer=b)) | BulkCopy(dst=Ref(buffer=b)) \
+                    | MbarrierInit(bar=Ref(buffer=b)) | MbarrierArrive(bar=Ref(buffer=b)):
                 out.add(b.name)
     return out
 
@@ -569,7 +603,7 @@ def read_buffers(node) -> set[str]:
     out = set()
     for n in walk(node):
         match n:
-            case Load(buffer=b) | Atomic(target=Ref(buffer=b)) | CpAsync(src=Ref(buffer=b)):
+            case Load(buffer=b) | Atomic(target=Ref(buffer=b)) | CpAsync(src=Ref(buffer=b)) | BulkCopy(src=Ref(buffer=b)):
                 out.add(b.name)
     return out
 

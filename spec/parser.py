@@ -422,6 +422,26 @@ class _Parser:
             elems = 1 if kw["elems"] is None else self.const_int(kw["elems"], "elems")
             valid = None if kw["valid"] is None else self.bool_expr(kw["valid"], self.value(kw["valid"]))
             return [ir.CpAsync(self.ref(a[0]), self.ref(a[1]), elems, valid, loc=loc)]
+        if name == "mbarrier_init":
+            arity(2)
+            return [ir.MbarrierInit(self.ref(a[0]), self.expr(a[1], dt.int32), loc=loc)]
+        if name == "mbarrier_arrive":
+            arity(1)
+            return [ir.MbarrierArrive(self.ref(a[0]), loc=loc)]
+        if name == "mbarrier_arrive_expect_tx":
+            arity(2)
+            return [ir.MbarrierArrive(self.ref(a[0]), self.expr(a[1], dt.int32), loc=loc)]
+        if name == "mbarrier_wait":
+            arity(2)
+            return [ir.MbarrierWait(self.ref(a[0]), self.expr(a[1], dt.int32), loc=loc)]
+        if name == "bulk_copy":
+            arity(3, keywords=True)
+            kw = self.kwargs(call, {"elems": None})
+            if kw["elems"] is None:
+                raise self.error(call, "bulk_copy() needs elems=: the number of elements it copies",
+                                 getattr(lang, name).__doc__)
+            elems = self.const_int(kw["elems"], "elems")
+            return [ir.BulkCopy(self.ref(a[0]), self.ref(a[1]), elems, self.ref(a[2]), loc=loc)]
         if name == "ldmatrix":
             arity(2, keywords=True)
             kw = self.kwargs(call, {"num": None, "trans": None})

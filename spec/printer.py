@@ -123,6 +123,16 @@ class _Lines:
                 self.emit(d, "cp_async_commit_group()", s)
             case ir.CpAsyncWait(pending=n):
                 self.emit(d, f"cp_async_wait_group({n})", s)
+            case ir.MbarrierInit(bar=b, count=c):
+                self.emit(d, f"mbarrier_init({expr_str(b)}, {expr_str(c)})", s)
+            case ir.MbarrierArrive(bar=b, tx=None):
+                self.emit(d, f"mbarrier_arrive({expr_str(b)})", s)
+            case ir.MbarrierArrive(bar=b, tx=tx):
+                self.emit(d, f"mbarrier_arrive_expect_tx({expr_str(b)}, {expr_str(tx)})", s)
+            case ir.MbarrierWait(bar=b, parity=p):
+                self.emit(d, f"mbarrier_wait({expr_str(b)}, {expr_str(p)})", s)
+            case ir.BulkCopy(dst=dst, src=src, elems=n, bar=b):
+                self.emit(d, f"bulk_copy({expr_str(dst)}, {expr_str(src)}, {expr_str(b)}, elems={n})", s)
             case ir.LdMatrix(dst=dst, src=src, num=n, trans=t):
                 self.emit(d, f"ldmatrix({expr_str(dst)}, {expr_str(src)}, num={n}" + (", trans=True)" if t else ")"), s)
             case ir.MmaSync(shape=shape, a=a, b=b, acc=acc):

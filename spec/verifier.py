@@ -7,11 +7,12 @@ from __future__ import annotations
 from . import ir
 from .verify_barriers import check_barriers
 from .verify_launch import check_launch
+from .verify_mbarrier import check_mbarriers
 from .verify_memory import check_memory
 from .verify_scopes import check_scopes
 from .verify_types import check_types
 
-CHECKS = (check_launch, check_scopes, check_types, check_memory, check_barriers)
+CHECKS = (check_launch, check_scopes, check_types, check_memory, check_mbarriers, check_barriers)
 
 # The stable error phrases (VerifyError.phrase) -> the SPEC.md section of the rule each
 # enforces. SPEC.md §9.1 tabulates them with their rules; tests/test_verifier.py checks the two agree.
@@ -45,6 +46,9 @@ PHRASES = {
     "cp_async must copy global to shared": "9.4",
     "invalid cp_async size": "9.4",
     "invalid wait count": "9.4",
+    "invalid mbarrier": "9.4",
+    "bulk_copy must copy global to shared": "9.4",
+    "invalid bulk copy size": "9.4",
     "ldmatrix must load shared to registers": "9.4",
     "invalid ldmatrix fragment": "9.4",
     "mma_sync operands must be registers": "9.4",

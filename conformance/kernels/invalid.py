@@ -10,9 +10,10 @@ import dataclasses
 
 from taskmap.spec import dtypes as dt
 from taskmap.spec import ir
-from taskmap.lang import (atomic_add, atomic_max, blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group,
-                          exp, f16, bf16, f32, i8, i32, kernel, ldmatrix, mma_sync, register_tensor, repeat,
-                          shared_tensor, shfl_xor, spatial, syncthreads, syncwarp, threadIdx)
+from taskmap.lang import (atomic_add, atomic_max, blockIdx, bulk_copy, cp_async, cp_async_commit_group,
+                          cp_async_wait_group, exp, f16, bf16, f32, i8, i32, i64, kernel, ldmatrix, mbarrier_init,
+                          mbarrier_wait, mma_sync, register_tensor, repeat, shared_tensor, shfl_xor, spatial,
+                          syncthreads, syncwarp, threadIdx)
 
 
 # ---------------------------------------------------------------- launch (§9.5)
@@ -355,3 +356,40 @@ unknown_intrinsic = _edit("unknown_intrinsic", _replace(ir.Store, lambda s: data
 global_tensor_in_body = _edit("global_tensor_in_body", lambda n: (
     ir.DeclareBuffer(ir.Buffer("g", dt.float32, (ir.const(4),), "global"), loc=n.loc), n)
     if isinstance(n, ir.If) else n)
+
+
+# ---------------------------------------------------------------- mbarriers and bulk copies (§9.4)
+
+@kernel(block=32, verify=False)
+def mbarrier_of_f32(a: f32[32]):
+    bar = shared_tensor(f32, [2])
+    mbarrier_init(bar[0], 1)
+
+
+@kernel(block=32, verify=False)
+def mbarrier_stored_to(a: f32[32]):
+    bar = shared_tensor(i64, [1])
+    mbarrier_init(bar[0], 32)
+    bar[0] = 0
+
+
+@kernel(block=32, verify=False)
+def mbarrier_parity_two(a: f32[32]):
+    bar = shared_tensor(i64, [1])
+    mbarrier_init(bar[0], 32)
+    mbarrier_wait(bar[0], 2)
+
+
+@kernel(block=32, verify=False)
+def bulk_copy_to_global(a: f32[256], b: f32[256]):
+    bar = shared_tensor(i64, [1])
+    mbarrier_init(bar[0], 1)
+    bulk_copy(b[0], a[0], bar[0], elems=256)
+
+
+@kernel(block=32, verify=False)
+def bulk_copy_twelve_bytes(a: f32[256]):
+    bar = shared_tensor(i64, [1])
+    tile = shared_tensor(f32, [256])
+    mbarrier_init(bar[0], 1)
+    bulk_copy(tile[0], a[0], bar[0], elems=3)

@@ -34,7 +34,7 @@ def replace_tensor(kernel: ir.Kernel, name: str, params: tuple, load: Callable |
                 return tuple(_located(s, n.loc) for s in (out if isinstance(out, tuple) else (out,)))
             case ir.Ref(buffer=b) if b.name == name:
                 raise ValueError(f"{name} is accessed through an address{where(n)}: only its loads and stores "
-                                 "can be replaced, not atomic, cp_async, ldmatrix or mma_sync operands")
+                                 "can be replaced, not atomic, cp_async, bulk_copy, ldmatrix or mma_sync operands")
         return n
 
     i = kernel.params.index(old)

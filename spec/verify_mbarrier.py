@@ -1,0 +1,92 @@
+"""mbarriers and bulk copies (SPEC.md §9.4, §5.9, §5.10): an mbarrier is an element of a shared
+i64 tensor that only mbarrier operations touch; bulk copies move global to shared in whole
+16-byte units and complete on an mbarrier."""
+from __future__ import annotations
+
+from . import dtypes as dt
+from . import ir
+from .printer import buffer_decl, expr_str
+from .verify_common import const_value, fail, own_exprs, refs, statements
+
+BULK_ALIGN = 16                   # cp.async.bulk: size and both addresses in 16-byte units
+TX_LIMIT = (1 << 20) - 1          # the PTX ISA's range of an mbarrier's arrival and transaction counts
+
+
+def check_mbarriers(kernel: ir.Kernel) -> None:
+    body = tuple(statements(kernel.body))
+    barriers = {r.buffer.name for s in body for r in _barrier_refs(s)}
+    for s in body:
+        for r in _barrier_refs(s):
+            _check_barrier_ref(kernel, s, r)
+        match s:
+            case ir.MbarrierInit(count=c):
+                _check_count(kernel, s, c, "arrival count", 1)
+            case ir.MbarrierArrive(tx=ir.Expr() as tx):
+                _check_count(kernel, s, tx, "transaction byte count", 0)
+            case ir.MbarrierWait(parity=p):
+                _check_integer(kernel, s, p, "parity")
+                if (v := const_value(p)) is not None and v not in (0, 1):
+                    raise fail(kernel, "invalid mbarrier", f"mbarrier_wait parity {v}: a phase's parity is 0 or 1 "
+                               "(phase k has parity k % 2)", p, s)
+            case ir.BulkCopy():
+                _check_bulk_copy(kernel, s)
+        _check_not_touched(kernel, s, barriers)
+
+
+def _barrier_refs(s: ir.Stmt) -> tuple[ir.Ref, ...]:
+    if isinstance(s, ir.MBARRIER_STMTS):
+        return (s.bar,)
+    return (s.bar,) if isinstance(s, ir.BulkCopy) else ()
+
+
+def _check_barrier_ref(kernel, s, r: ir.Ref) -> None:
+    b = r.buffer
+    if b.scope != "shared" or b.dtype != dt.int64 or len(r.indices) != b.ndim:
+        raise fail(kernel, "invalid mbarrier",
+                   f"`{expr_str(r)}` of `{buffer_decl(b)}` is not an mbarrier: an mbarrier is one element of a "
+                   "shared i64 tensor, e.g. `bar = shared_tensor(i64, [stages])`, passed as `bar[s]`", r, s)
+
+
+def _check_not_touched(kernel, s, barriers: set[str]) -> None:
+    """Only mbarrier operations (and bulk_copy's barrier operand) may use an mbarrier tensor:
+    its 64 bits are an opaque hardware object (phase, counts), not data."""
+    used = [r for r in refs(s) if r.buffer.name in barriers and r not in _barrier_refs(s)]
+    used += [n for e in own_exprs(s) for n in ir.walk(e) if isinstance(n, ir.Load) and n.buffer.name in barriers]
+    if isinstance(s, ir.Store) and s.buffer.name in barriers:
+        used.append(s)
+    if used:
+        name = (used[0].buffer if not isinstance(used[0], ir.Store) else s.buffer).name
+        raise fail(kernel, "invalid mbarrier",
+                   f"`{name}` holds mbarriers, so only mbarrier_init/arrive/arrive_expect_tx/wait and bulk_copy's "
+                   "barrier operand may use it; keep data in another tensor", used[0], s)
+
+
+def _check_integer(kernel, s, e: ir.Expr, what: str) -> None:
+    if not e.dtype.is_integer:
+        raise fail(kernel, "type mismatch", f"the mbarrier {what} `{expr_str(e)}` is {e.dtype.short}; "
+                   "it must be an integer", e, s)
+
+
+def _check_count(kernel, s, e: ir.Expr, what: str, least: int) -> None:
+    _check_integer(kernel, s, e, what)
+    v = const_value(e)
+    if v is not None and not least <= v <= TX_LIMIT:
+        raise fail(kernel, "invalid mbarrier", f"{what} {v} is outside {least} … {TX_LIMIT} (2^20 - 1), "
+                   "the range of an mbarrier's counts", e, s)
+
+
+def _check_bulk_copy(kernel, s: ir.BulkCopy) -> None:
+    dst, src = s.dst.buffer, s.src.buffer
+    if (dst.scope, src.scope) != ("shared", "global"):
+        raise fail(kernel, "bulk_copy must copy global to shared",
+                   f"bulk_copy copies into `{dst.name}` ({dst.scope}) from `{src.name}` ({src.scope}); the "
+                   "destination must be a shared tensor and the source a global one (SPEC §5.10)", s)
+    if dst.dtype != src.dtype:
+        raise fail(kernel, "type mismatch", f"bulk_copy copies bytes: `{dst.name}` is {dst.dtype.short} but "
+                   f"`{src.name}` is {src.dtype.short}; declare both with the same dtype", s)
+    nbytes = s.elems * dst.dtype.nbytes
+    if s.elems < 1 or nbytes % BULK_ALIGN or nbytes > TX_LIMIT:
+        raise fail(kernel, "invalid bulk copy size",
+                   f"elems={s.elems} of {dst.dtype.short} is {nbytes} bytes; a bulk copy moves a positive multiple "
+                   f"of {BULK_ALIGN} bytes, at most {TX_LIMIT - TX_LIMIT % BULK_ALIGN} (one mbarrier phase's "
+                   f"transaction range): elems a multiple of {BULK_ALIGN // dst.dtype.nbytes or 1}", s)
