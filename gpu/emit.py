@@ -16,6 +16,7 @@ from taskmap.spec import dtypes as dt
 from taskmap.spec import ir
 from taskmap.spec.passes import run
 from taskmap.spec.verify_launch import block_shape
+from taskmap.spec.verify_mbarrier import tma_box
 
 from .emit_expr import FULL_MASK, ExprEmitter, cname, convert, ctype, offset, strip_parens
 from .passes import PIPELINE
@@ -29,6 +30,8 @@ class Emitted:
     source: str                             # a complete translation unit (prelude + kernel)
     line_locs: tuple[ir.Loc | None, ...]    # DSL location of each source line (index = line - 1)
     dynamic_shared: tuple[ir.Buffer, ...]   # carved from `extern __shared__`, in this order
+    tensor_maps: tuple[tuple[ir.Buffer, tuple[int, ...]], ...] = ()   # (tensor, box): the first parameters (§5.11)
+    shared_align: int = 16                  # each dynamic buffer starts at a multiple of this
 
     def loc_of_line(self, line: int) -> ir.Loc | None:
         return self.line_locs[line - 1] if 0 < line <= len(self.line_locs) else None
@@ -36,7 +39,7 @@ class Emitted:
     def dynamic_shared_bytes(self, shapes: dict) -> int:
         """The `extern __shared__` bytes a launch requests for these shapes (name -> shape, as
         spec.binding evaluates them): each dynamic buffer rounded up to 16 bytes, in order."""
-        return sum(shared_bytes(b, shapes[b.name]) for b in self.dynamic_shared)
+        return sum(shared_bytes(b, shapes[b.name], self.shared_align) for b in self.dynamic_shared)
 
 
 def cuda_source(k: ir.Kernel | ir.Module, line_directives: bool = True) -> str:
@@ -54,13 +57,28 @@ def emit_kernel(k: ir.Kernel, line_directives: bool = True, prelude: bool = True
             out.raw(line)
         out.raw("")
     dynamic = tuple(n.buffer for n in ir.walk(lowered) if isinstance(n, ir.DeclareBuffer) and n.dynamic)
-    _Kernel(lowered, out, dynamic).emit()
-    return Emitted(cname(k.name), lowered, "\n".join(out.lines) + "\n", tuple(out.locs), dynamic)
+    emitter = _Kernel(lowered, out, dynamic)
+    emitter.emit()
+    return Emitted(cname(k.name), lowered, "\n".join(out.lines) + "\n", tuple(out.locs), dynamic,
+                   tuple(emitter.maps), emitter.shared_align)
 
 
-def shared_bytes(buf: ir.Buffer, shape: tuple[int, ...]) -> int:
-    """Bytes a dynamic shared buffer takes, rounded up to 16 so the next one stays aligned."""
-    return (math.prod(shape) * buf.dtype.nbytes + 15) // 16 * 16
+def shared_bytes(buf: ir.Buffer, shape: tuple[int, ...], align: int = 16) -> int:
+    """Bytes a dynamic shared buffer takes, rounded up to `align` so the next one stays aligned."""
+    return (math.prod(shape) * buf.dtype.nbytes + align - 1) // align * align
+
+
+TMA_SHARED_ALIGN = 128          # cp.async.bulk.tensor: shared boxes start at 128-byte aligned addresses
+
+
+def _tensor_maps(k: ir.Kernel) -> dict:
+    """(global tensor name, box) -> tensor-map parameter index, in order of first use."""
+    maps: dict = {}
+    for n in ir.walk(k):
+        if isinstance(n, (ir.TmaLoad, ir.TmaStore)):
+            shared, tensor = (n.dst, n.src) if isinstance(n, ir.TmaLoad) else (n.src, n.dst)
+            maps.setdefault((tensor.buffer.name, tma_box(shared)), (len(maps), tensor.buffer))
+    return maps
 
 
 class _Writer:
@@ -90,12 +108,18 @@ class _Kernel:
         self.threads = math.prod(self.block_shape) if self.block_shape else None
         self.mask = FULL_MASK if self.threads is not None and self.threads % 32 == 0 else "tm_warp_mask()"
         self.x = ExprEmitter(self.mask)
+        self.map_index = _tensor_maps(k)
+        self.maps = [(b, box) for (_, box), (_, b) in self.map_index.items()]
+        self.tma_shared = {n.dst.buffer.name if isinstance(n, ir.TmaLoad) else n.src.buffer.name
+                           for n in ir.walk(k) if isinstance(n, (ir.TmaLoad, ir.TmaStore))}
+        self.shared_align = TMA_SHARED_ALIGN if self.tma_shared else 16
+        self.fenced_barriers = any(isinstance(n, ir.TmaStore) for n in ir.walk(k))
 
     # ---------------------------------------------------------------- kernel
     def emit(self):
         k, out = self.k, self.out
         written = ir.written_buffers(k)
-        params = []
+        params = [f"const __grid_constant__ tm_tensor_map tm_map{i}" for i in range(len(self.maps))]
         for p in k.params:
             if isinstance(p, ir.Var):
                 params.append(f"{ctype(p.dtype)} {cname(p.name)}")
@@ -108,7 +132,7 @@ class _Kernel:
             for axis, extent in zip("xyz", self.block_shape):
                 out.line(1, f"__builtin_assume(threadIdx.{axis} < {extent}u);", k.loc)
         if self.dynamic:
-            out.line(1, "extern __shared__ __align__(16) unsigned char tm_smem[];", k.loc)
+            out.line(1, f"extern __shared__ __align__({self.shared_align}) unsigned char tm_smem[];", k.loc)
         self.block(k.body, 1)
         out.raw("}")
 
@@ -150,6 +174,8 @@ class _Kernel:
                 line(f"while ({x(c)}) {{")
                 self.block(body, d + 1)
                 self.out.raw("    " * d + "}", s.loc)
+            case ir.SyncThreads() if self.fenced_barriers:     # shared writes a TMA store may read next
+                line("tm_fence_proxy_async(); __syncthreads();")
             case ir.SyncThreads():
                 line("__syncthreads();")
             case ir.SyncWarp():
@@ -171,6 +197,11 @@ class _Kernel:
                 line(f"tm_mbarrier_wait({self.ref(b)}, {self.value(p, dt.int32)});")
             case ir.BulkCopy(dst=dst, src=src, elems=n, bar=b):
                 line(f"tm_bulk_copy({self.ref(dst)}, {self.ref(src)}, {n * dst.buffer.dtype.nbytes}u, {self.ref(b)});")
+            case ir.TmaLoad(dst=dst, src=src, bar=b):
+                line(f"tm_tma_load<{src.buffer.ndim}>({self.ref(dst)}, &{self.tensor_map(src, dst)}, {self.ref(b)}, "
+                     f"{self.coords(src)});")
+            case ir.TmaStore(dst=dst, src=src):
+                line(f"tm_tma_store<{dst.buffer.ndim}>(&{self.tensor_map(dst, src)}, {self.ref(src)}, {self.coords(dst)});")
             case ir.LdMatrix(dst=dst, src=src, num=n, trans=t):
                 line(f"tm_ldmatrix<{n}, {'true' if t else 'false'}>({self.ref(dst)}, {self.ref(src)});")
             case ir.MmaSync(shape=shape, a=a, b=b, acc=acc):
@@ -186,6 +217,13 @@ class _Kernel:
             case _:
                 raise TypeError(f"the CUDA emitter cannot emit {type(s).__name__} (lower the kernel first)")
 
+    def tensor_map(self, tensor: ir.Ref, shared: ir.Ref) -> str:
+        return f"tm_map{self.map_index[(tensor.buffer.name, tma_box(shared))][0]}"
+
+    def coords(self, tensor: ir.Ref) -> str:
+        """A TMA copy's box coordinates, innermost first (the PTX order)."""
+        return ", ".join(self.value(c, dt.int32) for c in reversed(tensor.indices))
+
     def declare(self, b: ir.Buffer) -> str:
         t, name = ctype(b.dtype), cname(b.name)
         if b in self.dynamic:
@@ -193,13 +231,15 @@ class _Kernel:
             return f"{t}* {name} = ({t}*)(tm_smem + {offset_bytes});"
         size = math.prod(s.value for s in b.shape)
         scope = "__shared__ " if b.scope == "shared" else ""
-        return f"{scope}__align__(16) {t} {name}[{size}];"
+        align = TMA_SHARED_ALIGN if b.name in self.tma_shared else 16
+        return f"{scope}__align__({align}) {t} {name}[{size}];"
 
     def dynamic_size(self, b: ir.Buffer) -> str:
         elems = ir.const(1)
         for s in b.shape:
             elems = ir.binary("*", elems, s)
-        return f"(({self.x.emit(elems)} * {b.dtype.nbytes} + 15) & ~15)"
+        a = self.shared_align
+        return f"(({self.x.emit(elems)} * {b.dtype.nbytes} + {a - 1}) & ~{a - 1})"
 
     def for_loop(self, s: ir.For, d: int):
         if s.vector:

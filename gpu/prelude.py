@@ -151,6 +151,35 @@ __device__ __forceinline__ void tm_bulk_copy(void* dst, const void* src, unsigne
                  :: "r"(tm_smem(dst)), "l"(src), "r"(bytes), "r"(tm_smem(bar)) : "memory");
 }
 
+// ---- TMA tensor copies (SPEC §5.11): the map is a kernel parameter (__grid_constant__), the
+// coordinates innermost first. A store fences the issuing thread's shared writes to the async
+// proxy (syncthreads() fences every thread's in kernels that store) and waits until it is done.
+struct __align__(64) tm_tensor_map { unsigned long long opaque[16]; };
+__device__ __forceinline__ void tm_fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+#define TM_TMA_LOAD(N, COORDS, ...) asm volatile("cp.async.bulk.tensor." #N "d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, " COORDS "], [%2];" \
+    :: "r"(tm_smem(dst)), "l"((uint64_t)map), "r"(tm_smem(bar)), __VA_ARGS__ : "memory")
+#define TM_TMA_STORE(N, COORDS, ...) asm volatile("cp.async.bulk.tensor." #N "d.global.shared::cta.tile.bulk_group [%0, " COORDS "], [%1];" \
+    :: "l"((uint64_t)map), "r"(tm_smem(src)), __VA_ARGS__ : "memory")
+template <int RANK> __device__ __forceinline__ void tm_tma_load(void* dst, const tm_tensor_map* map, int64_t* bar,
+                                                                int c0, int c1 = 0, int c2 = 0, int c3 = 0, int c4 = 0) {
+    if constexpr (RANK == 1) TM_TMA_LOAD(1, "{%3}", "r"(c0));
+    if constexpr (RANK == 2) TM_TMA_LOAD(2, "{%3, %4}", "r"(c0), "r"(c1));
+    if constexpr (RANK == 3) TM_TMA_LOAD(3, "{%3, %4, %5}", "r"(c0), "r"(c1), "r"(c2));
+    if constexpr (RANK == 4) TM_TMA_LOAD(4, "{%3, %4, %5, %6}", "r"(c0), "r"(c1), "r"(c2), "r"(c3));
+    if constexpr (RANK == 5) TM_TMA_LOAD(5, "{%3, %4, %5, %6, %7}", "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(c4));
+}
+template <int RANK> __device__ __forceinline__ void tm_tma_store(const tm_tensor_map* map, const void* src,
+                                                                 int c0, int c1 = 0, int c2 = 0, int c3 = 0, int c4 = 0) {
+    tm_fence_proxy_async();
+    if constexpr (RANK == 1) TM_TMA_STORE(1, "{%2}", "r"(c0));
+    if constexpr (RANK == 2) TM_TMA_STORE(2, "{%2, %3}", "r"(c0), "r"(c1));
+    if constexpr (RANK == 3) TM_TMA_STORE(3, "{%2, %3, %4}", "r"(c0), "r"(c1), "r"(c2));
+    if constexpr (RANK == 4) TM_TMA_STORE(4, "{%2, %3, %4, %5}", "r"(c0), "r"(c1), "r"(c2), "r"(c3));
+    if constexpr (RANK == 5) TM_TMA_STORE(5, "{%2, %3, %4, %5, %6}", "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(c4));
+    asm volatile("cp.async.bulk.commit_group;" ::: "memory");
+    asm volatile("cp.async.bulk.wait_group 0;" ::: "memory");
+}
+
 // ---- tensor cores (SPEC §5.7): fragments are register arrays viewed as 32-bit words
 template <int NUM, bool TRANS> __device__ __forceinline__ void tm_ldmatrix(void* dst, const void* src) {
     unsigned s = (unsigned)__cvta_generic_to_shared(src);

@@ -20,6 +20,7 @@ from taskmap.spec.cache import KernelCache
 from taskmap.spec.binding import Binding, bind
 from taskmap.spec.errors import LaunchError, TaskmapError
 
+from . import tensor_map
 from .build import cache_path, compile_kernel, cubin
 
 _PARAM_FORMAT = {dt.boolean: "?", dt.int8: "b", dt.int16: "h", dt.int32: "i", dt.int64: "q", dt.uint8: "B",
@@ -107,7 +108,9 @@ class CompiledKernel:
             cache_path(self.emitted.source, arch).unlink(missing_ok=True)
             self.module = drv.module_from_buffer(cubin(self.emitted.source, arch))
         self.function = self.module.get_function(self.emitted.name)
-        self.function.prepare("".join("P" if isinstance(p, ir.Buffer) else _PARAM_FORMAT[p.dtype] for p in kernel.params))
+        maps = f"{tensor_map.MAP_BYTES}s" * len(self.emitted.tensor_maps)     # first, so 64-byte aligned
+        self.function.prepare(maps + "".join("P" if isinstance(p, ir.Buffer) else _PARAM_FORMAT[p.dtype]
+                                             for p in kernel.params))
         self.registers = self.function.get_attribute(drv.function_attribute.NUM_REGS)
         self.static_shared = self.function.get_attribute(drv.function_attribute.SHARED_SIZE_BYTES)
         self.written = ir.written_buffers(kernel)
@@ -155,9 +158,15 @@ class CompiledKernel:
                                    "use fewer threads per block or smaller per-thread tiles", kernel=name)
 
     def arguments(self, bound: Binding, args) -> list:
-        """The packed argument list: scalar values, device pointers for tensors."""
-        return [scalar_value(p, bound.scalars[p.name]) if isinstance(p, ir.Var) else device_pointer(bound, p, a)
-                for p, a in zip(self.kernel.params, args)]
+        """The packed argument list: the TMA tensor maps (SPEC §5.11, encoded for these tensors),
+        then scalar values and device pointers for tensors."""
+        packed = [scalar_value(p, bound.scalars[p.name]) if isinstance(p, ir.Var) else device_pointer(bound, p, a)
+                  for p, a in zip(self.kernel.params, args)]
+        if not self.emitted.tensor_maps:
+            return packed
+        pointers = {p.name: v for p, v in zip(self.kernel.params, packed) if isinstance(p, ir.Buffer)}
+        return [tensor_map.encode(b, bound.shapes[b.name], pointers[b.name], box)
+                for b, box in self.emitted.tensor_maps] + packed
 
     def __call__(self, *args, stream=None):
         self.launch(bind(self.kernel, args, "CompiledKernel"), args, stream)

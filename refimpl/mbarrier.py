@@ -1,4 +1,4 @@
-"""mbarriers (SPEC.md §5.9) and TMA bulk copies completing on them (§5.10).
+"""mbarriers (SPEC.md §5.9) and the TMA copies completing on them (§5.10, §5.11: refimpl/tma.py).
 
 An mbarrier tensor's Space carries `Barriers`: per element (over the batch's blocks) the
 arrival count of a phase, the arrivals still pending, the phase number, the transaction bytes
@@ -79,14 +79,14 @@ class Guard:
                        "destination (another thread's wait orders it only through a following syncthreads())")
 
 
-def _elements(st, space: memory.Space, index, sel, node):
+def elements(st, space: memory.Space, index, sel, node):
     lanes = memory.lanes_of(st, sel)
     off = np.broadcast_to(memory.element_offsets(st, space, index, sel, node), (st.L,))[lanes]
     flat = space.base[lanes] + off
     return lanes, off.astype(np.int64), flat.astype(np.int64)
 
 
-def _access(st, space, index, lanes, flat, node, *, init: bool = False):
+def access(st, space, index, lanes, flat, node, *, init: bool = False):
     """The barrier operation as a memory access (§10 race rule): init writes the barrier, every
     other operation reads and updates it atomically. Using it uninitialized traps."""
     b = space.mbar
@@ -106,12 +106,12 @@ def _access(st, space, index, lanes, flat, node, *, init: bool = False):
 
 
 def init(st, sel, node, space: memory.Space, index, count):
-    lanes, off, flat = _elements(st, space, index, sel, node)
+    lanes, off, flat = elements(st, space, index, sel, node)
     count = np.broadcast_to(count, (st.L,))[lanes].astype(np.int64)
     bad = np.flatnonzero((count < 1) | (count > COUNT_LIMIT))
     if bad.size:
         raise _count_trap(st, node, int(lanes[bad[0]]), f"arrival count {int(count[bad[0]])}", 1)
-    _access(st, space, index, lanes, flat, node, init=True)
+    access(st, space, index, lanes, flat, node, init=True)
     b = space.mbar
     b.count[flat] = b.pending[flat] = count
     b.phase[flat] = b.expected[flat] = b.delivered[flat] = 0
@@ -125,8 +125,8 @@ def _count_trap(st, node, lane: int, what: str, least: int):
 
 
 def arrive(st, sel, node, space: memory.Space, index, tx):
-    lanes, off, flat = _elements(st, space, index, sel, node)
-    _access(st, space, index, lanes, flat, node)
+    lanes, off, flat = elements(st, space, index, sel, node)
+    access(st, space, index, lanes, flat, node)
     tx = np.zeros(len(lanes), np.int64) if tx is None else np.broadcast_to(tx, (st.L,))[lanes].astype(np.int64)
     bad = np.flatnonzero((tx < 0) | (tx > COUNT_LIMIT))
     if bad.size:
@@ -170,8 +170,8 @@ def _settle(space: memory.Space, e: int):
 
 
 def wait(st, sel, node, space: memory.Space, index, parity):
-    lanes, off, flat = _elements(st, space, index, sel, node)
-    _access(st, space, index, lanes, flat, node)
+    lanes, off, flat = elements(st, space, index, sel, node)
+    access(st, space, index, lanes, flat, node)
     b = space.mbar
     parity = np.broadcast_to(parity, (st.L,))[lanes].astype(np.int64)
     bad = np.flatnonzero((parity != 0) & (parity != 1))
@@ -218,25 +218,38 @@ def _parity_trap(st, node, space, lane, off, detail: str):
 
 def bulk_copy(st, sel, node, dst: memory.Space, dst_index, src: memory.Space, src_index, elems: int,
               bars: memory.Space, bar_slot: int, bar_index):
-    lanes, boff, bflat = _elements(st, bars, bar_index, sel, node)
-    _access(st, bars, bar_index, lanes, bflat, node)
+    lanes, boff, bflat = elements(st, bars, bar_index, sel, node)
+    access(st, bars, bar_index, lanes, bflat, node)
     nbytes = elems * dst.dtype.nbytes
     doff = np.broadcast_to(memory.element_offsets(st, dst, dst_index, sel, node), (st.L,))[lanes]
     soff = np.broadcast_to(memory.element_offsets(st, src, src_index, sel, node), (st.L,))[lanes]
     for space, o, index in ((dst, doff, dst_index), (src, soff, src_index)):
-        bad = np.flatnonzero((o * space.dtype.nbytes) % BULK_ALIGN)
-        if bad.size:
-            lane = int(lanes[bad[0]])
-            at = memory.index_at(index, lane)
-            raise st.trap("misaligned TMA copy", f"{nbytes} bytes from {space.name}[{', '.join(map(str, at))}] "
-                          f"(byte offset {int(o[bad[0]]) * space.dtype.nbytes})", node, lane, buffer=space.name,
-                          index=at, hint=f"bulk copies start at {BULK_ALIGN}-byte aligned addresses in both tensors")
+        check_aligned(st, node, lanes, space, o, index, BULK_ALIGN, nbytes, "bulk copies start at 16-byte aligned "
+                      "addresses in both tensors")
     values = memory.read_elements(st, src, lanes, soff, elems, src_index, node).astype(dst.data.dtype)
-    acc, flat = memory.elements(st, dst, lanes, doff, elems, dst_index, node)
+    issue(st, node, lanes, dst, doff, dst_index, values, bars, bar_slot, boff, bflat)
+
+
+def check_aligned(st, node, lanes, space: memory.Space, off, index, align: int, nbytes: int, hint: str):
+    """Trap "misaligned TMA copy" where a lane's element offset is not `align`-byte aligned."""
+    bad = np.flatnonzero((off * space.dtype.nbytes) % align)
+    if bad.size:
+        lane = int(lanes[bad[0]])
+        at = memory.index_at(index, lane)
+        raise st.trap("misaligned TMA copy", f"{nbytes} bytes at {space.name}[{', '.join(map(str, at))}] "
+                      f"(byte offset {int(off[bad[0]]) * space.dtype.nbytes}, not a multiple of {align})", node, lane,
+                      buffer=space.name, index=at, hint=hint)
+
+
+def issue(st, node, lanes, dst: memory.Space, doff, dst_index, values, bars: memory.Space, bar_slot: int, boff, bflat):
+    """Issue one TMA copy per lane of `values` ((lanes, elements) storage values, read at issue)
+    into `dst` from element offset `doff`, completing on barrier elements `bflat`."""
+    acc, flat = memory.elements(st, dst, lanes, doff, values.shape[1], dst_index, node)
     if dst.checked:
         memory.check_write(acc)                     # issue orders the copy after the issuer's accesses
     memory.forget_writer(dst, flat.ravel())
     b = bars.mbar
+    nbytes = values.shape[1] * dst.dtype.nbytes
     for j, lane in enumerate(lanes):
         e = int(bflat[j])
         if dst.guard is not None:

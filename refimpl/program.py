@@ -27,8 +27,9 @@ class Program:
         self.buffers: dict[int, ir.Buffer] = {}
         self.maybe_uninit = {n.var.name for n in ir.walk(kernel) if isinstance(n, ir.DeclareVar) and n.init is None}
         self.uses_async = any(isinstance(n, ir.CpAsync) for n in ir.walk(kernel))
-        self.mbarriers = {n.bar.buffer.name for n in ir.walk(kernel) if isinstance(n, (*ir.MBARRIER_STMTS, ir.BulkCopy))}
-        self.tma_destinations = {n.dst.buffer.name for n in ir.walk(kernel) if isinstance(n, ir.BulkCopy)}
+        self.mbarriers = {n.bar.buffer.name for n in ir.walk(kernel)
+                          if isinstance(n, (*ir.MBARRIER_STMTS, ir.BulkCopy, ir.TmaLoad))}
+        self.tma_destinations = {n.dst.buffer.name for n in ir.walk(kernel) if isinstance(n, (ir.BulkCopy, ir.TmaLoad))}
         self.written = ir.written_buffers(kernel)
         self.read_vars = _read_vars(kernel)
         for p in kernel.params:

@@ -10,7 +10,7 @@ import numpy as np
 
 from taskmap.spec import ir
 
-from . import asynccopy, atomics, collectives, mbarrier, memory
+from . import asynccopy, atomics, collectives, mbarrier, memory, tma
 from . import numerics as num
 from .exprs import compile_expr, converted, split
 from .register_nests import compile_nest
@@ -90,6 +90,11 @@ def compile_stmt(s: ir.Stmt, cx):
             return _traced(s, lambda st, sel: mbarrier.wait(st, sel, s, *fbar(st, sel), fparity(st, sel)))
         case ir.BulkCopy():
             return _bulk_copy(s, cx)
+        case ir.TmaLoad():
+            return _tma_load(s, cx)
+        case ir.TmaStore(dst=dst, src=src):
+            fdst, fsrc = _ref(dst, cx), _ref(src, cx)
+            return _traced(s, lambda st, sel: tma.store(st, sel, s, *fdst(st, sel), *fsrc(st, sel)))
         case ir.Atomic():
             return _atomic(s, cx)
         case ir.Assert():
@@ -288,6 +293,16 @@ def _bulk_copy(s: ir.BulkCopy, cx):
     def run(st, sel):
         bars, bar_index = fbar(st, sel)
         mbarrier.bulk_copy(st, sel, s, *fdst(st, sel), *fsrc(st, sel), s.elems, bars, slot, bar_index)
+    return _traced(s, run)
+
+
+def _tma_load(s: ir.TmaLoad, cx):
+    fdst, fsrc, fbar = _ref(s.dst, cx), _ref(s.src, cx), _ref(s.bar, cx)
+    slot = cx.buf_slot(s.bar.buffer)
+
+    def run(st, sel):
+        bars, bar_index = fbar(st, sel)
+        tma.load(st, sel, s, *fdst(st, sel), *fsrc(st, sel), bars, slot, bar_index)
     return _traced(s, run)
 
 

@@ -87,7 +87,24 @@ def bind(kernel: ir.Kernel, args, caller: str = "interpret") -> Binding:
                                                             f"{shapes[b.name]} for these arguments; extents are >= 0")
         if isinstance(b.layout, ir.Strided):
             strides[b.name] = tuple(int(_value(kernel, s, env, "stride", b)) for s in b.layout.strides)
+    for b in _tma_tensors(kernel):
+        _check_tensor_map(kernel, b, shapes[b.name])
     return Binding(kernel, env, shapes, strides, grid, block, outputs)
+
+
+def _check_tensor_map(kernel: ir.Kernel, b: ir.Buffer, shape: tuple[int, ...]) -> None:
+    """A tensor that TMA copies read or write is described by a tensor map (§5.11), which the
+    driver builds only for extents 1 … 2^32 and row pitches (every stride but the innermost, in
+    bytes) that are multiples of 16 below 2^40."""
+    pitches = [math.prod(shape[d + 1:]) * b.dtype.nbytes for d in range(len(shape) - 1)]
+    bad = next((n for n in shape if not 1 <= n <= 1 << 32), None)
+    why = f"extent {bad} is outside 1 … 2^32" if bad is not None else next(
+        (f"the stride of dimension {d} is {p} bytes, not a multiple of 16" for d, p in enumerate(pitches)
+         if p % 16 or p >= 1 << 40), None)
+    if why:
+        raise _error(kernel, "invalid launch configuration", b,
+                     f"has shape {shape}: TMA copies reach it through a tensor map, and {why}; pad the rows "
+                     "(e.g. to a multiple of 16 bytes) or copy it another way")
 
 
 def _walk_tensors(kernel: ir.Kernel) -> tuple[tuple[ir.Buffer, ...], frozenset]:
@@ -97,6 +114,14 @@ def _walk_tensors(kernel: ir.Kernel) -> tuple[tuple[ir.Buffer, ...], frozenset]:
 
 
 _tensors = KernelCache(_walk_tensors)      # a launch walks no IR
+def _walk_tma_tensors(kernel: ir.Kernel) -> tuple[ir.Buffer, ...]:
+    """The global tensors that TMA tensor copies (§5.11) read or write."""
+    found = {n.src.buffer.name: n.src.buffer for n in ir.walk(kernel) if isinstance(n, ir.TmaLoad)}
+    found |= {n.dst.buffer.name: n.dst.buffer for n in ir.walk(kernel) if isinstance(n, ir.TmaStore)}
+    return tuple(found.values())
+
+
+_tma_tensors = KernelCache(_walk_tma_tensors)
 
 
 def scalar_value(kernel: ir.Kernel, p: ir.Var, a):

@@ -398,6 +398,25 @@ class BulkCopy(Stmt):
     bar: Ref
 
 
+@dataclass(frozen=True)
+class TmaLoad(Stmt):
+    """cp.async.bulk.tensor global -> shared (§5.11): the box `dst` views (its trailing dimensions,
+    one per dimension of `src`'s tensor) from the element `src` names onwards, elements outside
+    the tensor read as zero; completes its bytes on `bar`. `src`'s indices are box coordinates
+    and may lie outside the tensor."""
+    dst: Ref
+    src: Ref
+    bar: Ref
+
+
+@dataclass(frozen=True)
+class TmaStore(Stmt):
+    """cp.async.bulk.tensor shared -> global (§5.11): the box `src` views, written to `dst`'s tensor
+    from the element `dst` names onwards; elements outside the tensor are not written."""
+    dst: Ref
+    src: Ref
+
+
 MBARRIER_STMTS = (MbarrierInit, MbarrierArrive, MbarrierWait)
 
 
@@ -592,7 +611,8 @@ def written_buffers(node) -> set[str]:
         match n:
             case Store(buffer=b) | Atomic(target=Ref(buffer=b)) | CpAsync(dst=Ref(buffer=b)) \
                     | LdMatrix(dst=Ref(buffer=b)) | MmaSync(acc=Ref(buffer=b)) | BulkCopy(dst=Ref(buffer=b)) \
-                    | MbarrierInit(bar=Ref(buffer=b)) | MbarrierArrive(bar=Ref(buffer=b)):
+                    | MbarrierInit(bar=Ref(buffer=b)) | MbarrierArrive(bar=Ref(buffer=b)) \
+                    | TmaLoad(dst=Ref(buffer=b)) | TmaStore(dst=Ref(buffer=b)):
                 out.add(b.name)
     return out
 
@@ -603,7 +623,8 @@ def read_buffers(node) -> set[str]:
     out = set()
     for n in walk(node):
         match n:
-            case Load(buffer=b) | Atomic(target=Ref(buffer=b)) | CpAsync(src=Ref(buffer=b)) | BulkCopy(src=Ref(buffer=b)):
+            case Load(buffer=b) | Atomic(target=Ref(buffer=b)) | CpAsync(src=Ref(buffer=b)) | BulkCopy(src=Ref(buffer=b)) \
+                    | TmaLoad(src=Ref(buffer=b)):
                 out.add(b.name)
     return out
 

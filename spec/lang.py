@@ -91,6 +91,8 @@ _INTRINSICS = {
     "mbarrier_arrive_expect_tx": "mbarrier_arrive_expect_tx(bar[i], nbytes): arrive, and expect nbytes of bulk copies (§5.9)",
     "mbarrier_wait": "mbarrier_wait(bar[i], parity): wait until the barrier's phase of that parity (0 or 1) completed (§5.9)",
     "bulk_copy": "bulk_copy(dst_shared[...], src_global[...], bar[i], elems=n): bulk async copy completing on bar (§5.10)",
+    "tma_load": "tma_load(dst_shared[...], src_global[coords], bar[i]): TMA tensor box load, zero outside src (§5.11)",
+    "tma_store": "tma_store(dst_global[coords], src_shared[...]): TMA tensor box store, clipped to dst (§5.11)",
     "ldmatrix": "ldmatrix(dst_regs[...], src_shared[...], num=4, trans=False): warp matrix load (§5.7)",
     "mma_sync": "mma_sync(a_regs[...], b_regs[...], acc_regs[...]): acc += a @ b on tensor cores (§5.7)",
     "shfl_xor": "shfl_xor(value, lane_mask, width=32)", "shfl_down": "shfl_down(value, delta, width=32)",

@@ -442,6 +442,12 @@ class _Parser:
                                  getattr(lang, name).__doc__)
             elems = self.const_int(kw["elems"], "elems")
             return [ir.BulkCopy(self.ref(a[0]), self.ref(a[1]), elems, self.ref(a[2]), loc=loc)]
+        if name == "tma_load":
+            arity(3)
+            return [ir.TmaLoad(self.ref(a[0]), self.ref(a[1]), self.ref(a[2]), loc=loc)]
+        if name == "tma_store":
+            arity(2)
+            return [ir.TmaStore(self.ref(a[0]), self.ref(a[1]), loc=loc)]
         if name == "ldmatrix":
             arity(2, keywords=True)
             kw = self.kwargs(call, {"num": None, "trans": None})

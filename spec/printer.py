@@ -133,6 +133,10 @@ class _Lines:
                 self.emit(d, f"mbarrier_wait({expr_str(b)}, {expr_str(p)})", s)
             case ir.BulkCopy(dst=dst, src=src, elems=n, bar=b):
                 self.emit(d, f"bulk_copy({expr_str(dst)}, {expr_str(src)}, {expr_str(b)}, elems={n})", s)
+            case ir.TmaLoad(dst=dst, src=src, bar=b):
+                self.emit(d, f"tma_load({expr_str(dst)}, {expr_str(src)}, {expr_str(b)})", s)
+            case ir.TmaStore(dst=dst, src=src):
+                self.emit(d, f"tma_store({expr_str(dst)}, {expr_str(src)})", s)
             case ir.LdMatrix(dst=dst, src=src, num=n, trans=t):
                 self.emit(d, f"ldmatrix({expr_str(dst)}, {expr_str(src)}, num={n}" + (", trans=True)" if t else ")"), s)
             case ir.MmaSync(shape=shape, a=a, b=b, acc=acc):

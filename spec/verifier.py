@@ -49,6 +49,8 @@ PHRASES = {
     "invalid mbarrier": "9.4",
     "bulk_copy must copy global to shared": "9.4",
     "invalid bulk copy size": "9.4",
+    "invalid TMA operands": "9.4",
+    "invalid TMA box": "9.4",
     "ldmatrix must load shared to registers": "9.4",
     "invalid ldmatrix fragment": "9.4",
     "mma_sync operands must be registers": "9.4",

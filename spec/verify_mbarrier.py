@@ -1,7 +1,10 @@
-"""mbarriers and bulk copies (SPEC.md §9.4, §5.9, §5.10): an mbarrier is an element of a shared
+"""mbarriers and TMA copies (SPEC.md §9.4, §5.9–§5.11): an mbarrier is an element of a shared
 i64 tensor that only mbarrier operations touch; bulk copies move global to shared in whole
-16-byte units and complete on an mbarrier."""
+16-byte units and complete on an mbarrier; tensor copies move a box, the row-major trailing
+dimensions of a shared view, one per dimension of the global tensor."""
 from __future__ import annotations
+
+import math
 
 from . import dtypes as dt
 from . import ir
@@ -10,6 +13,8 @@ from .verify_common import const_value, fail, own_exprs, refs, statements
 
 BULK_ALIGN = 16                   # cp.async.bulk: size and both addresses in 16-byte units
 TX_LIMIT = (1 << 20) - 1          # the PTX ISA's range of an mbarrier's arrival and transaction counts
+TMA_MAX_RANK = 5                  # cuTensorMapEncodeTiled: ranks 1 … 5, box extents 1 … 256
+TMA_MAX_BOX = 256
 
 
 def check_mbarriers(kernel: ir.Kernel) -> None:
@@ -30,13 +35,15 @@ def check_mbarriers(kernel: ir.Kernel) -> None:
                                "(phase k has parity k % 2)", p, s)
             case ir.BulkCopy():
                 _check_bulk_copy(kernel, s)
+            case ir.TmaLoad(dst=shared, src=tensor) | ir.TmaStore(dst=tensor, src=shared):
+                _check_tma(kernel, s, shared, tensor)
         _check_not_touched(kernel, s, barriers)
 
 
 def _barrier_refs(s: ir.Stmt) -> tuple[ir.Ref, ...]:
     if isinstance(s, ir.MBARRIER_STMTS):
         return (s.bar,)
-    return (s.bar,) if isinstance(s, ir.BulkCopy) else ()
+    return (s.bar,) if isinstance(s, (ir.BulkCopy, ir.TmaLoad)) else ()
 
 
 def _check_barrier_ref(kernel, s, r: ir.Ref) -> None:
@@ -90,3 +97,47 @@ def _check_bulk_copy(kernel, s: ir.BulkCopy) -> None:
                    f"elems={s.elems} of {dst.dtype.short} is {nbytes} bytes; a bulk copy moves a positive multiple "
                    f"of {BULK_ALIGN} bytes, at most {TX_LIMIT - TX_LIMIT % BULK_ALIGN} (one mbarrier phase's "
                    f"transaction range): elems a multiple of {BULK_ALIGN // dst.dtype.nbytes or 1}", s)
+
+
+def tma_box(shared: ir.Ref) -> tuple[int | None, ...]:
+    """The box a TMA copy moves: the extents of the shared view's trailing dimensions (None
+    where one is not constant)."""
+    return tuple(const_value(d) for d in shared.buffer.shape[len(shared.indices):])
+
+
+def _check_tma(kernel, s, shared: ir.Ref, tensor: ir.Ref) -> None:
+    load = isinstance(s, ir.TmaLoad)
+    what = "tma_load" if load else "tma_store"
+    if (shared.buffer.scope, tensor.buffer.scope) != ("shared", "global"):
+        raise fail(kernel, "invalid TMA operands",
+                   f"{what} moves a box between a global tensor and a shared view: "
+                   + ("tma_load(dst_shared[...], src_global[coords], bar[i])" if load else
+                      "tma_store(dst_global[coords], src_shared[...])")
+                   + f", but `{shared.buffer.name}` is {shared.buffer.scope} and `{tensor.buffer.name}` is "
+                   f"{tensor.buffer.scope}", s)
+    if shared.buffer.dtype != tensor.buffer.dtype:
+        raise fail(kernel, "type mismatch", f"{what} copies bytes: `{shared.buffer.name}` is "
+                   f"{shared.buffer.dtype.short} but `{tensor.buffer.name}` is {tensor.buffer.dtype.short}", s)
+    rank = tensor.buffer.ndim
+    if len(tensor.indices) != rank or not 1 <= rank <= TMA_MAX_RANK:
+        raise fail(kernel, "invalid TMA operands",
+                   f"`{expr_str(tensor)}`: a TMA copy names the box's first element with one coordinate per "
+                   f"dimension of `{buffer_decl(tensor.buffer)}` (ranks 1 … {TMA_MAX_RANK})", tensor, s)
+    box = tma_box(shared)
+    nbytes = shared.buffer.dtype.nbytes
+    problem = None
+    if len(box) != rank:
+        problem = f"the view has {len(box)} trailing dimension(s) but the tensor has {rank}"
+    elif not isinstance(shared.buffer.layout, ir.RowMajor):
+        problem = "the shared tensor must be row-major (the TMA swizzle modes are not supported yet)"
+    elif None in box:
+        problem = "its extents must be compile-time constants"
+    elif max(box) > TMA_MAX_BOX:
+        problem = f"each extent must be at most {TMA_MAX_BOX}"
+    elif box[-1] * nbytes % BULK_ALIGN:
+        problem = f"its innermost extent is {box[-1] * nbytes} bytes, not a multiple of {BULK_ALIGN}"
+    elif math.prod(box) * nbytes > TX_LIMIT:
+        problem = f"it holds {math.prod(box) * nbytes} bytes, over one mbarrier phase's {TX_LIMIT}"
+    if problem:
+        raise fail(kernel, "invalid TMA box", f"`{expr_str(shared)}` of `{buffer_decl(shared.buffer)}` is the box "
+                   f"({', '.join(map(str, box))}) of {what}: {problem}", shared, s)

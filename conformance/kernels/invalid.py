@@ -13,7 +13,7 @@ from taskmap.spec import ir
 from taskmap.lang import (atomic_add, atomic_max, blockIdx, bulk_copy, cp_async, cp_async_commit_group,
                           cp_async_wait_group, exp, f16, bf16, f32, i8, i32, i64, kernel, ldmatrix, mbarrier_init,
                           mbarrier_wait, mma_sync, register_tensor, repeat, shared_tensor, shfl_xor, spatial,
-                          syncthreads, syncwarp, threadIdx)
+                          syncthreads, syncwarp, threadIdx, tma_load)
 
 
 # ---------------------------------------------------------------- launch (§9.5)
@@ -393,3 +393,19 @@ def bulk_copy_twelve_bytes(a: f32[256]):
     tile = shared_tensor(f32, [256])
     mbarrier_init(bar[0], 1)
     bulk_copy(tile[0], a[0], bar[0], elems=3)
+
+
+@kernel(block=32, verify=False)
+def tma_load_into_registers(a: f32[64, 64]):
+    bar = shared_tensor(i64, [1])
+    r = register_tensor(f32, [4, 4])
+    mbarrier_init(bar[0], 1)
+    tma_load(r, a[0, 0], bar[0])
+
+
+@kernel(block=32, verify=False)
+def tma_box_of_three_floats(a: f32[64, 64]):
+    bar = shared_tensor(i64, [1])
+    tile = shared_tensor(f32, [8, 3])
+    mbarrier_init(bar[0], 1)
+    tma_load(tile, a[0, 0], bar[0])

@@ -4,7 +4,7 @@ tma rows (the bug is marked on its line)."""
 from __future__ import annotations
 
 from taskmap.lang import (blockIdx, bulk_copy, f32, i32, i64, kernel, mbarrier_arrive, mbarrier_arrive_expect_tx,
-                          mbarrier_init, mbarrier_wait, shared_tensor, syncthreads, threadIdx)
+                          mbarrier_init, mbarrier_wait, shared_tensor, syncthreads, threadIdx, tma_load, tma_store)
 
 TILE = 256                       # f32 elements of one bulk copy: 1 KiB
 
@@ -219,3 +219,70 @@ def mbarrier_init_without_syncthreads(n: i32, a: f32[n], b: f32[n]):
     mbarrier_arrive(bar[0])                         # bug: other threads use the barrier before a syncthreads()
     mbarrier_wait(bar[0], 0)
     b[threadIdx.x] = a[threadIdx.x]
+
+
+# ---------------------------------------------------------------- TMA tensor copies (§5.11)
+
+BM, BN = 32, 16                  # the box: 32 rows of 16 f32 (64 bytes)
+
+
+@kernel(grid=lambda m, n: ((n + BN - 1) // BN, (m + BM - 1) // BM), block=128)
+def tma_tile_copy(m: i32, n: i32, a: f32[m, n], b: f32[m, n], c: f32[m, n]):
+    """b = a + 1 through shared tiles moved by TMA; c[i, j] = the tile element, zero outside a
+    (the store clips the ragged edge, so c and b keep only in-range elements)."""
+    bar = shared_tensor(i64, [1])
+    tile = shared_tensor(f32, [BM, BN])
+    out = shared_tensor(f32, [BM, BN])
+    r0 = blockIdx.y * BM
+    c0 = blockIdx.x * BN
+    if threadIdx.x == 0:
+        mbarrier_init(bar[0], 1)
+    syncthreads()
+    if threadIdx.x == 0:
+        mbarrier_arrive_expect_tx(bar[0], BM * BN * 4)
+        tma_load(tile, a[r0, c0], bar[0])
+    mbarrier_wait(bar[0], 0)
+    for q in range(BM * BN // 128):
+        e = q * 128 + threadIdx.x
+        out[e // BN, e % BN] = tile[e // BN, e % BN] + 1.0
+    syncthreads()
+    if threadIdx.x == 0:
+        tma_store(b[r0, c0], out)
+    for q in range(BM * BN // 128):
+        e = q * 128 + threadIdx.x
+        i = r0 + e // BN
+        j = c0 + e % BN
+        if i < m and j < n:
+            c[i, j] = tile[e // BN, e % BN]
+
+
+@kernel(grid=1, block=32)
+def tma_zero_fill(n: i32, a: f32[n, n], z: f32[BM, BN]):
+    """z = the box at (-8, n - 8): rows above and columns past a's edge read as zero."""
+    bar = shared_tensor(i64, [1])
+    tile = shared_tensor(f32, [BM, BN])
+    if threadIdx.x == 0:
+        mbarrier_init(bar[0], 1)
+    syncthreads()
+    if threadIdx.x == 0:
+        mbarrier_arrive_expect_tx(bar[0], BM * BN * 4)
+        tma_load(tile, a[-8, n - 8], bar[0])
+    mbarrier_wait(bar[0], 0)
+    for i in range(BM):
+        if threadIdx.x < BN:
+            z[i, threadIdx.x] = tile[i, threadIdx.x]
+
+
+@kernel(grid=1, block=32, verify=False)
+def tma_box_read_before_wait(n: i32, a: f32[n, n], z: f32[BM, BN]):
+    bar = shared_tensor(i64, [1])
+    tile = shared_tensor(f32, [BM, BN])
+    if threadIdx.x == 0:
+        mbarrier_init(bar[0], 1)
+    syncthreads()
+    if threadIdx.x == 0:
+        mbarrier_arrive_expect_tx(bar[0], BM * BN * 2)   # bug: half the box's bytes
+        tma_load(tile, a[0, 0], bar[0])
+    if threadIdx.x < BN:
+        z[0, threadIdx.x] = tile[0, threadIdx.x]          # bug: and read before any wait
+    mbarrier_wait(bar[0], 0)
