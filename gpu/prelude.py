@@ -125,30 +125,30 @@ template <int N> __device__ __forceinline__ void tm_cp_async_wait() { asm volati
 // ---- mbarriers (SPEC §5.9) and TMA bulk copies (§5.10), sm_90. An mbarrier is an int64_t
 // shared element; init is followed by the fence that makes it visible to the TMA unit (the
 // kernel then calls syncthreads() before other threads use it).
-__device__ __forceinline__ unsigned tm_smem(const void* p) { return (unsigned)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ unsigned tm_shared_addr(const void* p) { return (unsigned)__cvta_generic_to_shared(p); }
 __device__ __forceinline__ void tm_mbarrier_init(int64_t* bar, int count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" :: "r"(tm_smem(bar)), "r"(count) : "memory");
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" :: "r"(tm_shared_addr(bar)), "r"(count) : "memory");
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
 }
 __device__ __forceinline__ void tm_mbarrier_arrive(int64_t* bar) {
     uint64_t state;
-    asm volatile("mbarrier.arrive.shared::cta.b64 %0, [%1];" : "=l"(state) : "r"(tm_smem(bar)) : "memory");
+    asm volatile("mbarrier.arrive.shared::cta.b64 %0, [%1];" : "=l"(state) : "r"(tm_shared_addr(bar)) : "memory");
 }
 __device__ __forceinline__ void tm_mbarrier_arrive_expect_tx(int64_t* bar, int bytes) {
     uint64_t state;
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 %0, [%1], %2;" : "=l"(state) : "r"(tm_smem(bar)), "r"(bytes) : "memory");
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 %0, [%1], %2;" : "=l"(state) : "r"(tm_shared_addr(bar)), "r"(bytes) : "memory");
 }
 // try_wait returns false after a system-dependent time limit: retry until the phase completed
 __device__ __forceinline__ void tm_mbarrier_wait(int64_t* bar, int parity) {
     unsigned done;
     do {
         asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
-                     : "=r"(done) : "r"(tm_smem(bar)), "r"(parity) : "memory");
+                     : "=r"(done) : "r"(tm_shared_addr(bar)), "r"(parity) : "memory");
     } while (!done);
 }
 __device__ __forceinline__ void tm_bulk_copy(void* dst, const void* src, unsigned bytes, int64_t* bar) {
     asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
-                 :: "r"(tm_smem(dst)), "l"(src), "r"(bytes), "r"(tm_smem(bar)) : "memory");
+                 :: "r"(tm_shared_addr(dst)), "l"(src), "r"(bytes), "r"(tm_shared_addr(bar)) : "memory");
 }
 
 // ---- TMA tensor copies (SPEC §5.11): the map is a kernel parameter (__grid_constant__), the
@@ -157,9 +157,9 @@ __device__ __forceinline__ void tm_bulk_copy(void* dst, const void* src, unsigne
 struct __align__(64) tm_tensor_map { unsigned long long opaque[16]; };
 __device__ __forceinline__ void tm_fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
 #define TM_TMA_LOAD(N, COORDS, ...) asm volatile("cp.async.bulk.tensor." #N "d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, " COORDS "], [%2];" \
-    :: "r"(tm_smem(dst)), "l"((uint64_t)map), "r"(tm_smem(bar)), __VA_ARGS__ : "memory")
+    :: "r"(tm_shared_addr(dst)), "l"((uint64_t)map), "r"(tm_shared_addr(bar)), __VA_ARGS__ : "memory")
 #define TM_TMA_STORE(N, COORDS, ...) asm volatile("cp.async.bulk.tensor." #N "d.global.shared::cta.tile.bulk_group [%0, " COORDS "], [%1];" \
-    :: "l"((uint64_t)map), "r"(tm_smem(src)), __VA_ARGS__ : "memory")
+    :: "l"((uint64_t)map), "r"(tm_shared_addr(src)), __VA_ARGS__ : "memory")
 template <int RANK> __device__ __forceinline__ void tm_tma_load(void* dst, const tm_tensor_map* map, int64_t* bar,
                                                                 int c0, int c1 = 0, int c2 = 0, int c3 = 0, int c4 = 0) {
     if constexpr (RANK == 1) TM_TMA_LOAD(1, "{%3}", "r"(c0));

@@ -31,6 +31,16 @@ def _coords(index, lane: int) -> tuple[int, ...]:
     return memory.index_at(index, lane)
 
 
+class _BoxAccess(memory.Access):
+    """The in-tensor elements of one lane's box: messages name each element's own index."""
+
+    def __init__(self, st, space, lane: int, flat, node):
+        super().__init__(st, space, [], np.full(flat.size, lane), flat, node)
+
+    def index_at(self, k: int) -> tuple:
+        return tuple(int(i) for i in np.unravel_index(int(self.flat[k]), self.space.shape))
+
+
 def _shared_offsets(st, node, lanes, space, index, sel, box, what: str):
     off = np.broadcast_to(memory.element_offsets(st, space, index, sel, node), (st.L,))[lanes]
     mbarrier.check_aligned(st, node, lanes, space, off, index, SHARED_ALIGN, math.prod(box) * space.dtype.nbytes,
@@ -49,7 +59,7 @@ def load(st, sel, node, dst: memory.Space, dst_index, src: memory.Space, coords,
         off, inside = _box_offsets(src, _coords(coords, int(lane)), box)
         f = off[inside]
         if src.checked and f.size:
-            memory.check_read(memory.Access(st, src, coords, np.full(f.size, lane), f, node))
+            memory.check_read(_BoxAccess(st, src, int(lane), f, node))
         values[j, inside] = src.data[f]
     mbarrier.issue(st, node, lanes, dst, doff, dst_index, values, bars, bar_slot, boff, bflat)
 
@@ -63,5 +73,5 @@ def store(st, sel, node, dst: memory.Space, coords, src: memory.Space, src_index
         off, inside = _box_offsets(dst, _coords(coords, int(lane)), box)
         f = off[inside]
         if dst.checked and f.size:
-            memory.check_write(memory.Access(st, dst, coords, np.full(f.size, lane), f, node))
+            memory.check_write(_BoxAccess(st, dst, int(lane), f, node))
         dst.data[f] = values[j, inside]

@@ -108,3 +108,14 @@ def test_a_trapped_launch_names_the_barrier_element():
         taskmap.interpret(m.expect_too_few_bytes, TILE, np.zeros(TILE, np.float32), np.zeros(TILE, np.float32))
     assert info.value.buffer == "bar" and info.value.index == (0,)
     assert "expects 512 transaction bytes but its TMA copies deliver 1024" in str(info.value)
+
+
+def test_tma_load_of_an_unwritten_element_names_that_element():
+    a = taskmap.empty((20, 20), "float32")
+    a[:] = 0.0
+    a.initialized[:] = True
+    a.initialized[3, 14] = False                   # inside the box at (-8, 12), not its first element
+    with pytest.raises(KernelTrap) as info:
+        taskmap.interpret(m.tma_zero_fill, 20, a, np.zeros((32, 16), np.float32))
+    assert info.value.phrase == "uninitialized global read"
+    assert info.value.index == (3, 14) and "a[3, 14]" in str(info.value)
