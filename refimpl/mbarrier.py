@@ -9,6 +9,11 @@ pending and the delivered bytes equal the expected ones; its copies land then.
 
 A copy's source is read at issue and its destination elements are guarded by (barrier, phase)
 (`Guard`): touching one before the touching thread has observed that phase complete traps.
+
+Ordinary shared accesses are ordered by mbarriers too (`Clock`): an arrival releases the
+arriving thread's earlier accesses to the phase it joins, and a wait that observes the phase
+acquires them, so the race rule (refimpl/memory.py) counts them as ordered before the waiter's
+later accesses.
 """
 from __future__ import annotations
 
@@ -33,8 +38,34 @@ class Copy:
     lane: int
 
 
+class Clock:
+    """Per lane: `ep`, its arrivals so far; `acq[lane, t]`, how many of thread t's arrivals (of
+    the lane's block) the lane has acquired through waits. Thread t's access made after e of its
+    arrivals is ordered before the lane's later accesses when acq[lane, t] > e."""
+
+    def __init__(self, st):
+        self.T = st.T
+        self.ep = np.zeros(st.L, np.int32)
+        self.acq = np.zeros((st.L, st.T), np.int32)
+
+    def ordered(self, rec, fr, lanes, blocks) -> np.ndarray:
+        """For records `fr` of Who `rec` (memory.ordered's rest): ordered through an mbarrier?"""
+        t = rec.thread[fr]
+        out = np.zeros(len(fr), bool)
+        k = np.flatnonzero((t >= 0) & (rec.block[fr] == blocks))
+        if k.size:
+            out[k] = self.acq[lanes[k], t[k] % self.T] > rec.ep[fr[k]]
+        return out
+
+
+def clock(st) -> Clock:
+    if st.clock is None:
+        st.clock = Clock(st)
+    return st.clock
+
+
 class Barriers:
-    def __init__(self, n: int, size: int, lanes: int):
+    def __init__(self, n: int, size: int, lanes: int, threads: int):
         self.size = size
         self.count = np.zeros(n, np.int64)      # 0: not initialized
         self.pending = np.zeros(n, np.int64)
@@ -42,6 +73,8 @@ class Barriers:
         self.expected = np.zeros(n, np.int64)
         self.delivered = np.zeros(n, np.int64)
         self.seen = np.full((size, lanes), -1, np.int64)
+        self.release = np.zeros((n, threads), np.int32)     # the current phase's arrivals (Clock)
+        self.released = np.zeros((n, threads), np.int32)    # those of the phase completed last
         self.copies: list[Copy] = []
 
 
@@ -115,6 +148,7 @@ def init(st, sel, node, space: memory.Space, index, count):
     b = space.mbar
     b.count[flat] = b.pending[flat] = count
     b.phase[flat] = b.expected[flat] = b.delivered[flat] = 0
+    b.release[flat] = b.released[flat] = 0
     for o, blk in zip(off, st.lane_block[lanes]):
         b.seen[o, blk * st.T:(blk + 1) * st.T] = -1
 
@@ -132,9 +166,12 @@ def arrive(st, sel, node, space: memory.Space, index, tx):
     if bad.size:
         raise _count_trap(st, node, int(lanes[bad[0]]), f"transaction byte count {int(tx[bad[0]])}", 0)
     b = space.mbar
+    if st.clock is not None:
+        memory.record_all_deferred(st)              # deferred reads hold the arrival counts of their moment
     for e in np.unique(flat):
         k = np.flatnonzero(flat == e)
         if len(k) <= b.pending[e]:                  # the common case: every arrival joins this phase
+            _release(st, b, int(e), lanes[k])
             b.pending[e] -= len(k)
             b.expected[e] += int(tx[k].sum())
             _settle(space, int(e))
@@ -146,9 +183,19 @@ def arrive(st, sel, node, space: memory.Space, index, tx):
                               f"{int(b.count[e])} arrivals and waits for {int(b.expected[e] - b.delivered[e])} "
                               "more transaction bytes", node, int(lanes[j]), buffer=space.name, index=(int(off[j]),),
                               hint="initialize the barrier with the number of threads that arrive per phase")
+            _release(st, b, int(e), lanes[j:j + 1])
             b.pending[e] -= 1
             b.expected[e] += int(tx[j])
             _settle(space, int(e))
+
+
+def _release(st, b: Barriers, e: int, lanes):
+    """The arriving lanes' accesses so far are released to barrier element e's current phase."""
+    if st.clock is None:
+        return
+    tid = st.tid[lanes]
+    b.release[e, tid] = np.maximum(b.release[e, tid], st.clock.ep[lanes] + 1)
+    st.clock.ep[lanes] += 1
 
 
 def _settle(space: memory.Space, e: int):
@@ -167,6 +214,8 @@ def _settle(space: memory.Space, e: int):
     b.phase[e] += 1
     b.pending[e] = b.count[e]
     b.expected[e] = b.delivered[e] = 0
+    b.released[e] = b.release[e]
+    b.release[e] = 0
 
 
 def wait(st, sel, node, space: memory.Space, index, parity):
@@ -208,6 +257,8 @@ def wait(st, sel, node, space: memory.Space, index, parity):
                       f"deliver {int(b.delivered[e])}", node, int(lanes[j]), buffer=space.name, index=(int(off[j]),),
                       hint="mbarrier_arrive_expect_tx must announce exactly the bytes the copies on the barrier move")
     b.seen[off, lanes] = np.maximum(seen, phase - 1)
+    if st.clock is not None:
+        st.clock.acq[lanes] = np.maximum(st.clock.acq[lanes], b.released[flat])
 
 
 def _parity_trap(st, node, space, lane, off, detail: str):

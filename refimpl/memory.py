@@ -72,9 +72,10 @@ class Who:
     the (latest) access; wbar: the warp's syncthreads+syncwarp count then.
     """
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, clock=None):
         self.n = n
         self.thread = None
+        self.clock = clock          # mbarrier ordering (refimpl/mbarrier.py Clock), None without mbarriers
 
     def ensure(self):
         if self.thread is None:
@@ -82,6 +83,13 @@ class Who:
             self.warp, self.wbar = np.zeros(self.n, np.int32), np.zeros(self.n, np.int32)
             self.bb = np.zeros(self.n, np.int64)
             self.block = self.bb.view(np.int32)[1::2]        # bb's high half (little-endian)
+            if self.clock is not None:
+                self.ep = np.zeros(self.n, np.int32)         # the accessing thread's arrival count then
+
+    def stamp(self, f, me: dict):
+        """Record the accessing threads' arrival counts (only where mbarriers order accesses)."""
+        if self.clock is not None:
+            self.ep[f] = me["ep"]
 
 
 class RaceShadow:
@@ -94,9 +102,9 @@ class RaceShadow:
     For the same reason a read need not look for a racing writer when `writes_since_barrier`
     is False (always True for global memory: blocks do not synchronize)."""
 
-    def __init__(self, n: int, defer_reads: bool = False):
-        self.w = Who(n)                          # last writer (a group only for atomics)
-        self.r = Who(n)                          # readers since the last write
+    def __init__(self, n: int, defer_reads: bool = False, clock=None):
+        self.w = Who(n, clock)                   # last writer (a group only for atomics)
+        self.r = Who(n, clock)                   # readers since the last write
         self.atomic = np.zeros(n, np.bool_)      # last write was atomic
         self.deferred = [] if defer_reads else None
         self.deferred_at = np.zeros(n, np.bool_) if defer_reads else None
@@ -120,6 +128,8 @@ def ordered(rec: Who, f, me: dict):
     if rest.size:
         fr = f[rest]
         out[rest] = ((gap[rest] == 0) & (rec.warp[fr] == me["warp"][rest]) & (rec.wbar[fr] < me["wbar"][rest]))
+        if rec.clock is not None:
+            out[rest] |= rec.clock.ordered(rec, fr, me["lanes"][rest], me["block"][rest])
     return out
 
 
@@ -272,10 +282,17 @@ def _first(bad, acc: Access) -> int:
 
 def _me(acc: Access) -> dict:
     st, lanes = acc.st, acc.lanes
+    clock = acc.space.race.w.clock
     if lanes is st.all_lanes:
-        return {"thread": st.gid, "warp": st.gwarp, "bb": st.bb, "wbar": st.wbar, "block": st.gblock}
-    return {"thread": st.gid[lanes], "warp": st.gwarp[lanes], "bb": st.bb[lanes], "wbar": st.wbar[lanes],
-            "block": st.gblock[lanes]}
+        me = {"thread": st.gid, "warp": st.gwarp, "bb": st.bb, "wbar": st.wbar, "block": st.gblock}
+        if clock is not None:
+            me |= {"lanes": st.all_lanes, "ep": clock.ep}
+        return me
+    me = {"thread": st.gid[lanes], "warp": st.gwarp[lanes], "bb": st.bb[lanes], "wbar": st.wbar[lanes],
+          "block": st.gblock[lanes]}
+    if clock is not None:
+        me |= {"lanes": lanes, "ep": clock.ep[lanes]}
+    return me
 
 
 def _unordered(rec: Who, f, me: dict, candidates) -> np.ndarray:
@@ -321,6 +338,7 @@ def _record_read(r: Who, f, me: dict, one_block: bool):
     old = r.thread.take(f)
     _record_group(r, f, me, _unordered(r, f, me, (old != NONE) & (old != me["thread"])), one_block)
     r.wbar[f] = me["wbar"]
+    r.stamp(f, me)
 
 
 def record_deferred(sh: RaceShadow):
@@ -401,6 +419,7 @@ def _race_write(acc: Access, atomic: bool):
         w.warp[f] = me["warp"]
         w.bb[f] = me["bb"]
     w.wbar[f] = me["wbar"]
+    w.stamp(f, me)
     sh.atomic[f] = atomic
 
 

@@ -96,10 +96,11 @@ class Program:
         st.spaces[slot] = memory.Space(
             b, np.zeros(n, b.dtype.storage), shape, strides, size, base, scale,
             init=np.zeros(n, bool) if checks else None,
-            race=memory.RaceShadow(n, defer_reads=True) if checks and shared else None,
+            race=memory.RaceShadow(n, defer_reads=True, clock=mbarrier.clock(st) if self.mbarriers else None)
+            if checks and shared else None,
             pending=np.zeros(n, bool) if checks and self.uses_async and shared else None,
             guard=mbarrier.Guard(n, st) if checks and b.name in self.tma_destinations else None,
-            mbar=mbarrier.Barriers(n, size, st.L) if b.name in self.mbarriers else None)
+            mbar=mbarrier.Barriers(n, size, st.L, st.T) if b.name in self.mbarriers else None)
 
 
 def _read_vars(kernel: ir.Kernel) -> set[str]:

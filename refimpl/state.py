@@ -40,6 +40,7 @@ class State:
         self.checks = checks
         self.trace = trace
         self.asyncs = asyncs
+        self.clock = None                          # ordering through mbarriers (refimpl/mbarrier.Clock), on first use
 
     def _specials(self) -> dict:
         bx, by, _ = self.bdim

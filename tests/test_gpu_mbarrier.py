@@ -31,6 +31,15 @@ def test_two_stage_pipeline_flips_parity():
     np.testing.assert_array_equal(on_ref[2], expected)
 
 
+def test_full_and_empty_barriers_order_a_pipeline_without_syncthreads():
+    k = 64
+    a = np.random.default_rng(2).integers(-8, 8, (k, 256)).astype(np.float32)
+    on_gpu, on_ref = run_both(kernels.full_empty_pipeline_sum, k, a, np.zeros(256, np.float32))
+    expected = a.astype(np.float64).sum(axis=0)
+    np.testing.assert_array_equal(on_gpu[2], expected)
+    np.testing.assert_array_equal(on_ref[2], expected)
+
+
 def test_arrival_barrier_two_phases():
     on_gpu, on_ref = run_both(kernels.arrive_count_barrier, 64, np.zeros(64, np.int32))
     np.testing.assert_array_equal(on_gpu[1], np.arange(64))

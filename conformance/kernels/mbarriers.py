@@ -55,6 +55,42 @@ def bulk_pipeline_sum(k: i32, a: f32[k, TILE], out: f32[TILE]):
     out[t] = acc
 
 
+def _two_barrier_pipeline(wait_empty: bool, name: str):
+    @kernel(grid=1, block=TILE, verify=wait_empty, name=name)
+    def pipeline(k: i32, a: f32[k, TILE], out: f32[TILE]):
+        """As bulk_pipeline_sum, with no syncthreads() in the loop: every thread arrives on
+        empty[s] once it has read stage s, and thread 0 waits for that phase before refilling it."""
+        full = shared_tensor(i64, [2])
+        empty = shared_tensor(i64, [2])
+        stage = shared_tensor(f32, [2, TILE])
+        t = threadIdx.x
+        if t == 0:
+            for s in range(2):
+                mbarrier_init(full[s], 1)
+                mbarrier_init(empty[s], TILE)
+        syncthreads()
+        if t == 0:
+            for r in range(min(k, 2)):
+                mbarrier_arrive_expect_tx(full[r], TILE * 4)
+                bulk_copy(stage[r, 0], a[r, 0], full[r], elems=TILE)
+        acc = 0.0
+        for r in range(k):
+            s = r % 2
+            mbarrier_wait(full[s], (r // 2) % 2)
+            acc += stage[s, t]
+            mbarrier_arrive(empty[s])
+            if t == 0 and r + 2 < k:
+                if wait_empty:
+                    mbarrier_wait(empty[s], (r // 2) % 2)
+                mbarrier_arrive_expect_tx(full[s], TILE * 4)
+                bulk_copy(stage[s, 0], a[r + 2, 0], full[s], elems=TILE)
+        out[t] = acc
+    return pipeline
+
+
+full_empty_pipeline_sum = _two_barrier_pipeline(True, "full_empty_pipeline_sum")
+
+
 @kernel(grid=1, block=64)
 def arrive_count_barrier(n: i32, out: i32[n]):
     """A barrier of 64 arrivals and no copies: every thread arrives, then waits for phase 0 and 1."""
@@ -114,6 +150,10 @@ def pipeline_parity_never_flips(k: i32, a: f32[k, TILE], out: f32[TILE]):
             mbarrier_arrive_expect_tx(full[s], TILE * 4)
             bulk_copy(stage[s, 0], a[r + 2, 0], full[s], elems=TILE)
     out[t] = acc
+
+
+# bug: thread 0 refills a stage without waiting for the empty barrier's phase of the reads
+refill_without_empty_wait = _two_barrier_pipeline(False, "refill_without_empty_wait")
 
 
 @kernel(grid=1, block=32, verify=False)
