@@ -142,8 +142,8 @@ def evaluate(text: str, namespace: dict):
 class Comparison:
     ok: bool
     message: str
-    max_abs_err: float
-    max_rel_err: float
+    max_abs: float
+    max_rel: float
 
 
 def compare(name: str, actual: np.ndarray, expected, dtype: dt.DType, exact: bool,

@@ -4,6 +4,10 @@
   (gpu.time_kernel, median of many launches), beside torch doing the same job on the same
   GPU: `torch.add`, `Tensor.copy_`, `a.t().contiguous()`, `a.sum()`, `torch.mm` (cuBLAS;
   TF32 off for f32). Every kernel's result is checked before it is timed.
+- `--suite ops` (bench_ops.py): operator plans beside torch / cuBLAS / cuDNN.
+- `--suite models` (bench_models.py): whole models by CUDA-graph replay beside ONNX Runtime's
+  CUDA provider, torch eager, eager in a CUDA graph and torch.compile reduce-overhead.
+- `--suite all`: kernels, ops and models in one run (a part that cannot run is left out, with why).
 - `--suite interp`: the interpreter on the CPU, each example at its largest test size,
   beside the example's NumPy reference (`reference()`), with the outputs compared.
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import importlib.util
 import platform
 import sys
 import time
@@ -225,21 +230,48 @@ def plot(rows: list[Row], path: str, title: str) -> str | None:
     return None
 
 
+SUITES = ("kernels", "ops", "models", "all", "interp")
+GPU_SUITES = ("kernels", "ops", "models")
+
+
+def _gpu_suite_rows(suite: str) -> list[Row]:
+    if suite == "ops":
+        from .bench_ops import ops_rows
+        return ops_rows()
+    if suite == "models":
+        from .bench_models import models_rows
+        return models_rows()
+    return gpu_rows()
+
+
 def main(suite: str, markdown_file: str | None, plot_file: str | None) -> int:
-    if suite in ("kernels", "ops"):
+    """`all` runs kernels, ops and models in one run; a part that cannot run here (models
+    before `taskmap.compile` has a cuda backend) is left out with its reason, never estimated."""
+    if plot_file and importlib.util.find_spec("matplotlib") is None:     # said before minutes of measuring
+        print("taskmap bench: --plot needs matplotlib, which is not installed (pip install matplotlib); "
+              "run without --plot, or install it", file=sys.stderr)
+        return 2
+    if suite == "interp":
+        rows, header = interp_rows(), [f"CPU: {platform.processor() or platform.machine()}"]
+    else:
         reason = cuda_unavailable()
         if reason:
             print(f"taskmap bench: the {suite} suite needs a CUDA GPU ({reason}); "
                   "`taskmap bench --suite interp` times the interpreter on the CPU", file=sys.stderr)
             return 1
-        if suite == "ops":
-            from .bench_ops import ops_rows
-            rows = ops_rows()
-        else:
-            rows = gpu_rows()
-        header = gpu_header()
-    else:
-        rows, header = interp_rows(), [f"CPU: {platform.processor() or platform.machine()}"]
+        from .bench_models import unavailable
+        parts = GPU_SUITES if suite == "all" else (suite,)
+        models_reason = unavailable() if "models" in parts else None
+        if models_reason:
+            print(f"taskmap bench: models suite left out: {models_reason}", file=sys.stderr)
+            parts = tuple(p for p in parts if p != "models")
+            if not parts:
+                return 1
+        rows, header = [], gpu_header()
+        for part in parts:
+            rows += _gpu_suite_rows(part)
+        if models_reason:
+            header.append(f"models suite left out: {models_reason}")
     print()
     print(table(rows))
     if markdown_file:

@@ -28,8 +28,8 @@ class Outcome:
     that does not import, arguments that cannot be made) | skipped (backend unavailable)."""
     status: str
     message: str = ""
-    max_abs_err: float | None = None
-    max_rel_err: float | None = None
+    max_abs: float | None = None
+    max_rel: float | None = None
     seconds: float = 0.0
 
 
@@ -42,6 +42,7 @@ class CaseInfo:
     backends: tuple[str, ...]          # requested: the case's own `backends:`, else the file's
     backends_explicit: bool            # whether the case itself named them
     tags: tuple[str, ...]
+    kind: str = ""                     # the case kind's name ("" for a case that did not load)
 
     def allowed_backends(self, allowed: tuple[str, ...], why: str) -> tuple[str, ...]:
         """The requested backends a case can run on: inherited ones are narrowed silently,

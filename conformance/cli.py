@@ -2,7 +2,7 @@
 
     taskmap conform [PATHS...] [-k PATTERN] [--backend interp|cuda|all] [--slow] [-n N|auto]
                     [--json FILE] [--junit FILE]
-    taskmap bench [--suite kernels|ops|interp] [--markdown FILE] [--plot FILE.png]
+    taskmap bench [--suite kernels|ops|models|all|interp] [--markdown FILE] [--plot FILE.png]
     taskmap debug ...            (the interpreter's debugger: refimpl.debug)
     taskmap passes [FILE.py::KERNEL] [--backend interp|cuda]
     taskmap tune OP [--dtypes f32,f16] --shapes 4096x4096,4096x4096 [--level quick|default|full]
@@ -40,9 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     c.set_defaults(run=_conform)
 
     b = sub.add_parser("bench", help="time the example kernels against torch (GPU) or NumPy (interp)")
-    b.add_argument("--suite", choices=("kernels", "ops", "interp"), default="kernels",
+    b.add_argument("--suite", choices=("kernels", "ops", "models", "all", "interp"), default="kernels",
                    help="kernels: GPU kernels vs torch (default); ops: operator plans on the GPU vs torch; "
-                        "interp: interpreter on the CPU vs NumPy")
+                        "models: whole models (CUDA graph) vs ONNX Runtime CUDA and torch; all: kernels + ops + "
+                        "models; interp: interpreter on the CPU vs NumPy")
     b.add_argument("--markdown", metavar="FILE", help="also write the report as a markdown table")
     b.add_argument("--plot", metavar="FILE.png", help="also plot the ratios (needs matplotlib)")
     b.set_defaults(run=_bench)
@@ -110,9 +111,10 @@ def _conform(args) -> int:
         print(f"taskmap conform: {e}", file=sys.stderr)
         return 2
     default_run = not args.paths and not args.pattern
-    if default_run and len(cases) < runner.MIN_DEFAULT_CASES:
-        print(f"taskmap conform: only {len(cases)} cases collected from the built-in suite, expected at "
-              f"least {runner.MIN_DEFAULT_CASES}: the case loader is broken", file=sys.stderr)
+    short = default_run and runner.below_floor(cases)
+    if short:
+        print(f"taskmap conform: built-in suite: {short} (runner.MIN_CASES_BY_KIND): the case loader "
+              "lost cases", file=sys.stderr)
         return 2
     selected = runner.select(cases, args.pattern, args.slow)
     backends, why = runner.choose_backends(args.backend)

@@ -165,7 +165,7 @@ class FusionCase(Case):
             tol = DEFAULT_TOLERANCE.get(p.dtype, 0.0)
             expected = arrays.as_values(np.asarray(want[p.name]).astype(p.dtype.storage), p.dtype)
             result = arrays.compare(p.name, np.asarray(got), expected, p.dtype, not p.dtype.is_float, tol, tol)
-            max_abs, max_rel = max(max_abs, result.max_abs_err), max(max_rel, result.max_rel_err)
+            max_abs, max_rel = max(max_abs, result.max_abs), max(max_rel, result.max_rel)
             if not result.ok:
                 problems.append(result.message)
         message = f"fused kernel {fused.name}: " + "; ".join(problems) if problems else ""

@@ -133,7 +133,7 @@ class KernelCase(Case):
             rtol = exp.rtol if exp.rtol is not None else base
             atol = exp.atol if exp.atol is not None else base
             result = arrays.compare(exp.name, by_name[exp.name], want, spec.dtype, exact, rtol, atol)
-            max_abs, max_rel = max(max_abs, result.max_abs_err), max(max_rel, result.max_rel_err)
+            max_abs, max_rel = max(max_abs, result.max_abs), max(max_rel, result.max_rel)
             if not result.ok:
                 problems.append(result.message)
         checked = {e.name for e in self.expected}

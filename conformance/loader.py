@@ -13,7 +13,7 @@ import itertools
 import os
 import re
 
-from . import fusion_case, kernel_case, op_case  # noqa: F401  (register the case kinds)
+from . import fusion_case, kernel_case, model_case, op_case  # noqa: F401  (register the case kinds)
 from .backends import BACKENDS
 from .cases import COMMON_FIELDS, KINDS, BrokenCase, Case, CaseInfo
 from .schema import CaseError, Where, YList, YMap, check_keys, get, load_yaml, ylist, ymap
@@ -119,7 +119,7 @@ def _build(m: YMap, kind, stem: str, base_dir: str, explicit: bool) -> Case:
         if b not in BACKENDS:
             raise m.at("backends").error(f"unknown backend {b!r}; known: {', '.join(BACKENDS)}")
     info = CaseInfo(id=f"{stem}/{name}", where=m.where, base_dir=base_dir, backends=backends,
-                    backends_explicit=explicit, tags=tuple(get(m, "tags", "str-list", ())))
+                    backends_explicit=explicit, tags=tuple(get(m, "tags", "str-list", ())), kind=kind.name)
     return kind.build(m, info)
 
 

@@ -133,7 +133,7 @@ class OpCase(Case):
             exact = not t.dtype.is_float
             tol = self.tolerance_for(t.dtype, depth)
             result = arrays.compare(t.name, got, expected, t.dtype, exact, tol.rtol, tol.atol)
-            max_abs, max_rel = max(max_abs, result.max_abs_err), max(max_rel, result.max_rel_err)
+            max_abs, max_rel = max(max_abs, result.max_abs), max(max_rel, result.max_rel)
             if not result.ok:
                 problems.append(result.message)
         message = f"{self._what(plan)}: " + "; ".join(problems) if problems else ""
@@ -217,18 +217,18 @@ def _inputs(m: YMap, default_dtype: dt.DType, seed: int) -> tuple[InputSpec, ...
     for k, entry in enumerate(entries):
         where = entries.at(k)
         if isinstance(entry, YList):
-            shape, dtype, init, spec = _shape(entry, where), default_dtype, SAMPLE, None
+            shape, dtype, init, spec = check_shape(entry, where), default_dtype, SAMPLE, None
         elif isinstance(entry, YMap):
             what = f"input {k}"
             check_keys(entry, INPUT_KEYS, what)
-            shape = _shape(get_key(entry, "shape", "list", what=what), entry.at("shape"))
+            shape = check_shape(get_key(entry, "shape", "list", what=what), entry.at("shape"))
             dtype = _dtype(entry, "dtype", default_dtype.short)
             init = get_key(entry, "init", "str", SAMPLE, what=what)
             if init != SAMPLE and init not in arrays.INITS or init == "empty":
                 raise entry.at("init").error(f"unknown init {init!r} for an operator input; expected "
                                              f"{SAMPLE} (the operator's sampler, the default) or one of "
                                              + ", ".join(i for i in arrays.INITS if i != "empty"))
-            spec = None if init == SAMPLE else _tensor_spec(entry, init, shape, dtype, seed * 1000 + k, what)
+            spec = None if init == SAMPLE else tensor_spec(entry, init, shape, dtype, seed * 1000 + k, what)
         else:
             raise where.error(f"input {k} must be a shape ([3, 5]) or a mapping with "
                               + ", ".join(sorted(INPUT_KEYS)))
@@ -236,14 +236,14 @@ def _inputs(m: YMap, default_dtype: dt.DType, seed: int) -> tuple[InputSpec, ...
     return tuple(out)
 
 
-def _shape(v: YList, where: Where) -> tuple[int, ...]:
+def check_shape(v: YList, where: Where) -> tuple[int, ...]:
     for i, d in enumerate(v):
         if not isinstance(d, int) or isinstance(d, bool) or d < 1:
             raise v.at(i).error(f"shape extents must be integers, 1 or more, got {d!r}")
     return tuple(v)
 
 
-def _tensor_spec(m: YMap, init: str, shape, dtype: dt.DType, seed: int, what: str) -> arrays.TensorSpec:
+def tensor_spec(m: YMap, init: str, shape, dtype: dt.DType, seed: int, what: str) -> arrays.TensorSpec:
     low = high = None
     if "range" in m:
         r = m["range"]

@@ -15,7 +15,7 @@ def _err(v: float | None) -> str:
 
 
 def table(results: list[Result]) -> str:
-    rows = [(r.case.id, r.backend, _err(r.outcome.max_abs_err), _err(r.outcome.max_rel_err),
+    rows = [(r.case.id, r.backend, _err(r.outcome.max_abs), _err(r.outcome.max_rel),
              f"{r.outcome.seconds * 1e3:.1f} ms", r.outcome.status) for r in results]
     return tabulate(rows, headers=("case", "backend", "max abs err", "max rel err", "time", "status"),
                     disable_numparse=True)
@@ -52,13 +52,22 @@ def _json_number(v: float | None) -> float | None:
     return v if v is None or math.isfinite(v) else None
 
 
+def json_summary(results: list[Result]) -> dict[str, int]:
+    """The JSON summary's three counts (issue 12): an `error` run (the case itself could not
+    run) counts as failed there; each case entry keeps its own `error` status."""
+    c = counts(results)
+    return {"passed": c["passed"], "failed": c["failed"] + c["error"], "skipped": c["skipped"]}
+
+
 def as_json(results: list[Result]) -> dict:
+    """`{"cases": [{"id", "backend", "status", "max_abs", "max_rel", "seconds", "message"}],
+    "summary": {"passed", "failed", "skipped"}}`."""
     return {
         "cases": [{"id": r.case.id, "backend": r.backend, "status": r.outcome.status,
-                   "max_abs_err": _json_number(r.outcome.max_abs_err),
-                   "max_rel_err": _json_number(r.outcome.max_rel_err),
+                   "max_abs": _json_number(r.outcome.max_abs),
+                   "max_rel": _json_number(r.outcome.max_rel),
                    "seconds": r.outcome.seconds, "message": r.outcome.message} for r in results],
-        "summary": counts(results),
+        "summary": json_summary(results),
     }
 
 

@@ -8,7 +8,10 @@ from typing import TextIO
 from .backends import BACKENDS, cuda_unavailable
 from .cases import BrokenCase, Case, Outcome
 
-MIN_DEFAULT_CASES = 900    # a default run collecting fewer means the loader lost cases
+# The floor of a default run (committed; raise it as cases are added): collecting fewer, in
+# all or of one kind, means the loader lost cases, and the run is refused.
+MIN_DEFAULT_CASES = 900
+MIN_CASES_BY_KIND = {"kernel": 200, "op": 400, "fusion": 40, "model": 10}
 SLOW = "slow"              # cases tagged so run only with --slow
 
 
@@ -29,6 +32,17 @@ def choose_backends(requested: str | None) -> tuple[tuple[str, ...], str]:
     if reason is None:
         return tuple(BACKENDS), "a CUDA GPU is available"
     return ("interp",), f"{reason}; pass --backend all to list the cuda runs as skipped"
+
+
+def below_floor(cases: list[Case]) -> str | None:
+    """Why the built-in suite's `cases` are fewer than the committed floor, or None."""
+    if len(cases) < MIN_DEFAULT_CASES:
+        return f"only {len(cases)} cases collected, expected at least {MIN_DEFAULT_CASES}"
+    for kind, floor in MIN_CASES_BY_KIND.items():
+        n = sum(c.info.kind == kind for c in cases)
+        if n < floor:
+            return f"only {n} `{kind}` cases collected, expected at least {floor}"
+    return None
 
 
 def matches(case: Case, pattern: str | None) -> bool:

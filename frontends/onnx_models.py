@@ -6,7 +6,8 @@
 
 Reduced models: mlp, cnn (conv / batch norm / relu / max pool / global pool / gemm),
 transformer_encoder (one BERT-style block: matmul, layer norm, softmax attention, gelu).
-Full sizes: resnet50, mobilenet_v2, bert_base, gpt2_small, from the same builders. Weights are
+Full sizes: resnet50, mobilenet_v2, inception_v3 (Inception-V3-style), bert_base, gpt2_small,
+from the same builders. Weights are
 drawn from a generator seeded by `seed`, scaled by 1/sqrt(fan-in) so activations stay O(1).
 """
 from __future__ import annotations
@@ -67,10 +68,14 @@ class Builder:
     def linear(self, x: str, n_in: int, n_out: int) -> str:
         return self.op("Add", self.op("MatMul", x, self.weight(n_in, n_out)), self.weight(n_out, fan_in=n_in, hint="b"))
 
-    def conv_bn(self, x: str, c_in: int, c_out: int, k: int, stride: int = 1, group: int = 1, relu: str | None = "Relu"):
-        fan = c_in // group * k * k
-        y = self.op("Conv", x, self.weight(c_out, c_in // group, k, k, fan_in=fan), strides=[stride, stride],
-                    pads=[k // 2] * 4, group=group)
+    def conv_bn(self, x: str, c_in: int, c_out: int, k, stride: int = 1, group: int = 1, relu: str | None = "Relu",
+                pad: bool = True):
+        """Conv + BatchNormalization (+ activation); `k` an int or (kh, kw); `pad`: 'same' padding."""
+        kh, kw = (k, k) if isinstance(k, int) else k
+        fan = c_in // group * kh * kw
+        pads = [kh // 2, kw // 2] * 2 if pad else [0] * 4
+        y = self.op("Conv", x, self.weight(c_out, c_in // group, kh, kw, fan_in=fan), strides=[stride, stride],
+                    pads=pads, group=group)
         r = self.rng
         y = self.op("BatchNormalization", y, self.const(r.uniform(0.5, 1.5, c_out).astype(np.float32), "gamma"),
                     self.const(r.uniform(-0.2, 0.2, c_out).astype(np.float32), "beta"),
@@ -216,9 +221,63 @@ def mobilenet_v2_small(batch=1, seed: int = 0):
     return mobilenet_v2(((1, 8, 1, 1), (2, 8, 2, 2), (2, 16, 1, 2)), 8, 32, 16, 10, batch, seed)
 
 
+def _inception_a(b: Builder, x: str, c_in: int, w: int, pool: int) -> tuple[str, int]:
+    b1 = b.conv_bn(x, c_in, 4 * w, 1)
+    b5 = b.conv_bn(b.conv_bn(x, c_in, 3 * w, 1), 3 * w, 4 * w, 5)
+    b3 = b.conv_bn(b.conv_bn(b.conv_bn(x, c_in, 4 * w, 1), 4 * w, 6 * w, 3), 6 * w, 6 * w, 3)
+    bp = b.conv_bn(b.op("AveragePool", x, kernel_shape=[3, 3], strides=[1, 1], pads=[1] * 4), c_in, pool, 1)
+    return b.op("Concat", b1, b5, b3, bp, axis=1), 14 * w + pool
+
+
+def _reduction(b: Builder, x: str, c_in: int, w: int) -> tuple[str, int]:
+    b3 = b.conv_bn(x, c_in, 12 * w, 3, stride=2, pad=False)
+    bd = b.conv_bn(b.conv_bn(b.conv_bn(x, c_in, 4 * w, 1), 4 * w, 6 * w, 3), 6 * w, 6 * w, 3, stride=2, pad=False)
+    bp = b.op("MaxPool", x, kernel_shape=[3, 3], strides=[2, 2])
+    return b.op("Concat", b3, bd, bp, axis=1), 18 * w + c_in
+
+
+def _inception_b(b: Builder, x: str, c_in: int, w: int, mid: int) -> tuple[str, int]:
+    """The factorized 7x7 block: 1x7 and 7x1 convolutions in place of a 7x7."""
+    b1 = b.conv_bn(x, c_in, 12 * w, 1)
+    b7 = b.conv_bn(b.conv_bn(b.conv_bn(x, c_in, mid, 1), mid, mid, (1, 7)), mid, 12 * w, (7, 1))
+    bd = b.conv_bn(x, c_in, mid, 1)
+    for k in ((7, 1), (1, 7), (7, 1)):
+        bd = b.conv_bn(bd, mid, mid, k)
+    bd = b.conv_bn(bd, mid, 12 * w, (1, 7))
+    bp = b.conv_bn(b.op("AveragePool", x, kernel_shape=[3, 3], strides=[1, 1], pads=[1] * 4), c_in, 12 * w, 1)
+    return b.op("Concat", b1, b7, bd, bp, axis=1), 48 * w
+
+
+def inception_v3(width=16, blocks=(3, 4), image=299, classes=1000, batch=1, seed: int = 0):
+    """Inception-V3-style network (width 16, blocks (3, 4), image 299: Inception-V3's stem, three
+    A blocks, a grid reduction, four factorized-7x7 B blocks; C blocks and the auxiliary head
+    left out). Channel counts scale with `width` (Inception-V3's are width 16's)."""
+    b = Builder("inception_v3", seed)
+    x = b.conv_bn("x", 3, 2 * width, 3, stride=2, pad=False)
+    x = b.conv_bn(b.conv_bn(x, 2 * width, 2 * width, 3, pad=False), 2 * width, 4 * width, 3)
+    x = b.op("MaxPool", x, kernel_shape=[3, 3], strides=[2, 2])
+    x = b.conv_bn(b.conv_bn(x, 4 * width, 5 * width, 1), 5 * width, 12 * width, 3, pad=False)
+    x, c = b.op("MaxPool", x, kernel_shape=[3, 3], strides=[2, 2]), 12 * width
+    for k in range(blocks[0]):
+        x, c = _inception_a(b, x, c, width, 2 * width if k == 0 else 4 * width)
+    x, c = _reduction(b, x, c, width)
+    for k in range(blocks[1]):
+        x, c = _inception_b(b, x, c, width, 8 * width if k == 0 else 10 * width)
+    x = b.op("Flatten", b.op("GlobalAveragePool", x))
+    y = b.op("Gemm", x, b.weight(classes, c, fan_in=c), b.weight(classes, fan_in=c), transB=1)
+    return b.model([("x", F32, [batch, 3, image, image])], [y])
+
+
+def inception_v3_small(batch=1, seed: int = 0):
+    return inception_v3(2, (1, 1), 75, 10, batch, seed)
+
+
 REDUCED = {"mlp": mlp, "cnn": cnn, "transformer_encoder": transformer_encoder, "resnet": resnet,
-           "mobilenet_v2": mobilenet_v2_small, "bert": bert, "gpt2": gpt2}
-FULL = {"resnet50": resnet50, "mobilenet_v2": mobilenet_v2, "bert_base": bert_base, "gpt2_small": gpt2_small}
+           "mobilenet_v2": mobilenet_v2_small, "inception_v3": inception_v3_small, "bert": bert, "gpt2": gpt2}
+BUILDERS = {f.__name__: f for f in (mlp, cnn, transformer_encoder, resnet, resnet50, mobilenet_v2, mobilenet_v2_small,
+                                   inception_v3, inception_v3_small, bert, bert_base, gpt2, gpt2_small)}
+FULL = {"resnet50": resnet50, "mobilenet_v2": mobilenet_v2, "inception_v3": inception_v3, "bert_base": bert_base,
+        "gpt2_small": gpt2_small}
 
 
 def operator_model(op_name: str, types, attrs: dict | None = None):

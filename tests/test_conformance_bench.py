@@ -76,3 +76,31 @@ def test_every_ops_bench_item_has_a_plan_and_a_checked_type():
         types = [t[s] for s in item.shapes]
         get(item.op).infer(types, **item.attrs)
         assert schedule(item.op, types, item.attrs).launches, item.label
+
+
+def test_models_suite_is_left_out_with_its_reason_never_estimated(tmp_path, monkeypatch, capsys):
+    from taskmap.conformance import backends, bench_models, bench_ops
+    from taskmap.frontends import compiler
+    if "cuda" in compiler.BACKENDS:
+        pytest.skip("taskmap.compile has a cuda backend")
+    row = bench.Row("k", "n=1", 2.0, "torch", 3.0, "1 GB/s")
+    monkeypatch.setattr(bench, "cuda_unavailable", lambda: None)
+    monkeypatch.setattr(backends, "cuda_unavailable", lambda: None)
+    monkeypatch.setattr(bench, "gpu_header", lambda: ["GPU: stand-in"])
+    monkeypatch.setattr(bench, "gpu_rows", lambda: [row])
+    monkeypatch.setattr(bench_ops, "ops_rows", lambda: [row])
+    md = tmp_path / "perf.md"
+    assert cli.main(["bench", "--suite", "models"]) == 1
+    assert "models suite left out: taskmap.compile(model, backend='cuda') does not exist yet" in capsys.readouterr().err
+    assert cli.main(["bench", "--suite", "all", "--markdown", str(md)]) == 0
+    assert "models suite left out" in capsys.readouterr().err
+    text = md.read_text()
+    assert text.count("| k ") == 2 and "models suite left out: taskmap.compile" in text
+    assert [i.builder for i in bench_models.ITEMS] == ["resnet50", "mobilenet_v2", "inception_v3", "bert_base",
+                                                       "gpt2_small"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is not None, reason="matplotlib is installed here")
+def test_plot_without_matplotlib_is_refused_before_measuring(tmp_path, capsys):
+    assert cli.main(["bench", "--suite", "interp", "--plot", str(tmp_path / "p.png")]) == 2
+    assert "--plot needs matplotlib" in capsys.readouterr().err

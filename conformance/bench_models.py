@@ -1,0 +1,158 @@
+"""`taskmap bench --suite models`: whole models compiled with `taskmap.compile(model,
+backend="cuda")`, replayed as one CUDA graph on torch CUDA tensors, beside baselines measured in
+the same run on the same GPU, batch 1, f32 (TF32 off):
+
+- ONNX Runtime's CUDA provider on the same ONNX model (IO bound on the device), where
+  onnxruntime-gpu is installed;
+- the same architecture in torch (torchvision / transformers from config, frontends.torch_models):
+  eager, eager captured in a CUDA graph, and `torch.compile(mode="reduce-overhead")` — the
+  graph-replay-vs-graph-replay comparison of issue 11. Inception-V3 has no torch row: our
+  builder is Inception-V3-style (no C blocks), not torchvision's network.
+
+Our outputs are checked against ONNX Runtime's CPU provider before anything is timed. Without
+a GPU, torch, or a cuda backend of `taskmap.compile`, `unavailable()` says why and nothing is
+measured. ratio = baseline time / our time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bench import Row
+
+TOLERANCE = 1e-3              # relative Frobenius error of our outputs against ONNX Runtime (CPU)
+
+
+@dataclass(frozen=True)
+class ModelItem:
+    label: str
+    builder: str              # frontends.onnx_models.BUILDERS
+    torch_model: str | None   # frontends.torch_models.BUILDERS: the same architecture in torch
+    torch_config: dict
+    ids_range: int = 0        # token-id inputs: values in [0, ids_range)
+
+
+ITEMS = (
+    ModelItem("ResNet-50", "resnet50", "resnet50", {}),
+    ModelItem("MobileNet-V2", "mobilenet_v2", "mobilenet_v2", {}),
+    ModelItem("Inception-V3-style", "inception_v3", None, {}),
+    ModelItem("BERT-base seq 128", "bert_base", "bert", {}, 30522),
+    ModelItem("GPT-2 small seq 128", "gpt2_small", "gpt2_lm", {"use_cache": False}, 50257),
+)
+
+
+def unavailable() -> str | None:
+    from taskmap.frontends.compiler import BACKENDS
+    from .backends import cuda_unavailable
+    reason = cuda_unavailable()
+    if reason:
+        return reason
+    if "cuda" not in BACKENDS:
+        return ("taskmap.compile(model, backend='cuda') does not exist yet (whole-model CUDA executables, "
+                "issue 11): there is nothing of ours to time")
+    import importlib.util
+    if importlib.util.find_spec("torch") is None:
+        return "torch is not installed (the runs use torch CUDA tensors): pip install torch"
+    return None
+
+
+def _feeds(model, item: ModelItem) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    out = {}
+    for vi in model.graph.input:
+        shape = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+        out[vi.name] = (rng.integers(0, item.ids_range, shape) if item.ids_range
+                        else rng.uniform(-1, 1, shape).astype(np.float32))
+    return out
+
+
+def _relative_error(got, want) -> float:
+    return max(float(np.linalg.norm(np.float64(g) - w) / max(np.linalg.norm(np.float64(w)), 1e-30))
+               for g, w in zip(got, want))
+
+
+def _ort_cuda(model, feeds: dict, torch):
+    """A zero-argument call running the model on ONNX Runtime's CUDA provider, IO bound to
+    torch CUDA tensors; or None without the provider."""
+    import onnxruntime as ort
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return None
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CUDAExecutionProvider"])
+    binding = session.io_binding()
+    keep = []
+    for name, a in feeds.items():
+        t = torch.from_numpy(a).cuda()
+        keep.append(t)
+        binding.bind_input(name, "cuda", 0, a.dtype, list(a.shape), t.data_ptr())
+    for o in session.get_outputs():
+        binding.bind_output(o.name, "cuda")
+    session.run_with_iobinding(binding)
+    return lambda: session.run_with_iobinding(binding)
+
+
+def _torch_baselines(item: ModelItem, feeds: dict, torch) -> list[tuple[str, object]]:
+    """(name, zero-argument call) for torch eager, eager in a CUDA graph, reduce-overhead."""
+    from taskmap.frontends import torch_models
+    if item.torch_model is None or torch_models.unavailable(item.torch_model):
+        return []
+    module = torch_models.build(item.torch_model, item.torch_config, seed=0).cuda()
+    args = [torch.from_numpy(a).cuda() for a in feeds.values()]
+    out = []
+    with torch.no_grad():
+        out.append(("torch eager", lambda: module(*args)))
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(3):
+                module(*args)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            module(*args)
+        out.append(("torch eager, CUDA graph", graph.replay))
+        compiled = torch.compile(module, mode="reduce-overhead")
+        for _ in range(3):
+            compiled(*args)
+        out.append(("torch.compile reduce-overhead", lambda: compiled(*args)))
+    return out
+
+
+def models_rows(progress=print) -> list[Row]:
+    import torch
+
+    import taskmap
+    from taskmap import gpu
+    from taskmap.frontends.onnx_models import BUILDERS, onnxruntime_outputs
+    gpu.runtime.driver()                       # the primary context, shared with torch
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    rows = []
+    for item in ITEMS:
+        model = BUILDERS[item.builder]()
+        feeds = _feeds(model, item)
+        prog = taskmap.compile(model, backend="cuda")
+        got = prog(*feeds.values())
+        err = _relative_error(got, onnxruntime_outputs(model, feeds))
+        problem = "" if err <= TOLERANCE else f"relative error {err:.3g} against ONNX Runtime > {TOLERANCE}"
+        ins = [torch.from_numpy(a).cuda() for a in feeds.values()]
+        outs = [torch.empty(g.shape, dtype=torch.from_numpy(g).dtype, device="cuda") for g in got]
+        ours = gpu.time_kernel(lambda s: prog.run(ins, outs), repeat=50)["median_us"]
+        baselines = []
+        ort_cuda = _ort_cuda(model, feeds, torch)
+        if ort_cuda is None:
+            progress(f"{item.label}: no ONNX Runtime CUDA provider (onnxruntime-gpu): that baseline is left out")
+        else:
+            baselines.append(("ONNX Runtime CUDA EP", ort_cuda))
+        baselines += _torch_baselines(item, feeds, torch)
+        size = " ".join(f"{n}{list(a.shape)}" for n, a in feeds.items())
+        for name, run in baselines:
+            with torch.no_grad():
+                theirs = gpu.time_kernel(lambda s: run(), repeat=50)["median_us"]
+            rows.append(Row(f"{item.label} [{len(prog.kernels)} kernels, CUDA graph]", size, ours, name, theirs,
+                            f"{ours / 1e3:.3f} ms", problem))
+            progress(f"{item.label}: ours {ours:.1f} us, {name} {theirs:.1f} us, ratio {theirs / ours:.3f}"
+                     + (f"; WRONG RESULT: {problem}" if problem else ""))
+        if not baselines:
+            progress(f"{item.label}: ours {ours:.1f} us; no baseline available here, no row")
+    return rows
