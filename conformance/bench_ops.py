@@ -1,7 +1,8 @@
 """`taskmap bench --suite ops`: operator plans (refimpl.schedules at their default point) on the
 GPU beside torch doing the same operator on the same GPU in the same run (cuBLAS / cuDNN /
-torch's own kernels; TF32 off). Every plan's result is checked against torch's before it is
-timed; ratio = torch time / our time.
+torch's own kernels; TF32 off), and beside `torch.compile` of the same torch call (a second
+row). Every plan's result is checked against torch's before it is timed; ratio = torch time /
+our time.
 
 Plans run on torch CUDA tensors without copies: each launch is a prepared call of the
 compiled kernel, temporaries are torch allocations, and views are leading slices.
@@ -9,7 +10,7 @@ compiled kernel, temporaries are torch allocations, and views are leading slices
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from taskmap.spec import dtypes as dt
@@ -131,4 +132,21 @@ def ops_rows(progress=print) -> list[Row]:
         progress(f"{row.kernel} {size}: {ours:.1f} us, {item.baseline} {theirs:.1f} us, ratio {theirs / ours:.3f}"
                  + (f"; WRONG RESULT: {problem}" if problem else ""))
         rows.append(row)
+        compiled = _compiled_time(torch, gpu, item, inputs, repeat, progress)
+        if compiled is not None:
+            rows.append(replace(row, baseline="torch.compile", baseline_us=compiled))
+            progress(f"{row.kernel} {size}: torch.compile {compiled:.1f} us, ratio {compiled / ours:.3f}")
     return rows
+
+
+def _compiled_time(torch, gpu, item: OpItem, inputs, repeat: int, progress) -> float | None:
+    """torch.compile (default mode) of the same torch call, timed like it; None, with the reason
+    said, where torch.compile cannot build it here (no Triton, an unsupported GPU)."""
+    torch._dynamo.reset()       # one compile per item: past dynamo's recompile limit it would run eager
+    fn = torch.compile(lambda *xs: item.torch_fn(torch, *xs))
+    try:
+        fn(*inputs)
+    except Exception as e:  # noqa: BLE001 — a missing baseline is reported, never estimated
+        progress(f"{item.label}: torch.compile baseline left out: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
+        return None
+    return gpu.time_kernel(lambda s: fn(*inputs), repeat=repeat)["median_us"]
