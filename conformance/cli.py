@@ -6,7 +6,7 @@
     taskmap debug ...            (the interpreter's debugger: refimpl.debug)
     taskmap passes [FILE.py::KERNEL] [--backend interp|cuda]
     taskmap tune OP [--dtypes f32,f16] --shapes 4096x4096,4096x4096 [--level quick|default|full]
-    taskmap compile MODEL.onnx [--backend interp] [--run]   (conformance/compile_cli.py)
+    taskmap compile MODEL.onnx [--backend interp|cuda] [--run] [--profile]   (conformance/compile_cli.py)
 """
 from __future__ import annotations
 

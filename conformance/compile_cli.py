@@ -1,9 +1,12 @@
-"""`taskmap compile MODEL [--backend interp] [--run] [--dims N=2] [--graph]`.
+"""`taskmap compile MODEL [--backend interp|cuda] [--run] [--profile] [--dims N=2] [--graph] [--save FILE]`.
 
 MODEL is an .onnx file or the name of a built-in model builder (frontends.onnx_models.REDUCED:
-mlp, cnn, transformer_encoder, ...). Prints the kernels per node and the memory plan; --graph
-also prints the graph after the pipeline; --run runs the program on seeded random inputs and,
-where onnxruntime is installed, prints the largest difference from it.
+mlp, cnn, transformer_encoder, ...). Prints the fusion groups (steps) with their kernels and the
+memory plan; --graph also prints the graph after the pipeline; --run runs the program on seeded
+random inputs and, where onnxruntime is installed, prints the largest difference from it;
+--profile (cuda) prints each launch's GPU time (CUDA events around each launch, launches one by
+one) and the whole program's CUDA-graph replay time; --save writes the compiled program
+(`taskmap.load` reads it back).
 """
 from __future__ import annotations
 
@@ -17,10 +20,13 @@ def add_parser(sub) -> None:
     c = sub.add_parser("compile", help="compile an ONNX model (or a built-in one) and print its kernels",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("model", metavar="MODEL", help="an .onnx file, or a built-in model: mlp, cnn, transformer_encoder, ...")
-    c.add_argument("--backend", choices=("interp",), default="interp", help="where the program runs (interp)")
+    c.add_argument("--backend", choices=("interp", "cuda"), default="interp", help="where the program runs (interp)")
     c.add_argument("--run", dest="execute", action="store_true", help="run it on random inputs (and compare with onnxruntime)")
+    c.add_argument("--profile", action="store_true", help="cuda: time every kernel on the GPU (and the CUDA-graph replay)")
+    c.add_argument("--repeat", type=int, default=20, help="--profile: timed runs per kernel (default 20)")
     c.add_argument("--dims", default="", metavar="N=2,...", help="sizes of the model's symbolic dimensions")
     c.add_argument("--graph", action="store_true", help="also print the graph after the passes")
+    c.add_argument("--save", metavar="FILE", help="write the compiled program to FILE (taskmap.load reads it)")
     c.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     c.set_defaults(run=run)
 
@@ -59,23 +65,42 @@ def _inputs(prog, seed: int) -> list[np.ndarray]:
 
 def run(args) -> int:
     from taskmap.spec.errors import TaskmapError
+    if args.profile and args.backend != "cuda":
+        print("taskmap compile: --profile times GPU kernels; add --backend cuda", file=sys.stderr)
+        return 2
     try:
         from taskmap.frontends.compiler import compile as compile_model
         model = _model(args.model)
-        prog = compile_model(model, backend=args.backend, fusion=False, dims=_dims(args.dims))
+        prog = compile_model(model, backend=args.backend, fusion=False, dims=_dims(args.dims),
+                             progress=lambda line: print(line, file=sys.stderr, flush=True))
     except (TaskmapError, ValueError) as e:
         print(f"taskmap compile: {e}", file=sys.stderr)
         return 2
     if args.graph:
         print(prog.executable(prog.dims).graph)
     print(prog.describe())
-    if args.execute:
+    if args.execute or args.profile:
         inputs = _inputs(prog, args.seed)
         outputs = prog(*inputs)
         for o in outputs:
             print(f"output {o.dtype}{list(o.shape)}: mean {float(np.mean(o)):.6g}, max |x| {float(np.max(np.abs(o))):.6g}")
         _compare(model, prog, inputs, outputs)
+    if args.profile:
+        print(profile_table(*prog.profile(*inputs, repeat=args.repeat)))
+    if args.save:
+        prog.save(args.save)
+        print(f"saved to {args.save}")
     return 0
+
+
+def profile_table(rows: list[dict], replay_us: float) -> str:
+    """Per launch: step, kernel, grid, block, median µs and share; then the sum and the replay."""
+    from tabulate import tabulate
+    total = sum(r["us"] for r in rows) or 1.0
+    table = [[r["step"], r["kernel"], "x".join(map(str, r["grid"])), "x".join(map(str, r["block"])),
+              f"{r['us']:.2f}", f"{100 * r['us'] / total:.1f}%"] for r in rows]
+    return (tabulate(table, headers=["step", "kernel", "grid", "block", "us", "share"], disablenumparse=True)
+            + f"\nsum of launches one by one: {total:.1f} us; whole program as one CUDA-graph replay: {replay_us:.1f} us")
 
 
 def _compare(model, prog, inputs, outputs) -> None:

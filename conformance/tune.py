@@ -11,10 +11,8 @@ then timed with CUDA events on torch CUDA tensors through prepared calls (bench_
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 
@@ -24,24 +22,13 @@ from . import arrays, bench_ops
 from .op_case import DEFAULT_TOLERANCE
 
 
-def _compile(source: str, arch: str) -> str | None:
-    from taskmap.gpu.build import CompileError, cubin
-    try:
-        cubin(source, arch)
-    except CompileError as e:
-        return str(e).splitlines()[0]
-    return None
-
-
 def compile_ahead(plans, arch: str, progress) -> None:
     """Compile every kernel of `plans` into the cubin cache, in parallel processes."""
+    from taskmap.gpu.build import compile_ahead as compile_sources
     from taskmap.gpu.emit import emit_kernel
-    sources = sorted({emit_kernel(k).source for plan in plans for k in plan.kernels})
-    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-        futures = [pool.submit(_compile, s, arch) for s in sources]
-        for n, _ in enumerate(as_completed(futures), 1):
-            progress(f"\rcompiling {n}/{len(sources)}", end="")
-    progress("")
+    if compile_sources({emit_kernel(k).source for plan in plans for k in plan.kernels}, arch,
+                       lambda line: progress(f"\r{line}", end="")):
+        progress("")
 
 
 def checker(op, attrs: dict):

@@ -1,20 +1,25 @@
 """`taskmap.compile(model)`: an ONNX model (ModelProto or path) as a callable compiled program.
 
-    prog = taskmap.compile("model.onnx", backend="interp")
+    prog = taskmap.compile("model.onnx", backend="interp")    # or backend="cuda"
     (y,) = prog(x)                 # NumPy arrays, positional in the model's input order
     prog.kernels                   # the kernels of the program (at the default dims)
+    prog.run([x_dev], [y_dev])     # cuda: the caller's device arrays, no copies (gpu.executable)
+    prog.save("model.tmprog"); taskmap.load("model.tmprog")     # frontends.saved
 
 The model is imported (frontends.onnx_import), run through the graph pipeline
 (spec.graph.passes.PIPELINE) and, per binding of its symbolic dimensions, specialized to static
 shapes, put through the pipeline again (static shapes let more fold and simplify) and built into
-an interpreter executable (refimpl.graph_exec). A call binds the symbols from its inputs'
-shapes and reuses the executable of an earlier call with the same binding. Symbols default to
-1 for `.kernels` unless `dims` says otherwise. A model whose shape computations depend on its
-symbolic dimensions (Shape -> Gather -> Concat -> Reshape, as PyTorch exports with dynamic
-axes write them) cannot be imported symbolically; it is imported once per binding instead.
+an executable: on the interpreter (refimpl.graph_exec), or on the GPU (gpu.executable, imported
+only for backend="cuda", so the interpreter path never loads the CUDA backend). A call binds the
+symbols from its inputs' shapes and reuses the executable of an earlier call with the same
+binding. Symbols default to 1 for `.kernels` unless `dims` says otherwise. A model whose shape
+computations depend on its symbolic dimensions (Shape -> Gather -> Concat -> Reshape, as PyTorch
+exports with dynamic axes write them) cannot be imported symbolically; it is imported once per
+binding instead.
 """
 from __future__ import annotations
 
+import sys
 from typing import Callable
 
 from taskmap.refimpl.graph_exec import Executable, build
@@ -24,24 +29,43 @@ from taskmap.spec.graph.passes import PIPELINE, infer_shapes, run
 
 from .onnx_import import UnsupportedModel, load, model_inputs, read_model
 
-BACKENDS = ("interp",)
+BACKENDS = ("interp", "cuda")
 
 
 class CompiledModel:
     """`specialize(dims)` gives the static graph of one binding of the inputs' symbols."""
 
-    def __init__(self, name: str, inputs: list[Value], specialize: Callable[[dict], Graph], dims: dict[str, int]):
-        self.name, self.inputs, self.specialize = name, tuple(inputs), specialize
+    def __init__(self, name: str, inputs: list[Value], specialize: Callable[[dict], Graph], dims: dict[str, int],
+                 backend: str = "interp", progress: Callable[[str], None] | None = None, symbolic: Graph | None = None,
+                 images: dict[str, bytes] | None = None, expect: Callable[[dict, Executable], None] | None = None):
+        """`symbolic`: the graph `specialize` binds (None for a model imported once per binding);
+        `images`: cubins by code digest (a loaded program's); `expect(dims, executable)`: a check
+        of each binding's executable before it is loaded on the device (a loaded program's)."""
+        self.name, self.inputs, self.specialize, self.symbolic = name, tuple(inputs), specialize, symbolic
+        self.backend, self.progress, self.images, self.expect = backend, progress, images or {}, expect
         symbols = dict.fromkeys(d for v in self.inputs for d in v.type.shape if isinstance(d, str))
         self.dims = {s: dims.get(s, 1) for s in symbols}
         self._executables: dict[tuple, Executable] = {}
         self.executable(self.dims)                 # every error (a missing schedule) now, not at the first call
 
-    def executable(self, dims: dict[str, int]) -> Executable:
+    def executable(self, dims: dict[str, int]):
+        """The executable of one binding: a refimpl Executable, or for cuda a gpu DeviceProgram
+        (the same surface: graph, steps, memory, kernels, describe, call)."""
         key = tuple(sorted(dims.items()))
         if key not in self._executables:
-            self._executables[key] = build(self.specialize(dims))
+            exe = build(self.specialize(dims))
+            if self.expect is not None:
+                self.expect(dims, exe)
+            if self.backend == "cuda":
+                from taskmap.gpu.executable import DeviceProgram
+                exe = DeviceProgram(exe, self.progress, self.images)
+            self._executables[key] = exe
         return self._executables[key]
+
+    @property
+    def bindings(self) -> list[dict[str, int]]:
+        """The bindings of the symbolic dimensions built so far (each one executable)."""
+        return [dict(key) for key in self._executables]
 
     @property
     def kernels(self):
@@ -73,12 +97,42 @@ class CompiledModel:
     def __call__(self, *inputs):
         return self.executable(self._bind(inputs))(*inputs)
 
+    def output_types(self, *inputs):
+        """The outputs' TensorTypes for inputs of these shapes (arrays or anything with .shape)."""
+        return self.executable(self._bind(inputs)).graph.output_types()
 
-def compile(model, backend: str = "interp", fusion: bool = False, dims: dict[str, int] | None = None) -> CompiledModel:
+    def run(self, inputs, outputs, stream=None, graph: bool = True):
+        """cuda: run on the caller's device arrays without copies (gpu.executable.DeviceProgram.run)."""
+        if self.backend != "cuda":
+            raise TaskmapError(f"{self.name}: run() on device arrays needs backend='cuda' (this program is "
+                               f"{self.backend!r}); call the program with NumPy arrays")
+        return self.executable(self._bind(tuple(inputs))).run(inputs, outputs, stream, graph)
+
+    def profile(self, *inputs, repeat: int = 20):
+        """cuda: per-launch device times and the whole CUDA-graph replay time (DeviceProgram.profile)."""
+        if self.backend != "cuda":
+            raise TaskmapError(f"{self.name}: profile() times GPU kernels; compile with backend='cuda'")
+        return self.executable(self._bind(inputs)).profile(*inputs, repeat=repeat)
+
+    def save(self, path) -> None:
+        """The program as a file `taskmap.load` reads back without the model (frontends.saved)."""
+        from .saved import save
+        save(self, path)
+
+
+def compile(model, backend: str = "interp", fusion: bool = False, dims: dict[str, int] | None = None,
+            progress: Callable[[str], None] | None = None) -> CompiledModel:
     """A compiled program of an ONNX ModelProto or .onnx path, or of a verified Graph (see the
-    module docstring)."""
+    module docstring). `progress(line)` hears the cuda backend's kernel compilation (default:
+    stderr when it is a terminal)."""
     if backend not in BACKENDS:
-        raise TaskmapError(f"backend {backend!r} is not available for whole models yet; use backend='interp'")
+        raise TaskmapError(f"backend {backend!r}: whole models run on {' or '.join(map(repr, BACKENDS))}")
+    if backend == "cuda":
+        from taskmap.gpu import unavailable_reason
+        reason = unavailable_reason()
+        if reason:
+            raise TaskmapError(f"backend='cuda': {reason}; use backend='interp' here")
+    progress = progress or _terminal
     if fusion:
         raise TaskmapError("fusion=True: post-scheduling fusion is not implemented yet; pass fusion=False")
     dims = dims or {}
@@ -94,8 +148,16 @@ def compile(model, backend: str = "interp", fusion: bool = False, dims: dict[str
                 raise
             try:
                 return CompiledModel(proto.graph.name or "model", inputs,
-                                     lambda d: run(PIPELINE, load(proto, dims=d)), dims)
+                                     lambda d: run(PIPELINE, load(proto, dims=d)), dims, backend, progress)
             except UnsupportedModel:
                 raise symbolic_error from None
     graph = run(PIPELINE, graph)
-    return CompiledModel(graph.name, graph.inputs, lambda d: run(PIPELINE, infer_shapes(graph, d)), dims)
+    return CompiledModel(graph.name, graph.inputs, lambda d: run(PIPELINE, infer_shapes(graph, d)), dims, backend,
+                         progress, symbolic=graph)
+
+
+def _terminal(line: str) -> None:
+    """Compile progress on a terminal only, each line rewritten in place until the summary."""
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r{line}" + ("\n" if not line.startswith("compiling ") else ""))
+        sys.stderr.flush()

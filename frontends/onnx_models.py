@@ -310,6 +310,18 @@ def operator_model(op_name: str, types, attrs: dict | None = None):
     return model
 
 
+def random_feeds(model, rng: np.random.Generator, batch: int = 2) -> dict[str, np.ndarray]:
+    """Seeded inputs of `model` by name: floats standard normal, int64 ids in [0, 20) (every
+    built-in vocabulary holds them), symbolic dimensions `batch`."""
+    onnx = need_onnx()
+    out = {}
+    for vi in model.graph.input:
+        shape = [d.dim_value or batch for d in vi.type.tensor_type.shape.dim]
+        out[vi.name] = (rng.integers(0, 20, shape) if vi.type.tensor_type.elem_type == onnx.TensorProto.INT64
+                        else rng.standard_normal(shape).astype(np.float32))
+    return out
+
+
 class NoOrtKernel(Exception):
     """onnxruntime's CPU provider has no kernel for an operator/dtype of the model."""
 

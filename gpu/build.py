@@ -12,7 +12,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import Callable
 
 from taskmap.spec.errors import TaskmapError
 
@@ -70,6 +72,29 @@ def cubin(source: str, arch: str, options=OPTIONS) -> bytes:
         f.write(data)
     os.replace(tmp, path)
     return data
+
+
+def _compile_one(source: str, arch: str) -> None:
+    try:
+        cubin(source, arch)
+    except CompileError:
+        pass                    # reported, explained at its DSL line, when the kernel is loaded
+
+
+def compile_ahead(sources, arch: str, progress: Callable[[str], None] | None = None) -> int:
+    """Compile every source not yet in the cubin cache, in parallel processes (nvcc is the slow
+    part of building a program or tuning); returns how many were compiled. `progress` gets
+    "compiling n/N kernels" after each. A source nvcc rejects is left out of the cache, so loading
+    its kernel compiles it again and raises the CompileError with its DSL line."""
+    missing = sorted({s for s in sources if not cache_path(s, arch).exists()})
+    if not missing:
+        return 0
+    with ProcessPoolExecutor(max_workers=min(len(missing), os.cpu_count() or 1)) as pool:
+        futures = [pool.submit(_compile_one, s, arch) for s in missing]
+        for n, _ in enumerate(as_completed(futures), 1):
+            if progress is not None:
+                progress(f"compiling {n}/{len(missing)} kernels for {arch}")
+    return len(missing)
 
 
 def run_nvcc(source: str, arch: str, options=OPTIONS, output: str = "cubin") -> bytes:

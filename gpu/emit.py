@@ -8,6 +8,7 @@ its DSL location when the directives are off.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -35,6 +36,13 @@ class Emitted:
 
     def loc_of_line(self, line: int) -> ir.Loc | None:
         return self.line_locs[line - 1] if 0 < line <= len(self.line_locs) else None
+
+    @property
+    def code_digest(self) -> str:
+        """A digest of the code without its `#line` directives: equal for kernels that compile
+        to the same machine code wherever their DSL files are (saved programs key cubins by it)."""
+        code = "\n".join(line for line in self.source.splitlines() if not line.startswith("#line "))
+        return hashlib.sha256(code.encode()).hexdigest()[:32]
 
     def dynamic_shared_bytes(self, shapes: dict) -> int:
         """The `extern __shared__` bytes a launch requests for these shapes (name -> shape, as

@@ -200,18 +200,20 @@ class ExprEmitter:
             return f"({self.emit(e.a)} {op} {self.emit(e.b)})"
         if op in ("<<", ">>"):
             return self.shift(e)
+        # each operand is emitted once on every path: emitting it twice (once converted, once as
+        # a float) doubles the work per level, exponential in the depth of an expression
         t = dt.promote(e.a.dtype, e.b.dtype)
-        a, b = self.conv(e.a, t), self.conv(e.b, t)
         if op in ir.COMPARE_OPS:
             return f"({self.in_float(e.a, t)} {op} {self.in_float(e.b, t)})"
-        if op in ir.MINMAX_OPS:
-            return f"tm_{op}({a}, {b})"
-        if t.is_float:
+        if t.is_float and op not in ir.MINMAX_OPS:
             fa, fb = self.in_float(e.a, t), self.in_float(e.b, t)
             value = f"{'fmodf' if t != dt.float64 else 'fmod'}({fa}, {fb})" if op == "%" else f"({fa} {op} {fb})"
             return f"{_ROUND[t]}({strip_parens(value)})" if t in HALVES else value
         if t in _UNSIGNED_TWIN and op in "+-*":
             return f"(({t.ctype})({self.unsigned(e)}))"
+        a, b = self.conv(e.a, t), self.conv(e.b, t)
+        if op in ir.MINMAX_OPS:
+            return f"tm_{op}({a}, {b})"
         if t in _UNSIGNED_TWIN and op in "/%" and not (isinstance(e.b, ir.Const) and e.b.value != -1):
             return f"tm_{'div' if op == '/' else 'rem'}({strip_parens(a)}, {strip_parens(b)})"
         if t.bits < 32:

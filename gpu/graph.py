@@ -3,7 +3,8 @@
     stream = drv.Stream()
     with gpu.graph.capture(stream) as g:
         launcher(stream)            # launches issued on `stream` are recorded, not run
-    g.replay(stream)                # runs the whole recorded sequence with one call
+    g.replay(stream)                # runs the whole recorded sequence with one call (any stream,
+                                    # a CUstream int, or None: the default stream)
 """
 from __future__ import annotations
 
@@ -44,9 +45,14 @@ def _check(result: int, what: str):
 
 
 def _handle(stream) -> int:
-    if stream is None or not stream.handle:
-        raise GraphError("graph capture needs a non-default stream: pass a pycuda.driver.Stream()")
-    return stream.handle
+    """A pycuda Stream's handle, or a raw CUstream (an int: torch's `stream.cuda_stream`); None
+    is the legacy default stream (0)."""
+    if stream is None:
+        return 0
+    handle = stream if isinstance(stream, int) and not isinstance(stream, bool) else getattr(stream, "handle", None)
+    if not isinstance(handle, int):
+        raise GraphError(f"expected a pycuda.driver.Stream, a CUstream handle (int) or None, got {type(stream).__name__}")
+    return handle
 
 
 class Graph:
@@ -56,7 +62,8 @@ class Graph:
         self.graph = ctypes.c_void_p()
         self.exec = ctypes.c_void_p()
 
-    def replay(self, stream):
+    def replay(self, stream=None):
+        """Launch the recorded work on `stream` (a pycuda Stream, a CUstream int, None: the default stream)."""
         if not self.exec:
             raise GraphError("the graph was not captured (or capture failed)")
         _check(_libcuda().cuGraphLaunch(self.exec, _handle(stream)), "cuGraphLaunch")
@@ -81,6 +88,8 @@ class Graph:
 def capture(stream):
     """Record the launches issued on `stream` inside the block into a replayable Graph."""
     lib, h, g = _libcuda(), _handle(stream), Graph()
+    if not h:
+        raise GraphError("graph capture needs a non-default stream: pass a pycuda.driver.Stream()")
     _check(lib.cuStreamBeginCapture_v2(h, _CAPTURE_THREAD_LOCAL), "cuStreamBeginCapture_v2")
     try:
         yield g

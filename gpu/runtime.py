@@ -22,6 +22,7 @@ from taskmap.spec.errors import LaunchError, TaskmapError
 
 from . import tensor_map
 from .build import cache_path, compile_kernel, cubin
+from .emit import emit_kernel
 
 _PARAM_FORMAT = {dt.boolean: "?", dt.int8: "b", dt.int16: "h", dt.int32: "i", dt.int64: "q", dt.uint8: "B",
                  dt.uint32: "I", dt.float16: "H", dt.bfloat16: "H", dt.float32: "f", dt.float64: "d"}
@@ -97,16 +98,24 @@ def device_limits() -> dict:
 class CompiledKernel:
     """A kernel loaded on the device. Call it with device tensors: `ck(*args, stream=None)`."""
 
-    def __init__(self, kernel: ir.Kernel):
+    def __init__(self, kernel: ir.Kernel, image: bytes | None = None):
+        """`image`: the cubin of the kernel's emitted source for this device (a saved program's),
+        instead of compiling it or reading the cubin cache."""
         drv = driver()
         self.kernel = kernel
         arch = device_limits()["arch"]
-        self.emitted, image = compile_kernel(kernel, arch)
-        try:
+        if image is not None:
+            self.emitted = emit_kernel(kernel)
             self.module = drv.module_from_buffer(image)
-        except drv.Error:                     # a damaged cache entry that still looks like ELF
-            cache_path(self.emitted.source, arch).unlink(missing_ok=True)
-            self.module = drv.module_from_buffer(cubin(self.emitted.source, arch))
+        else:
+            self.emitted, image = compile_kernel(kernel, arch)
+            try:
+                self.module = drv.module_from_buffer(image)
+            except drv.Error:                     # a damaged cache entry that still looks like ELF
+                cache_path(self.emitted.source, arch).unlink(missing_ok=True)
+                image = cubin(self.emitted.source, arch)
+                self.module = drv.module_from_buffer(image)
+        self.image = image
         self.function = self.module.get_function(self.emitted.name)
         maps = f"{tensor_map.MAP_BYTES}s" * len(self.emitted.tensor_maps)     # first, so 64-byte aligned
         self.function.prepare(maps + "".join("P" if isinstance(p, ir.Buffer) else _PARAM_FORMAT[p.dtype]
@@ -182,8 +191,12 @@ class CompiledKernel:
 
     def prepared(self, *args):
         """A zero-argument launcher with arguments and geometry fixed: the cheapest repeated call."""
+        return self.launcher(bind(self.kernel, args, "prepared"), args)
+
+    def launcher(self, bound: Binding, args):
+        """`prepared` for arguments already bound; `bound` may be of another kernel object with
+        the same emitted source (its own grid and block are used)."""
         from pycuda._pvt_struct import pack
-        bound = bind(self.kernel, args, "prepared")
         packed = self.arguments(bound, args)
         grid, block, shared = bound.grid, bound.block, self.configure(bound)
         fn = self.function

@@ -48,16 +48,8 @@ class Executable:
 
     def __call__(self, *inputs) -> list[np.ndarray]:
         g = self.graph
-        if len(inputs) != len(g.inputs):
-            raise GraphError(f"{g.name} takes {len(g.inputs)} inputs ({', '.join(v.name for v in g.inputs)}), "
-                             f"got {len(inputs)}")
         env = dict(g.constant_arrays())
-        for v, a in zip(g.inputs, inputs):
-            a = np.asarray(a)
-            if a.shape != v.type.shape or array_dtype(a) != v.type.dtype:
-                raise GraphError(f"{g.name}: input {v.name} must be {format_type(v.type)}, got "
-                                 f"{a.dtype}{list(a.shape)}; convert it (e.g. .astype(np.float32))")
-            env[v.name] = np.ascontiguousarray(a)
+        env.update(zip((v.name for v in g.inputs), checked_inputs(g, inputs)))
         for step in self.steps:
             outs = [empty(t.shape, t.dtype) for t in step.plan.outputs]
             run(step.plan, *(env[i] for i in step.inputs), *outs)
@@ -74,6 +66,22 @@ class Executable:
             lines.append(f"  {s.name:<24} {ops:<30} {names}")
         lines.append(self.memory.describe())
         return "\n".join(lines)
+
+
+def checked_inputs(g: Graph, inputs) -> list[np.ndarray]:
+    """`inputs` as C-contiguous arrays of the graph inputs' types (GraphError naming the first
+    that is not), shared by every backend's NumPy entry."""
+    if len(inputs) != len(g.inputs):
+        raise GraphError(f"{g.name} takes {len(g.inputs)} inputs ({', '.join(v.name for v in g.inputs)}), "
+                         f"got {len(inputs)}")
+    out = []
+    for v, a in zip(g.inputs, inputs):
+        a = np.asarray(a)
+        if a.shape != v.type.shape or array_dtype(a) != v.type.dtype:
+            raise GraphError(f"{g.name}: input {v.name} must be {format_type(v.type)}, got "
+                             f"{a.dtype}{list(a.shape)}; convert it (e.g. .astype(np.float32))")
+        out.append(np.ascontiguousarray(a))
+    return out
 
 
 def _written(a: np.ndarray, name: str, steps) -> np.ndarray:

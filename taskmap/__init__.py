@@ -6,7 +6,8 @@
     taskmap.KernelTrap, taskmap.Trace
     taskmap.LaunchError             # arguments that do not fit the kernel (every backend)
     taskmap.gpu.cuda_source(k) / compile(k) / launch(k, *args)   # the CUDA backend
-    taskmap.compile(model, backend="interp")   # an ONNX model as a callable program (frontends)
+    taskmap.compile(model, backend="interp")   # an ONNX model as a callable program (frontends); "cuda" too
+    taskmap.load(path)              # a program saved with prog.save(path)
 
 The subpackages `taskmap.spec` (language), `taskmap.refimpl` (interpreter), `taskmap.gpu`
 (CUDA) and `taskmap.conformance` (suite and CLI) live in the top-level folders of the
@@ -18,7 +19,7 @@ import importlib
 _FROM_REFIMPL = ("interpret", "empty", "KernelTrap", "Trace")
 _SUBPACKAGES = ("lang", "spec", "refimpl", "gpu", "frontends", "conformance", "examples")
 
-__all__ = [*_FROM_REFIMPL, "LaunchError", *_SUBPACKAGES, "compile", "__version__"]
+__all__ = [*_FROM_REFIMPL, "LaunchError", *_SUBPACKAGES, "compile", "load", "__version__"]
 
 
 def __getattr__(name: str):
@@ -28,6 +29,8 @@ def __getattr__(name: str):
         return importlib.import_module(".spec.errors", __name__).LaunchError
     if name == "compile":
         return importlib.import_module(".frontends.compiler", __name__).compile
+    if name == "load":
+        return importlib.import_module(".frontends.saved", __name__).load
     if name in _SUBPACKAGES:
         return importlib.import_module(f".{name}", __name__)
     if name == "__version__":

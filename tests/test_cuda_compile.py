@@ -111,3 +111,22 @@ def test_cubin_cache_is_reused_and_repairs_corrupt_entries(tmp_path, monkeypatch
     rebuilt = cc.cubin(source, "sm_90")
     assert rebuilt.startswith(b"\x7fELF") and path.read_bytes() == rebuilt
     assert cc.cache_path(source, "sm_80") != path       # the arch is part of the key
+
+
+@pytest.mark.slow
+def test_every_kernel_of_the_built_in_models_compiles_for_sm90():
+    """What backend="cuda" emits for each reduced model (frontends.onnx_models.REDUCED), at
+    batch 2, one translation unit."""
+    pytest.importorskip("onnx")
+    import taskmap
+    from taskmap.frontends import onnx_models
+    kernels, seen = [], set()
+    for name, builder in onnx_models.REDUCED.items():
+        prog = taskmap.compile(builder(), dims={"N": 2})
+        for k in prog.kernels:
+            text = str(k)
+            if text not in seen:
+                seen.add(text)
+                kernels.append(k)
+    assert len(kernels) > 10
+    assert_compile_for_sm90(kernels)

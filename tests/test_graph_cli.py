@@ -33,3 +33,13 @@ def test_bad_input_is_one_line_with_status_2(capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("taskmap compile: ") and message in err and "Traceback" not in err
+
+
+def test_profile_needs_cuda_and_save_writes_a_loadable_program(capsys, tmp_path):
+    assert main(["compile", "mlp", "--profile"]) == 2
+    assert "--profile times GPU kernels; add --backend cuda" in capsys.readouterr().err
+    path = tmp_path / "mlp.tmprog"
+    assert main(["compile", "mlp", "--save", str(path)]) == 0
+    assert f"saved to {path}" in capsys.readouterr().out
+    import taskmap
+    assert taskmap.load(path).kernels

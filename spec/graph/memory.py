@@ -34,11 +34,11 @@ class MemoryPlan:
 
     def describe(self) -> str:
         saved = 1 - self.peak / self.total if self.total else 0.0
-        return (f"memory: arena {_size(self.peak)} for {len(self.buffers)} buffers "
-                f"({_size(self.total)} without reuse, {saved:.0%} saved)")
+        return (f"memory: arena {format_bytes(self.peak)} for {len(self.buffers)} buffers "
+                f"({format_bytes(self.total)} without reuse, {saved:.0%} saved)")
 
 
-def _size(n: int) -> str:
+def format_bytes(n: int) -> str:
     for unit in ("B", "KiB", "MiB"):
         if n < 1024 or unit == "MiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
