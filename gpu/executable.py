@@ -188,16 +188,17 @@ class DeviceProgram:
     def _graph(self, binding):
         g = self._graphs.pop(binding, None)
         if g is None:
+            launchers = self._launchers(binding)        # packed (and kernel attributes set) before capturing
             with capture(self._stream) as g:
-                self._issue(binding, self._stream)
+                self._issue(binding, self._stream, launchers)
         self._graphs[binding] = g
         while len(self._graphs) > GRAPHS:
             self._graphs.popitem(last=False)[1].close()
         return g
 
-    def _issue(self, binding, stream):
+    def _issue(self, binding, stream, launchers=None):
         drv = driver()
-        for go in self._launchers(binding):
+        for go in launchers or self._launchers(binding):
             go(stream)
         for src, dst, nbytes in self.copies:
             a, b = self._pointer(src, *binding), self._pointer(dst, *binding)
