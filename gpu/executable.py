@@ -85,7 +85,7 @@ class DeviceProgram:
                 self.places[o] = Place("output", k)
             else:
                 self.copies.append((self.places[o], Place("output", k), _nbytes(types[o])))
-        self.launches = tuple(self._entry(step.name, launch) for step in exe.steps for launch in step.plan.launches)
+        self.launches = tuple(self._entry(step, launch) for step in exe.steps for launch in step.plan.launches)
         self._staging = [drv.mem_alloc(max(1, _nbytes(v.type))) for v in g.inputs]
         staging, own_outputs = tuple(int(m) for m in self._staging), []
         for k, o in enumerate(g.outputs):       # an output no step writes: where its value already is
@@ -241,30 +241,24 @@ class DeviceProgram:
         return rows, whole["median_us"]
 
     # -- building
-    def _entry(self, step: str, launch) -> LaunchEntry:
+    def _entry(self, step, launch) -> LaunchEntry:
         k = launch.kernel
         args = tuple(self.places[a] if isinstance(a, str) else self.places[a.name] if isinstance(a, View) else a
                      for a in launch.args)
-        bound = bind(k, tuple(0 if isinstance(a, Place) else a for a in args), f"step {step}")
-        types = self.graph.types()
-        for p, a in zip(k.params, launch.args):          # the plan's buffer shapes are what the kernel declares
+        bound = bind(k, tuple(0 if isinstance(a, Place) else a for a in args), f"step {step.name}")
+        plan = step.plan
+        shapes = {t.name: tuple(t.shape) for t in plan.inputs + plan.outputs + plan.temps}
+        for p, a in zip(k.params, launch.args):          # what the interpreter's binding checks per launch
             if isinstance(a, (str, View)):
-                want = tuple(a.shape) if isinstance(a, View) else _buffer_shape(self.executable, a, types)
+                want = tuple(a.shape) if isinstance(a, View) else shapes[a]
                 if bound.shapes[p.name] != want:
-                    raise GraphError(f"step {step}: kernel {k.name} parameter {p.name} is "
+                    raise GraphError(f"step {step.name}: kernel {k.name} parameter {p.name} is "
                                      f"{bound.shapes[p.name]} for these arguments, its buffer {a} is {want}")
-        return LaunchEntry(step, self.loaded[id(k)], bound, args)
+        return LaunchEntry(step.name, self.loaded[id(k)], bound, args)
 
     @property
     def _constants_bytes(self) -> int:
         return sum(c.array.nbytes for c in self.graph.constants)
-
-
-def _buffer_shape(exe: Executable, name: str, types) -> tuple:
-    if name in types:
-        return tuple(types[name].shape)
-    temp = next(t for s in exe.steps for t in s.plan.temps if t.name == name)
-    return tuple(temp.shape)
 
 
 def _load(kernels, arch: str, progress, images: dict[str, bytes]) -> dict[int, CompiledKernel]:
