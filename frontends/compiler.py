@@ -3,6 +3,7 @@
     prog = taskmap.compile("model.onnx", backend="interp")    # or backend="cuda"
     (y,) = prog(x)                 # NumPy arrays, positional in the model's input order
     prog.kernels                   # the kernels of the program (at the default dims)
+    print(prog.describe())         # its fusion groups: which nodes each step's kernels compute
     prog.run([x_dev], [y_dev])     # cuda: the caller's device arrays, no copies (gpu.executable)
     prog.save("model.tmprog"); taskmap.load("model.tmprog")     # frontends.saved
 
@@ -15,7 +16,8 @@ symbols from its inputs' shapes and reuses the executable of an earlier call wit
 binding. Symbols default to 1 for `.kernels` unless `dims` says otherwise. A model whose shape
 computations depend on its symbolic dimensions (Shape -> Gather -> Concat -> Reshape, as PyTorch
 exports with dynamic axes write them) cannot be imported symbolically; it is imported once per
-binding instead.
+binding instead. `fusion=True` (the default) runs post-scheduling fusion (refimpl.fusion);
+`fusion=False` schedules every node alone.
 """
 from __future__ import annotations
 
@@ -37,12 +39,14 @@ class CompiledModel:
 
     def __init__(self, name: str, inputs: list[Value], specialize: Callable[[dict], Graph], dims: dict[str, int],
                  backend: str = "interp", progress: Callable[[str], None] | None = None, symbolic: Graph | None = None,
-                 images: dict[str, bytes] | None = None, expect: Callable[[dict, Executable], None] | None = None):
+                 images: dict[str, bytes] | None = None, expect: Callable[[dict, Executable], None] | None = None,
+                 fusion: bool = True):
         """`symbolic`: the graph `specialize` binds (None for a model imported once per binding);
         `images`: cubins by code digest (a loaded program's); `expect(dims, executable)`: a check
         of each binding's executable before it is loaded on the device (a loaded program's)."""
         self.name, self.inputs, self.specialize, self.symbolic = name, tuple(inputs), specialize, symbolic
         self.backend, self.progress, self.images, self.expect = backend, progress, images or {}, expect
+        self.fusion = fusion
         symbols = dict.fromkeys(d for v in self.inputs for d in v.type.shape if isinstance(d, str))
         self.dims = {s: dims.get(s, 1) for s in symbols}
         self._executables: dict[tuple, Executable] = {}
@@ -53,7 +57,7 @@ class CompiledModel:
         (the same surface: graph, steps, memory, kernels, describe, call)."""
         key = tuple(sorted(dims.items()))
         if key not in self._executables:
-            exe = build(self.specialize(dims))
+            exe = build(self.specialize(dims), fusion=self.fusion)
             if self.expect is not None:
                 self.expect(dims, exe)
             if self.backend == "cuda":
@@ -120,7 +124,7 @@ class CompiledModel:
         save(self, path)
 
 
-def compile(model, backend: str = "interp", fusion: bool = False, dims: dict[str, int] | None = None,
+def compile(model, backend: str = "interp", fusion: bool = True, dims: dict[str, int] | None = None,
             progress: Callable[[str], None] | None = None) -> CompiledModel:
     """A compiled program of an ONNX ModelProto or .onnx path, or of a verified Graph (see the
     module docstring). `progress(line)` hears the cuda backend's kernel compilation (default:
@@ -133,8 +137,6 @@ def compile(model, backend: str = "interp", fusion: bool = False, dims: dict[str
         if reason:
             raise TaskmapError(f"backend='cuda': {reason}; use backend='interp' here")
     progress = progress or _terminal
-    if fusion:
-        raise TaskmapError("fusion=True: post-scheduling fusion is not implemented yet; pass fusion=False")
     dims = dims or {}
     if isinstance(model, Graph):
         graph = model
@@ -148,12 +150,13 @@ def compile(model, backend: str = "interp", fusion: bool = False, dims: dict[str
                 raise
             try:
                 return CompiledModel(proto.graph.name or "model", inputs,
-                                     lambda d: run(PIPELINE, load(proto, dims=d)), dims, backend, progress)
+                                     lambda d: run(PIPELINE, load(proto, dims=d)), dims, backend, progress,
+                                     fusion=fusion)
             except UnsupportedModel:
                 raise symbolic_error from None
     graph = run(PIPELINE, graph)
     return CompiledModel(graph.name, graph.inputs, lambda d: run(PIPELINE, infer_shapes(graph, d)), dims, backend,
-                         progress, symbolic=graph)
+                         progress, symbolic=graph, fusion=fusion)
 
 
 def _terminal(line: str) -> None:

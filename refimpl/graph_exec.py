@@ -27,7 +27,7 @@ from taskmap.spec.graph.memory import Buffer, MemoryPlan, conflicts, plan_memory
 from taskmap.spec.ops import get
 from taskmap.spec.ops.registry import array_dtype
 
-from .fusion import Step, node_step
+from .fusion import Step, fuse, node_step
 from .launch import empty
 from .schedules import run, schedule, template_for
 from .schedules.generic import INJECTIVE_TEMPLATE
@@ -125,7 +125,7 @@ def _memory(graph: Graph, steps: list[Step]) -> MemoryPlan:
     return plan
 
 
-def build(graph: Graph) -> Executable:
+def build(graph: Graph, fusion: bool = False) -> Executable:
     """The executable of a verified graph with static shapes (GraphError naming what is missing)."""
     dynamic = [f"{v.name}: {format_type(v.type)}" for v in graph.inputs if not is_static(v.type)]
     if dynamic:
@@ -139,4 +139,6 @@ def build(graph: Graph) -> Executable:
     steps = [node_step(n, schedule(n.op, [types[i] for i in n.inputs], n.attributes),
                        anchor=not get(n.op).task([types[i] for i in n.inputs], **n.attributes).is_injective)
              for n in graph.nodes]
+    if fusion:
+        steps = list(fuse(graph, tuple(steps)))
     return Executable(graph, tuple(steps), _memory(graph, steps))

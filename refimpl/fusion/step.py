@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from taskmap.spec.graph import Node
+from taskmap.spec.graph import Graph, Node
 
 from ..schedules import Launch, Plan, View
 
@@ -53,6 +53,12 @@ def node_step(node: Node, plan: Plan, anchor: bool) -> Step:
     names.update((t.name, v.name) for t, v in zip(plan.outputs, node.outputs))
     names.update((t.name, f"{node.name}{TEMP_SEPARATOR}{t.name}") for t in plan.temps)
     return Step(node.name, (node,), node.name if anchor else None, rename(plan, names))
+
+
+def merged_nodes(graph: Graph, nodes) -> tuple[Node, ...]:
+    """`nodes` in graph order: a fused step's nodes."""
+    order = {n.name: k for k, n in enumerate(graph.nodes)}
+    return tuple(sorted(nodes, key=lambda n: order[n.name]))
 
 
 def rename(plan: Plan, names: dict[str, str]) -> Plan:

@@ -61,7 +61,7 @@ def injective_kernel(name: str, out: ir.Buffer, axes: tuple[ir.Var, ...], body: 
     i32 = dt.int32
     tid, bid = ir.Special("threadIdx.x"), ir.Special("blockIdx.x")
     taken = {n.name for n in ir.walk(body) if isinstance(n, (ir.Var, ir.Buffer))} | {a.name for a in axes} | {out.name}
-    t, grp, first, last0 = (_fresh(v, taken) for v in ("t", "grp", "first", "last0"))
+    t, grp, first, last0 = (fresh_var(v, taken) for v in ("t", "grp", "first", "last0"))
     strides = [math.prod(shape[d + 1:]) for d in range(len(shape))]
     decls = [ir.DeclareVar(first, _b("*", grp, vec))]
     for a, extent, stride in zip(axes[:-1], shape[:-1], strides[:-1]):
@@ -72,9 +72,9 @@ def injective_kernel(name: str, out: ir.Buffer, axes: tuple[ir.Var, ...], body: 
         work = decls + [ir.Store(out, tuple(axes), body)]
     else:
         decls.append(ir.DeclareVar(last0, _b("%", first, shape[-1])))
-        j, k = _fresh("j", taken), _fresh("k", taken)
+        j, k = fresh_var("j", taken), fresh_var("k", taken)
         staged, preload = _stage_inputs(body, last, last0, j, vec, taken)
-        result = ir.Buffer(_fresh("res", taken).name, out.dtype, (ir.const(vec),), "register")
+        result = ir.Buffer(fresh_var("res", taken).name, out.dtype, (ir.const(vec),), "register")
         shifted = ir.rewrite(staged, lambda e: _b("+", last0, j) if e == last else e)
         compute = ir.For(j, ir.const(0), ir.const(vec), ir.const(1),
                          (ir.Store(result, (j,), shifted),), unroll=True)
@@ -100,8 +100,8 @@ def _stage_inputs(body, last, last0, j, vec, taken):
                 and not any(_uses(i, last) or _loads(i) for i in e.indices[:-1])):
             return e
         if e not in staged:
-            reg = ir.Buffer(_fresh(f"in{len(staged)}", taken).name, e.buffer.dtype, (ir.const(vec),), "register")
-            v = _fresh(f"j{len(staged)}", taken)
+            reg = ir.Buffer(fresh_var(f"in{len(staged)}", taken).name, e.buffer.dtype, (ir.const(vec),), "register")
+            v = fresh_var(f"j{len(staged)}", taken)
             staged[e] = reg
             preload.extend([ir.DeclareBuffer(reg), ir.For(
                 v, ir.const(0), ir.const(vec), ir.const(1),
@@ -128,7 +128,7 @@ def _loads(e) -> bool:
     return any(isinstance(n, ir.Load) for n in ir.walk(e))
 
 
-def _fresh(base: str, taken: set) -> ir.Var:
+def fresh_var(base: str, taken: set) -> ir.Var:
     """An i32 variable named `base`, suffixed until no name in `taken` clashes; taken grows."""
     name, i = base, 0
     while name in taken:
