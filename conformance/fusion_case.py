@@ -23,7 +23,7 @@ from taskmap.spec.ops import OpError, get
 from taskmap.spec.ops.registry import Operator
 from taskmap.spec.passes import replace_tensor
 
-from . import arrays
+from . import arrays, graph_fusion_case
 from .backends import BACKENDS
 from .cases import Case, CaseInfo, CaseKind, Outcome, register
 from .kernel_args import check_arg, check_memory_limit, check_seed, check_sizes, make_launch
@@ -204,7 +204,10 @@ def _inlined(f: Fused, rank: int, dtype):
 
 # ---------------------------------------------------------------- building from YAML
 
-def build(m: YMap, info: CaseInfo) -> FusionCase:
+def build(m: YMap, info: CaseInfo) -> Case:
+    if "nodes" in m:                              # the graph form (graph_fusion_case.py)
+        graph_fusion_case.check_no_kernel_keys(m)
+        return graph_fusion_case.build(m, info)
     ref = parse_ref(get_key(m, "kernel", "str"), info.base_dir, m.at("kernel"))
     sizes = get_key(m, "sizes", "map", None) or ymap({}, m.where, {})
     check_sizes(sizes)
@@ -259,4 +262,4 @@ def _fusions(m: YMap, key: str) -> tuple[Fused, ...]:
 
 
 register(CaseKind("fusion", frozenset({"kernel", "sizes", "args", "seed", "memory_limit_mib", "prologue",
-                                       "epilogue", "refused"}), ("interp", "cuda"), build))
+                                       "epilogue", "refused"}) | graph_fusion_case.GRAPH_KEYS, ("interp", "cuda"), build))

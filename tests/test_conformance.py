@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from taskmap.conformance.cases import BrokenCase
+from taskmap.conformance.graph_fusion_case import GraphFusionCase
 from taskmap.conformance.kernel_case import KernelCase
 from taskmap.conformance.loader import load_paths
 from taskmap.conformance.op_case import OpCase
@@ -29,6 +30,8 @@ def test_suite_is_complete():
     assert {c.assertion for c in kernel_cases} == {"assert_return", "assert_trap", "assert_invalid"}
     assert sum(c.assertion == "assert_trap" for c in kernel_cases) >= 20
     assert sum(c.assertion == "assert_invalid" for c in kernel_cases) >= 10
+    graph_fusion = [c for c in CASES if isinstance(c, GraphFusionCase)]
+    assert len(graph_fusion) >= 30
     op_cases = [c for c in CASES if isinstance(c, OpCase)]
     assert len(op_cases) >= 400 and len({c.op.name for c in op_cases}) >= len(OPERATORS) - 10
 

@@ -57,14 +57,15 @@ SMALL = {"mlp": lambda: onnx_models.mlp(sizes=(8, 16, 4)),
          "gpt2": lambda: onnx_models.gpt2(layers=1, d=8, heads=2, ff=16, seq=4, vocab=20)}
 
 
+@pytest.mark.parametrize("fusion", [False, True], ids=["unfused", "fused"])
 @pytest.mark.parametrize("name", sorted(SMALL))
-def test_reduced_model_on_the_interpreter_matches_onnxruntime(name):
+def test_reduced_model_on_the_interpreter_matches_onnxruntime(name, fusion):
     model = SMALL[name]()
     missing = {n for node in model.graph.node for n in NEEDS.get(node.op_type, ()) if n not in OPERATORS}
     if missing:
         pytest.skip(f"needs operators not registered yet: {', '.join(sorted(missing))}")
     try:
-        prog = taskmap.compile(model, backend="interp", fusion=False)
+        prog = taskmap.compile(model, backend="interp", fusion=fusion)
     except TaskmapError as e:
         if "no schedule yet" in str(e):
             pytest.skip(str(e).splitlines()[0])
@@ -76,6 +77,8 @@ def test_reduced_model_on_the_interpreter_matches_onnxruntime(name):
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5, err_msg=name)
     assert prog.memory.peak <= prog.memory.total
+    steps = prog.executable(prog.dims).steps
+    assert any(len(s.nodes) > 1 for s in steps) == fusion, prog.describe()
 
 
 def test_symbolic_batch_is_bound_per_call():
@@ -115,8 +118,6 @@ def test_a_node_without_a_schedule_is_reported_at_compile_time():
 def test_unavailable_options_are_refused():
     with pytest.raises(TaskmapError, match="backend 'tpu': whole models run on 'interp' or 'cuda'"):
         taskmap.compile(onnx_models.mlp(), backend="tpu")
-    with pytest.raises(TaskmapError, match="fusion is not implemented yet|post-scheduling fusion"):
-        taskmap.compile(onnx_models.mlp(), fusion=True)
 
 
 def test_shape_computations_on_a_symbolic_batch_are_imported_per_binding():
