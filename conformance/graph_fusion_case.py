@@ -83,7 +83,7 @@ class GraphFusionCase(Case):
                 tol = self.tolerance if self.tolerance is not None else DEFAULT_TOLERANCE.get(t, 0.0)
                 r = arrays.compare(f"{which} {name}", np.asarray(got), arrays.as_values(np.asarray(expected).astype(
                     t.storage), t), t, not t.is_float, tol, tol)
-                max_abs, max_rel = max(max_abs, r.max_abs_err), max(max_rel, r.max_rel_err)
+                max_abs, max_rel = max(max_abs, r.max_abs), max(max_rel, r.max_rel)
                 if not r.ok:
                     problems.append(r.message)
         return Outcome("failed" if problems else "passed", "; ".join(problems), max_abs, max_rel, seconds)
