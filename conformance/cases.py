@@ -25,12 +25,15 @@ STATUSES = ("passed", "failed", "error", "skipped")
 class Outcome:
     """What one (case, backend) run gave. status: passed | failed (the code under test gave a
     wrong answer) | error (the case itself could not be run: a malformed file, a kernel file
-    that does not import, arguments that cannot be made) | skipped (backend unavailable)."""
+    that does not import, arguments that cannot be made) | skipped (backend unavailable).
+    result: a case kind's own finer verdict, "" for most (ONNX node tests: passed | failed |
+    unsupported, before comparing with their expected list; conformance/onnx_node.py)."""
     status: str
     message: str = ""
     max_abs: float | None = None
     max_rel: float | None = None
     seconds: float = 0.0
+    result: str = ""
 
 
 @dataclass(frozen=True)

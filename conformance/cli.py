@@ -1,7 +1,7 @@
 """`taskmap`: the command line.
 
     taskmap conform [PATHS...] [-k PATTERN] [--backend interp|cuda|all] [--slow] [-n N|auto]
-                    [--json FILE] [--junit FILE]
+                    [--json FILE] [--junit FILE] [--onnx-node-tests]
     taskmap bench [--suite kernels|ops|models|all|interp] [--markdown FILE] [--plot FILE.png]
     taskmap debug ...            (the interpreter's debugger: refimpl.debug)
     taskmap passes [FILE.py::KERNEL] [--backend interp|cuda]
@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="run on N worker processes (pytest-xdist); auto: one per CPU core, or per GPU with cuda runs")
     c.add_argument("--json", dest="json_file", metavar="FILE", help="also write the results as JSON")
     c.add_argument("--junit", dest="junit_file", metavar="FILE", help="also write the results as JUnit XML")
+    c.add_argument("--onnx-node-tests", action="store_true",
+                   help="run ONNX's own backend node tests through the ONNX frontend instead of the case files, "
+                        "against conformance/onnx_node_expected.yaml")
     c.set_defaults(run=_conform)
 
     b = sub.add_parser("bench", help="time the example kernels against torch (GPU) or NumPy (interp)")
@@ -105,12 +108,16 @@ def _conform(args) -> int:
         print("taskmap conform: -n needs pytest-xdist; pip install pytest-xdist (it is in the dev extra)",
               file=sys.stderr)
         return 2
+    if args.onnx_node_tests and args.paths:
+        print("taskmap conform: --onnx-node-tests runs ONNX's node tests, not case files; drop the PATHS "
+              "(select tests with -k)", file=sys.stderr)
+        return 2
     try:
-        cases = load_paths(args.paths or None)
+        cases = _node_tests() if args.onnx_node_tests else load_paths(args.paths or None)
     except CaseError as e:
         print(f"taskmap conform: {e}", file=sys.stderr)
         return 2
-    default_run = not args.paths and not args.pattern
+    default_run = not args.paths and not args.pattern and not args.onnx_node_tests
     short = default_run and runner.below_floor(cases)
     if short:
         print(f"taskmap conform: built-in suite: {short} (runner.MIN_CASES_BY_KIND): the case loader "
@@ -128,7 +135,8 @@ def _conform(args) -> int:
         from . import parallel
         workers, gpus = parallel.worker_count(args.workers, backends)
         print(f"workers: {workers}" + (f" (GPUs {', '.join(gpus)}, one each)" if gpus and workers == len(gpus) else ""))
-        selection = {"paths": args.paths, "pattern": args.pattern, "slow": args.slow, "backends": list(backends)}
+        selection = {"paths": args.paths, "pattern": args.pattern, "slow": args.slow, "backends": list(backends),
+                     "onnx_node_tests": args.onnx_node_tests}
         results = parallel.run(selection, pairs, workers, gpus, sys.stdout)
     else:
         results = runner.run(pairs, out=sys.stdout)
@@ -139,10 +147,15 @@ def _conform(args) -> int:
         print("\n" + details)
     if default_run:
         print("\n" + report.coverage(cases))
+    doc = report.as_json(results)
+    if args.onnx_node_tests:
+        from . import onnx_node
+        print("\n" + onnx_node.op_table(results))
+        doc = onnx_node.add_json(doc, results)
     print("\n" + report.summary(results))
     if args.json_file:
         with open(args.json_file, "w", encoding="utf-8") as f:
-            json.dump(report.as_json(results), f, indent=1)
+            json.dump(doc, f, indent=1)
     if args.junit_file:
         report.write_junit(results, args.junit_file)
     counts = report.counts(results)
@@ -152,6 +165,11 @@ def _conform(args) -> int:
         print("taskmap conform: every run was skipped, nothing was checked", file=sys.stderr)
         return 1
     return 0
+
+
+def _node_tests():
+    from . import onnx_node
+    return onnx_node.load_cases()
 
 
 def _have_xdist() -> bool:

@@ -46,7 +46,12 @@ def pairs_for(selection: dict):
     """The (case, backend) runs of a selection, in serial order."""
     from . import runner
     from .loader import load_paths
-    cases = runner.select(load_paths(selection["paths"] or None), selection["pattern"], selection["slow"])
+    if selection.get("onnx_node_tests"):
+        from .onnx_node import load_cases
+        cases = load_cases()
+    else:
+        cases = load_paths(selection["paths"] or None)
+    cases = runner.select(cases, selection["pattern"], selection["slow"])
     return runner.plan(cases, tuple(selection["backends"]))
 
 

@@ -146,7 +146,7 @@ def compile(model, backend: str = "interp", fusion: bool = True, dims: dict[str,
             graph = load(proto)
         except UnsupportedModel as symbolic_error:
             inputs = model_inputs(proto)
-            if not any(isinstance(d, str) for v in inputs for d in v.type.shape):
+            if any(v.type is None for v in inputs) or not any(isinstance(d, str) for v in inputs for d in v.type.shape):
                 raise
             try:
                 return CompiledModel(proto.graph.name or "model", inputs,

@@ -1,7 +1,7 @@
 """ONNX -> graph IR: `load(model)` takes a `ModelProto` or a path and returns a verified Graph.
 
-Steps: the default-domain opset must be 13 or newer; `onnx.shape_inference.infer_shapes`
-types every value it can (its dim_params become symbols, unknown dimensions fresh symbols);
+Steps: a default-domain opset older than 13 is upgraded to 13 (`onnx.version_converter`);
+`onnx.shape_inference.infer_shapes` types every value it can (its dim_params become symbols, unknown dimensions fresh symbols);
 initializers and Constant nodes become constants; each node is converted by its entry in
 `onnx_ops.CONVERTERS` onto registry operators (attributes with ONNX's schema defaults filled
 in; constant inputs such as Reshape's shape read from constants, folded on demand through the
@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from taskmap.spec import dtypes as dt
+from taskmap.spec.errors import TaskmapError
 from taskmap.spec.graph import Constant, Graph, GraphError, Node, Value, verify
 from taskmap.spec.graph.passes import infer_shapes
 from taskmap.spec.graph.passes.constant_fold import fold_node
@@ -200,7 +201,18 @@ def opset_of(model) -> int:
     for o in model.opset_import:
         if o.domain in ("", "ai.onnx"):
             return o.version
-    raise GraphError("the model imports no default-domain (ai.onnx) opset")
+    raise UnsupportedModel("the model imports no default-domain (ai.onnx) opset, only "
+                           + ", ".join(f"{o.domain} {o.version}" for o in model.opset_import))
+
+
+def upgrade(model, opset: int):
+    """The model at opset MIN_OPSET (onnx.version_converter), or UnsupportedModel saying why not."""
+    from onnx import version_converter
+    try:
+        return version_converter.convert_version(model, MIN_OPSET)
+    except Exception as e:  # noqa: BLE001 — the converter raises bare RuntimeErrors/ValueErrors of its own
+        raise UnsupportedModel(f"model opset {opset} is older than {MIN_OPSET} and onnx.version_converter "
+                               f"cannot upgrade it: {str(e).strip().splitlines()[0]}") from None
 
 
 def bind_dims(model, dims: dict[str, int]):
@@ -234,8 +246,7 @@ def load(model, name: str | None = None, dims: dict[str, int] | None = None) -> 
         model = bind_dims(model, dims)
     opset = opset_of(model)
     if opset < MIN_OPSET:
-        raise GraphError(f"model opset {opset} is older than {MIN_OPSET}; upgrade it with "
-                         f"onnx.version_converter.convert_version(model, {MIN_OPSET})")
+        model, opset = upgrade(model, opset), MIN_OPSET
     model = onnx.shape_inference.infer_shapes(model, data_prop=True)
     g = model.graph
     missing: dict[tuple[str, str], list[str]] = {}
@@ -266,11 +277,14 @@ def load(model, name: str | None = None, dims: dict[str, int] | None = None) -> 
         node = OnnxNode(proto, opset, k)
         try:
             CONVERTERS[proto.op_type](imp, node)
-        except ConvertError as e:
+        except (ConvertError, TaskmapError) as e:    # TaskmapError: an operator refused a folded constant
             failures.append(f"  {proto.op_type} (opset {opset}) at node {node.name}: {e}")
     if failures:
         raise UnsupportedModel(f"cannot import {len(failures)} nodes; nothing was imported:\n" + "\n".join(failures))
     graph = Graph(name or g.name or "model", tuple(inputs), tuple(imp.resolve(o.name) for o in g.output),
                   tuple(imp.nodes), tuple(Constant.of(k, a) for k, a in imp.constants.items()))
-    return verify(infer_shapes(graph))
+    try:
+        return verify(infer_shapes(graph))
+    except TaskmapError as e:       # an operator refuses a dtype or shape ONNX allows (i8 add, a rank-0 result)
+        raise UnsupportedModel(f"the registry operators do not take this model as converted: {e}") from None
 

@@ -491,7 +491,10 @@ def _attention(imp, node):
         raise ConvertError(f"only 4-D (batch, heads, sequence, head dim) inputs are supported, q has rank {rank}")
     if node.input(4) or node.input(5):
         raise ConvertError("past_key / past_value (a KV cache) are not supported")
+    if node.input(6):
+        raise ConvertError("input nonpad_kv_seqlen (padded key/value sequences) is not supported")
     a = {"is_causal": node.attrs["is_causal"]}
     if "scale" in node.given:
         a["scale"] = node.given["scale"]
-    imp.emit(node, "attention", data(node)[:4], a, outputs(imp, node))
+    ins = node.inputs[:4] if node.input(3) else node.inputs[:3]
+    imp.emit(node, "attention", ins, a, outputs(imp, node))

@@ -80,7 +80,7 @@ def checked_inputs(g: Graph, inputs) -> list[np.ndarray]:
         if a.shape != v.type.shape or array_dtype(a) != v.type.dtype:
             raise GraphError(f"{g.name}: input {v.name} must be {format_type(v.type)}, got "
                              f"{a.dtype}{list(a.shape)}; convert it (e.g. .astype(np.float32))")
-        out.append(np.ascontiguousarray(a))
+        out.append(a if a.flags.c_contiguous else a.copy())   # ascontiguousarray makes a 0-d array 1-d
     return out
 
 

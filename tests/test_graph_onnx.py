@@ -203,9 +203,9 @@ def test_unhandled_attribute_is_reported_not_ignored():
         load(_model(nodes, X, ["y"], [_c("s", np.ones(4, np.float32))]))
 
 
-def test_old_opset_and_bad_model_are_refused():
-    with pytest.raises(GraphError, match="opset 12 is older than 13"):
-        load(_model([helper.make_node("Relu", ["x"], ["y"])], X, ["y"], opset=12))
+def test_old_opset_is_upgraded_and_bad_model_refused():
+    g = load(_model([helper.make_node("Clip", ["x"], ["y"], min=0.0, max=0.5)], X, ["y"], opset=6))
+    assert [(n.op, n.attributes["min"], n.attributes["max"]) for n in g.nodes] == [("clip", 0.0, 0.5)]
     with pytest.raises(GraphError, match="no such ONNX file"):
         load("/nonexistent/model.onnx")
     with pytest.raises(GraphError, match="expected an onnx.ModelProto"):

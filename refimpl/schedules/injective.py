@@ -8,7 +8,8 @@ kernel's parameters in order of first use). The flattened output index space is 
 neighbouring groups (coalesced). A group is `vec` consecutive elements of the innermost
 dimension (`vec` divides it): the results are staged in registers and stored with one
 unrolled copy loop, which the CUDA emitter turns into a single 8/16-byte access, and every
-input read at `[..., last axis]` with the last axis unshifted is loaded the same way.
+input read at `[..., last axis]` with the last axis unshifted (and not under a condition) is
+loaded the same way.
 """
 from __future__ import annotations
 
@@ -92,12 +93,15 @@ def injective_kernel(name: str, out: ir.Buffer, axes: tuple[ir.Var, ...], body: 
 def _stage_inputs(body, last, last0, j, vec, taken):
     """Loads `x[..., last]` whose other indices neither involve `last` nor load (a gather's
     index may depend on `last` through its load) read from a register copy of the group's
-    `vec` elements, filled by one unrolled copy loop."""
+    `vec` elements, filled by one unrolled copy loop. A load in a select branch or the right
+    operand of `&&` / `||` stays where it is: it may be out of bounds where it is not
+    evaluated (concat reads x0[i] only for i below x0's extent, SPEC §4.4)."""
     preload, staged = [], {}
+    guarded = _guarded_loads(body)
 
     def stage(e):
         if not (isinstance(e, ir.Load) and e.indices and e.indices[-1] == last and e.buffer.scope == "global"
-                and not any(_uses(i, last) or _loads(i) for i in e.indices[:-1])):
+                and e not in guarded and not any(_uses(i, last) or _loads(i) for i in e.indices[:-1])):
             return e
         if e not in staged:
             reg = ir.Buffer(fresh_var(f"in{len(staged)}", taken).name, e.buffer.dtype, (ir.const(vec),), "register")
@@ -108,6 +112,14 @@ def _stage_inputs(body, last, last0, j, vec, taken):
                 (ir.Store(reg, (v,), ir.Load(e.buffer, e.indices[:-1] + (_b("+", last0, v),))),), unroll=True)])
         return ir.Load(staged[e], (j,))
     return ir.rewrite(body, stage), preload
+
+
+def _guarded_loads(body: ir.Expr) -> set:
+    """The loads evaluated only under a condition: in a select's branches or the right
+    operand of a short-circuit `&&` / `||`."""
+    branches = [b for n in ir.walk(body) for b in ((n.a, n.b) if isinstance(n, ir.Select) else
+                (n.b,) if isinstance(n, ir.Binary) and n.op in ("&&", "||") else ())]
+    return {n for b in branches for n in ir.walk(b) if isinstance(n, ir.Load)}
 
 
 def _inputs(body: ir.Expr, out: ir.Buffer) -> list[ir.Buffer]:
