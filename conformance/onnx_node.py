@@ -65,7 +65,7 @@ class NodeTest(Case):
         want = self.expected
         if result == want.result:
             status = "passed" if result == "passed" else "skipped"
-            message = "" if result == "passed" else f"{result} as listed ({want.where}: {want.reason})"
+            message = "" if result == "passed" else f"{result} as listed in {want.where.file}: {want.reason}"
             return Outcome(status, message, max_abs, max_rel, seconds, result=result)
         listed = f"listed as {want.result} at {want.where} ({want.reason})" if want.reason else \
             f"expected to pass (not in {want.where.file})"
