@@ -146,7 +146,7 @@ def _compare(name: str, got: np.ndarray, want, rtol: float, atol: float) -> tupl
     if want_t is dt.bfloat16:          # onnx's runner: at least two bf16 ulps
         rtol = max(rtol, 2.0**-6)
     c = arrays.compare(name, got, values, want_t, not want_t.is_float, rtol, atol)
-    return ("" if c.ok else c.message), c.max_abs_err, c.max_rel_err
+    return ("" if c.ok else c.message), c.max_abs, c.max_rel
 
 
 def _first_lines(text: str, n: int = 3) -> str:
