@@ -96,13 +96,17 @@ def _written(a: np.ndarray, name: str, steps) -> np.ndarray:
     return np.array(a)
 
 
+def has_schedule(op: str, types, attrs: dict) -> bool:
+    """False when the operator has no template and a reduction in its definition."""
+    return template_for(op, types, attrs) is not INJECTIVE_TEMPLATE or get(op).task(types, **attrs).is_injective
+
+
 def unscheduled(graph: Graph) -> list[str]:
-    """Nodes whose operator has no schedule: no template, and a reduction in its definition."""
+    """Nodes whose operator has no schedule (has_schedule)."""
     types, out = graph.types(), []
     for n in graph.nodes:
         ins = [types[i] for i in n.inputs]
-        if template_for(n.op, ins, n.attributes) is INJECTIVE_TEMPLATE and \
-                not get(n.op).task(ins, **n.attributes).is_injective:
+        if not has_schedule(n.op, ins, n.attributes):
             out.append(f"  {n.name} ({n.op} on {', '.join(format_type(t) for t in ins)})")
     return out
 
