@@ -179,11 +179,11 @@ class Operator:
         return self.onnx_fn(self.check_types(types), self.attributes(attrs))
 
     def sample(self, rng: np.random.Generator, types, **attrs) -> list[np.ndarray]:
-        """Random input storage arrays in the operator's domain (e.g. in-range indices)."""
+        """Random input storage arrays in the operator's domain (e.g. in-range indices), of
+        the types' shapes (0-d arrays for 0-d types, where NumPy would give scalars)."""
         types, attrs = self.check_types(types), self.attributes(attrs)
-        if self.sample_fn is not None:
-            return self.sample_fn(rng, types, attrs)
-        return [random_array(rng, t) for t in types]
+        arrays = self.sample_fn(rng, types, attrs) if self.sample_fn is not None else [random_array(rng, t) for t in types]
+        return [np.asarray(a) for a in arrays]
 
     @property
     def is_anchor(self) -> bool:
@@ -232,13 +232,15 @@ def values_of(a: np.ndarray, t: DType) -> np.ndarray:
 
 
 def to_storage(x, t: DType) -> np.ndarray:
-    """Reference values -> storage of t, rounded once (floats), saturating (float -> int)."""
+    """Reference values -> storage of t, rounded once (floats), saturating (float -> int); a
+    C-contiguous array of x's shape, 0-d included (NumPy's ufuncs give a 0-d operand back as a
+    scalar and np.ascontiguousarray makes it 1-d: neither may reach a caller)."""
     x = np.asarray(x)
     if t is dt.bfloat16:
-        return dt.to_bf16_bits(dt.round_to_odd_f32(x.astype(np.float64)))
+        return np.asarray(dt.to_bf16_bits(dt.round_to_odd_f32(x.astype(np.float64))), order="C")
     if t.is_integer and x.dtype.kind == "f":          # truncate, saturate, NaN -> 0 (SPEC §2.4)
         x = np.asarray(semantics.float_to_int(x, t))
-    return np.ascontiguousarray(x.astype(t.storage))
+    return x.astype(t.storage, order="C")
 
 
 def uniform_sample(low: float, high: float, away_from_zero: bool = False):
