@@ -101,7 +101,7 @@ def profile_table(rows: list[dict], replay_us: float) -> str:
     total = sum(r["us"] for r in rows) or 1.0
     table = [[r["step"], r["kernel"], "x".join(map(str, r["grid"])), "x".join(map(str, r["block"])),
               f"{r['us']:.2f}", f"{100 * r['us'] / total:.1f}%"] for r in rows]
-    return (tabulate(table, headers=["step", "kernel", "grid", "block", "us", "share"], disablenumparse=True)
+    return (tabulate(table, headers=["step", "kernel", "grid", "block", "us", "share"], disable_numparse=True)
             + f"\nsum of launches one by one: {total:.1f} us; whole program as one CUDA-graph replay: {replay_us:.1f} us")
 
 
