@@ -127,7 +127,7 @@ def _global_spaces(prog: Program, bound: binding.Binding, args, checks: bool) ->
 
 def _blocks_per_batch(prog: Program, bound: binding.Binding, checks: bool) -> int:
     """Blocks per batch so that lanes ≤ LANE_BUDGET and per-batch state ≤ BYTES_BUDGET."""
-    shadow = 4 + 4 * 8 if checks else 0     # init, atomic, pending, deferred marks + the two race records
+    shadow = 3 + 4 * 8 if checks else 0     # init, atomic, pending + the two race records
     per_lane = 24 * len(prog.var_slots)
     per_block = 0
     for b in prog.buffers.values():

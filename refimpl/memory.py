@@ -93,21 +93,23 @@ class Who:
 
 
 class RaceShadow:
-    """`deferred` (shared memory only): reads not yet recorded in `r`, as (elements, lanes'
-    fields) in program order, and `deferred_at` marks their elements. Recording a read only
+    """`deferred` (shared memory only): read Accesses not yet recorded in `r`, in program
+    order, and `deferred_span` the range of instance offsets they touch. Recording a read only
     matters to a later write of one of its elements in the same barrier interval: a block
     barrier orders every recorded read of the block's shared memory before all later accesses,
-    so the interpreter records deferred reads only when a write touches one of their elements
-    and drops them at syncthreads (most reads of a tile are never followed by such a write).
-    For the same reason a read need not look for a racing writer when `writes_since_barrier`
-    is False (always True for global memory: blocks do not synchronize)."""
+    so the interpreter records deferred reads only when a write's offsets overlap that range
+    and drops them at syncthreads (the reads of one stage of a double-buffered tile are never
+    followed by such a write). Recording them later is exact: the lanes' barrier counts change
+    only after record_all_deferred or drop_deferred. For the same reason a read need not look
+    for a racing writer when `writes_since_barrier` is False (always True for global memory:
+    blocks do not synchronize)."""
 
     def __init__(self, n: int, defer_reads: bool = False, clock=None):
         self.w = Who(n, clock)                   # last writer (a group only for atomics)
         self.r = Who(n, clock)                   # readers since the last write
         self.atomic = np.zeros(n, np.bool_)      # last write was atomic
         self.deferred = [] if defer_reads else None
-        self.deferred_at = np.zeros(n, np.bool_) if defer_reads else None
+        self.deferred_span = None                # (lowest, highest) instance offset of the deferred reads
         self.deferred_elements = 0
         self.writes_since_barrier = True
 
@@ -141,6 +143,8 @@ def _select(me: dict, k, n: int) -> dict:
 
 class Access:
     """One instruction's access to a Space by the lanes `lanes` (an index array)."""
+
+    span = None             # (lowest, highest) offset within the instance, where known (instance_span)
 
     def __init__(self, st, space: Space, index: list, lanes: np.ndarray, flat, node):
         self.st, self.space, self.index, self.lanes, self.flat, self.node = st, space, index, lanes, flat, node
@@ -234,15 +238,15 @@ def flat_of(space: Space, off, lanes, sel):
 
 
 def check_read(acc: Access, atomic: bool = False):
-    sp, f = acc.space, acc.flat
+    sp = acc.space                      # acc.flat only where a check needs it (it may be formed on demand)
     if sp.guard is not None:
         sp.guard.check(acc, write=False)
-    if sp.pending is not None and np.any(sp.pending[f]):
-        k = _first(sp.pending[f], acc)
+    if sp.pending is not None and np.any(sp.pending[acc.flat]):
+        k = _first(sp.pending[acc.flat], acc)
         raise acc.trap("read of pending async copy destination", k,
                        f"{acc.element(k)} is the destination of an async copy not yet waited for",
                        "call cp_async_wait_group() (and syncthreads() if another thread issued it) first")
-    ok = True if sp.init is None or sp.all_written else sp.init[f]
+    ok = True if sp.init is None or sp.all_written else sp.init[acc.flat]
     if not np.all(ok):
         k = _first(~ok, acc)
         kind = sp.scope
@@ -315,22 +319,33 @@ def _conflict(acc: Access, rec: Who, f, me: dict, candidates, first: str, second
 
 
 def _race_read(acc: Access, atomic: bool):
-    sh, f = acc.space.race, _per_lane(acc)
-    me = _me(acc)
+    sh = acc.space.race
     if sh.w.thread is not None and sh.writes_since_barrier:
+        f, me = _per_lane(acc), _me(acc)
         w = sh.w.thread.take(f)
         cand = (w != NONE) & (w != me["thread"])
         _conflict(acc, sh.w, f, me, cand & ~sh.atomic[f] if atomic else cand, "written", "read")
     if atomic:
         return
     if sh.deferred is None:
-        _record_read(sh.r, f, me, False)
+        _record_read(sh.r, _per_lane(acc), _me(acc), False)
         return
-    sh.deferred.append((f, me))       # st.bb and st.wbar change only after record_all_deferred or drop_deferred
-    sh.deferred_at[f] = True
-    sh.deferred_elements += f.size
+    sh.deferred.append(acc)
+    lo, hi = instance_span(acc)
+    span = sh.deferred_span
+    sh.deferred_span = (lo, hi) if span is None else (min(lo, span[0]), max(hi, span[1]))
+    sh.deferred_elements += acc.lanes.size
     if sh.deferred_elements > DEFER_LIMIT:
         record_deferred(sh)
+
+
+def instance_span(acc: Access) -> tuple[int, int]:
+    """The lowest and highest element offset within its instance (shared: the block's copy,
+    at a multiple of the instance size) that the access touches."""
+    if acc.span is None:
+        off = np.asarray(acc.flat) % acc.space.size
+        acc.span = (int(off.min()), int(off.max()))
+    return acc.span
 
 
 def _record_read(r: Who, f, me: dict, one_block: bool):
@@ -343,14 +358,14 @@ def _record_read(r: Who, f, me: dict, one_block: bool):
 
 def record_deferred(sh: RaceShadow):
     """Record the deferred reads in program order, exactly as if each had been recorded at once."""
-    for f, me in sh.deferred:
-        _record_read(sh.r, f, me, True)
+    for acc in sh.deferred:
+        _record_read(sh.r, _per_lane(acc), _me(acc), True)
     drop_deferred(sh)
 
 
 def drop_deferred(sh: RaceShadow):
     sh.deferred.clear()
-    sh.deferred_at[:] = False
+    sh.deferred_span = None
     sh.deferred_elements = 0
 
 
@@ -395,7 +410,7 @@ def _record_group(rec: Who, f, me: dict, merge, one_block: bool):
 
 def _race_write(acc: Access, atomic: bool):
     sh, f = acc.space.race, _per_lane(acc)
-    if sh.deferred and sh.deferred_at[f].any():
+    if sh.deferred and _overlaps(instance_span(acc), sh.deferred_span):
         record_deferred(sh)
     me = _me(acc)
     sh.writes_since_barrier = True
@@ -421,6 +436,10 @@ def _race_write(acc: Access, atomic: bool):
     w.wbar[f] = me["wbar"]
     w.stamp(f, me)
     sh.atomic[f] = atomic
+
+
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1]
 
 
 def forget_writer(space: Space, flat):

@@ -6,51 +6,111 @@ one interpreted statement per iteration. When every register index is a loop var
 nest (each used at most once per access) or a value that does not depend on the nest, each
 access is a strided view of the element-major register storage with one axis per loop and
 one for the lanes, and the whole nest is a few NumPy calls on (n0, n1, ..., lanes) arrays.
+A load from shared or global memory in the value (the fragment load `fa[s, i] = sa[st, k,
+4·g(tid) + i]`) may have indices affine in the nest's variables: it is one gather, with its
+lane-invariant offsets computed once per batch, checked as one access of all its iterations
+in program order (iteration-major), as the loop's reads would be recorded one by one.
 
 Exact: each iteration writes its own element and reads the stored tensor only at that element
 (no iteration sees another's write), other values are computed as in the loop, per element by
-the same ufuncs. Whenever a fact needed for that cannot be shown up front (an uninitialized
-element, an index out of bounds, some lanes inactive, a trace, a loop over the step budget)
-the nest runs as ordinary loops instead, which then trap or trace exactly as before.
+the same ufuncs; the nest writes no shared or global memory, so its reads of them see the
+same contents and the same race records in every iteration. Whenever a fact needed for that
+cannot be shown up front (an uninitialized element, an index out of bounds, an access that a
+check rejects, some lanes inactive, a trace, a loop over the step budget) the nest runs as
+ordinary loops instead, which then trap or trace exactly as before.
 """
 from __future__ import annotations
+
+from functools import cached_property
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from taskmap.spec import ir
 
+from . import memory
 from . import numerics as num
 from .exprs import compile_expr
+from .ranges import pure
+from .traps import KernelTrap
 
 _OPS = ("+", "-", "*", "min", "max")
+
+
+class _Nest:
+    """The loops of a nest: `axes` maps each loop variable (and its aliases) to its axis,
+    `defs` the integer variables the body declares from them (`i_2 = 4·g(tid) + i__r0`)."""
+
+    def __init__(self, cx):
+        self.cx, self.axes, self.defs, self.trips = cx, {}, {}, []
+
+    def independent(self, e) -> bool:
+        """e does not depend on the nest and cannot trap: computed once, as the loop would."""
+        return not any(ir.may_trap(n) or (isinstance(n, ir.Var) and (n.name in self.axes or n.name in self.defs
+                                                                       or n.name in self.cx.maybe_uninit))
+                       for n in ir.walk(e))
+
+    def affine(self, e):
+        """e as ({axis: coefficient}, [(coefficient, nest-independent expression)]), or None.
+        Integer +, - and · wrap modulo 2^bits, so the form, evaluated exactly in int64, is
+        congruent to e; where it lies inside a dimension's extent (checked before any
+        access) it equals e."""
+        match e:
+            case ir.Var(name=n) if n in self.axes:
+                return {self.axes[n]: 1}, []
+            case ir.Var(name=n) if n in self.defs:
+                return self.affine(self.defs[n])
+            case _ if self.independent(e):
+                return {}, [(1, e)]
+            case ir.Binary(op="+" | "-", a=a, b=b):
+                fa, fb = self.affine(a), self.affine(b)
+                if fa is None or fb is None:
+                    return None
+                return _combine(fa, fb, 1 if e.op == "+" else -1)
+            case ir.Binary(op="*", a=a, b=ir.Const(value=k)) | ir.Binary(op="*", a=ir.Const(value=k), b=a):
+                fa = self.affine(a)
+                return None if fa is None else _combine(({}, []), fa, k)
+        return None
+
+
+def _combine(x, y, k: int):
+    """x + k·y of affine forms; None where a coefficient would not fit an int32 (int64 products)."""
+    coeffs = dict(x[0])
+    for a, c in y[0].items():
+        coeffs[a] = coeffs.get(a, 0) + k * c
+    terms = x[1] + [(k * c, t) for c, t in y[1]]
+    if any(abs(c) >= 1 << 31 for c in list(coeffs.values()) + [c for c, _ in terms]):
+        return None
+    return coeffs, terms
 
 
 def compile_nest(s: ir.For, cx):
     """A closure `run(st) -> bool` executing the nest s as array operations (False: it did not,
     run the loops), or None when s is not such a nest."""
-    loops, body, axes = [], s, {}
+    body, nest = s, _Nest(cx)
     while isinstance(body, ir.For):
         if not all(isinstance(e, ir.Const) for e in (body.start, body.stop, body.step)) or body.step.value <= 0:
             return None
-        axes[body.var.name] = len(loops)
-        loops.append(body)
+        nest.axes[body.var.name] = len(nest.trips)
+        nest.trips.append(range(body.start.value, body.stop.value, body.step.value))
         stmts = []
         for x in body.body:
-            if _alias(x, axes, cx):
-                axes[x.var.name] = axes[x.init.name]
+            if _alias(x, nest.axes, cx):
+                nest.axes[x.var.name] = nest.axes[x.init.name]
+            elif _index_def(x, nest):
+                nest.defs[x.var.name] = x.init
             elif not cx.only_traced(x):
                 stmts.append(x)
         body = stmts[0] if len(stmts) == 1 else None
-    if not isinstance(body, ir.Store) or body.buffer.scope != "register" or not loops:
+    if not isinstance(body, ir.Store) or body.buffer.scope != "register" or not nest.trips:
         return None
-    trips = [range(f.start.value, f.stop.value, f.step.value) for f in loops]
+    trips = nest.trips
     if not all(trips):
         return None
-    store = _access(body.buffer, body.indices, axes, trips, cx)
-    if store is None or sorted(a for a in store.axis_of if a is not None) != list(range(len(loops))):
+    store = _access(body.buffer, body.indices, nest)
+    if store is None or sorted(a for a in store.axis_of if a is not None) != list(range(len(trips))):
         return None                  # every iteration must write its own element
-    value = _value(body.value, body.buffer.dtype, body, axes, trips, cx)
+    value = _value(body.value, body.buffer.dtype, body, nest)
     if value is None:
         return None
 
@@ -69,6 +129,11 @@ def compile_nest(s: ir.For, cx):
             sp, rows, _, init = spaces[acc]
             if init is not None and not rows <= sp.full_rows and not init.all():
                 return False
+        for read in value.memory:
+            gathered = read.gather(st)
+            if gathered is None:
+                return False
+            spaces[read] = gathered
         sp, rows, data, init = spaces[store]
         value.store(st, spaces, data)
         if init is not None:
@@ -84,10 +149,10 @@ def _alias(s, axes, cx) -> bool:
         and s.var.name in cx.ranges.defs
 
 
-def _independent(e, axes, cx) -> bool:
-    """e does not depend on the nest and cannot trap: computed once, as the loop would."""
-    return not any(ir.may_trap(n) or (isinstance(n, ir.Var) and (n.name in axes or n.name in cx.maybe_uninit))
-                   for n in ir.walk(e))
+def _index_def(s, nest: _Nest) -> bool:
+    """An integer variable set once to an affine function of the nest's variables (a memory index)."""
+    return isinstance(s, ir.DeclareVar) and s.init is not None and s.var.dtype.is_integer \
+        and s.init.dtype == s.var.dtype and s.var.name in nest.cx.ranges.defs and nest.affine(s.init) is not None
 
 
 class _Access:
@@ -135,29 +200,106 @@ def _strided(flat: np.ndarray, first: int, steps, shape, L: int) -> np.ndarray:
     return as_strided(flat[first * L:], shape, tuple(s * L * item for s in steps) + (item,))
 
 
-def _access(buffer, indices, axes, trips, cx):
+def _access(buffer, indices, nest: _Nest):
     axis_of, fixed = [], []
     for i in indices:
-        if isinstance(i, ir.Var) and i.name in axes:
-            axis_of.append(axes[i.name])
+        if isinstance(i, ir.Var) and i.name in nest.axes:
+            axis_of.append(nest.axes[i.name])
             fixed.append(None)
-        elif _independent(i, axes, cx):
+        elif nest.independent(i):
             axis_of.append(None)
-            fixed.append(compile_expr(i, cx))
+            fixed.append(compile_expr(i, nest.cx))
         else:
             return None
     used = [a for a in axis_of if a is not None]
     if len(used) != len(set(used)):
         return None
-    return _Access(buffer, cx.buf_slot(buffer), axis_of, fixed, trips)
+    return _Access(buffer, nest.cx.buf_slot(buffer), axis_of, fixed, nest.trips)
+
+
+class _MemoryRead:
+    """A load from shared or global memory whose index in dimension d is Σ_a c_da·k_a plus
+    nest-independent terms: the lane-invariant ones (thread-index arithmetic) are evaluated
+    once per batch, the others must be uniform. Axes the index does not use have extent 1."""
+
+    def __init__(self, load: ir.Load, forms, nest: _Nest):
+        cx = nest.cx
+        self.node, self.slot, self.cache = load, cx.buf_slot(load.buffer), cx.cache_slot()
+        self.proven = cx.in_bounds(load.buffer, load.indices)
+        used = {a for coeffs, _ in forms for a, c in coeffs.items() if c}
+        self.shape = tuple(len(r) if a in used else 1 for a, r in enumerate(nest.trips))
+        self.uses_all = len(used) == len(nest.trips)
+        k = [np.asarray(r if a in used else r[:1], np.int64).reshape([-1 if b == a else 1 for b in range(len(nest.trips))])
+             for a, r in enumerate(nest.trips)]
+        self.steps = [np.broadcast_to(sum((c * k[a] for a, c in coeffs.items()), np.int64(0)), self.shape)
+                      for coeffs, _ in forms]
+        self.invariant = [[(c, compile_expr(t, cx)) for c, t in terms if pure(t, cx.invariant)] for _, terms in forms]
+        self.uniform = [[(c, compile_expr(t, cx)) for c, t in terms if not pure(t, cx.invariant)] for _, terms in forms]
+
+    def _batch(self, st, sp):
+        """(offsets from the instance start with the uniform terms left out, shaped (n0, ..., lanes),
+        their flat storage indices, per dimension the index range, the lanes of the iterations)."""
+        off, bounds = np.zeros(self.shape + (1,), np.int64), []
+        for steps, terms, stride in zip(self.steps, self.invariant, sp.strides):
+            lane = sum((c * np.asarray(f(st, None), np.int64) for c, f in terms), np.int64(0))
+            bounds.append((int(np.min(lane)) + int(steps.min()), int(np.max(lane)) + int(steps.max())))
+            off = off + stride * (steps[..., None] + lane)
+        off = np.broadcast_to(off, self.shape + (st.L,))
+        lanes = np.tile(st.all_lanes, int(np.prod(self.shape)))
+        return (int(off.min()), int(off.max())), np.ascontiguousarray(off + sp.base), bounds, lanes
+
+    def gather(self, st):
+        """(storage, flat indices into it) of every iteration's element, checked as the loop's reads;
+        None where the loop must run instead."""
+        sp = st.spaces[self.slot]
+        if sp.guard is not None:
+            return None
+        batch = st.cache[self.cache]
+        if batch is None:
+            batch = st.cache[self.cache] = self._batch(st, sp)
+        (lo, hi), rel, bounds, lanes = batch
+        shift = 0
+        for d, (terms, (first, last), n, stride) in enumerate(zip(self.uniform, bounds, sp.shape, sp.strides)):
+            u = 0
+            for c, f in terms:
+                v = f(st, None)
+                if type(v) is np.ndarray:
+                    return None
+                u += c * int(v)
+            if not (d < len(self.proven) and self.proven[d]) and not (0 <= first + u and last + u < n):
+                return None
+            shift += stride * u
+        if sp.checked:
+            try:
+                memory.check_read(_NestRead(st, sp, lanes, rel, shift, self.node, (lo + shift, hi + shift)))
+            except KernelTrap:
+                return None          # the loop traps, at the first iteration and lane that does
+        if shift >= 0:               # a view from `shift` on: no addition to every index
+            return sp.data[shift:], rel
+        return sp.data, rel + shift
+
+
+class _NestRead(memory.Access):
+    """A nest's reads of one memory tensor as one access, iteration-major (program order); the
+    flat indices are formed only when a check needs them (deferred shared reads usually are
+    dropped at the next barrier unrecorded). Trap messages come from the loop, never from here."""
+
+    def __init__(self, st, space, lanes, rel, shift: int, node, span):
+        self.st, self.space, self.index, self.lanes, self.node, self.span = st, space, [], lanes, node, span
+        self._rel, self._shift = rel, shift
+
+    @cached_property
+    def flat(self):
+        return self._rel.reshape(-1) + self._shift
 
 
 class _Value:
     """`store(st, views, out)` writes the value into the store's storage view `out` (the top
-    operation writes there directly when it is a ufunc on the storage type: no temporary)."""
+    operation writes there directly when it is a ufunc on the storage type, or a gather: no
+    temporary)."""
 
-    def __init__(self, eval_, reads, t, into=None):
-        self.eval, self.reads, self.t, self.into = eval_, reads, t, into
+    def __init__(self, eval_, reads, memory_reads, t, into=None):
+        self.eval, self.reads, self.memory, self.t, self.into = eval_, reads, memory_reads, t, into
 
     def store(self, st, views, out):
         if self.into is not None:
@@ -166,24 +308,36 @@ class _Value:
             out[...] = num.to_storage(self.eval(st, views), self.t)
 
 
-def _value(e, t, store: ir.Store, axes, trips, cx):
+def _value(e, t, store: ir.Store, nest: _Nest):
     """The stored value as a function of the accesses' views, converted to t; None when e has a
-    part that the loop would evaluate differently (a trap, a load outside registers, ...)."""
-    reads = []
+    part that the loop would evaluate differently (a trap, a non-affine memory index, ...)."""
+    cx, reads, memory_reads = nest.cx, [], []
 
     def build(x):
-        if _independent(x, axes, cx):
+        if nest.independent(x):
             f = compile_expr(x, cx)
             return lambda st, views: f(st, None)
         match x:
             case ir.Load(buffer=b, indices=idx) if b.scope == "register":
                 if b.name == store.buffer.name and idx != store.indices:
                     return None          # another iteration's element: the loop order would matter
-                acc = _access(b, idx, axes, trips, cx)
+                acc = _access(b, idx, nest)
                 if acc is None:
                     return None
                 reads.append(acc)
                 return lambda st, views: num.from_storage(views[acc][2], b.dtype)
+            case ir.Load(buffer=b, indices=idx) if not isinstance(b.layout, ir.Swizzle):
+                forms = [nest.affine(i) for i in idx]
+                if None in forms or any(r.node.buffer.name == b.name for r in memory_reads):
+                    return None          # two reads of one tensor: their records would interleave
+                read = _MemoryRead(x, forms, nest)
+                memory_reads.append(read)
+
+                def gathered(st, views):
+                    src, flat = views[read]
+                    return num.from_storage(src.take(flat), b.dtype)
+                gathered.read = read
+                return gathered
             case ir.Binary(op=op, a=a, b=b) if op in _OPS and a.dtype == b.dtype == x.dtype:
                 fa, fb, fn = build(a), build(b), num.binary_op(op, x.dtype)
                 if fa is None or fb is None:
@@ -200,11 +354,16 @@ def _value(e, t, store: ir.Store, axes, trips, cx):
         return None
     src = e.dtype
     if src != t:
-        return _Value(lambda st, views: num.convert(f(st, views), src, t), reads, t)
-    if getattr(f, "ufunc", None) is None or num.lane_dtype(t) != t.storage:
-        return _Value(f, reads, t)
+        return _Value(lambda st, views: num.convert(f(st, views), src, t), reads, memory_reads, t)
+    if num.lane_dtype(t) != t.storage:
+        return _Value(f, reads, memory_reads, t)
+    read = getattr(f, "read", None)
+    if read is not None and read.uses_all:
+        return _Value(f, reads, memory_reads, t, lambda st, views, out: np.take(*views[read], out=out, mode="clip"))
+    if getattr(f, "ufunc", None) is None:
+        return _Value(f, reads, memory_reads, t)
     fn, fa, fb = f.ufunc
-    return _Value(f, reads, t, lambda st, views, out: fn(fa(st, views), fb(st, views), out=out))
+    return _Value(f, reads, memory_reads, t, lambda st, views, out: fn(fa(st, views), fb(st, views), out=out))
 
 
 def _into_scratch(fn, fa, fb, dtype, slot: int):

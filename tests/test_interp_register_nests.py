@@ -8,7 +8,8 @@ import pytest
 
 from taskmap import refimpl
 from taskmap.refimpl.trace import Trace
-from taskmap.lang import bf16, blockIdx, f16, f32, i32, kernel, register_tensor, repeat, threadIdx
+from taskmap.lang import (bf16, blockIdx, f16, f32, i32, kernel, register_tensor, repeat, shared_tensor, syncthreads,
+                          threadIdx)
 
 
 @kernel(grid=2, block=64)
@@ -104,3 +105,97 @@ def test_step_budget_still_stops_a_nest():
     with pytest.raises(refimpl.KernelTrap, match="step budget exceeded") as e:
         refimpl.interpret(outer_product, x, y, np.zeros((128, 4, 4), np.float32), 1, max_steps=3)
     assert "for i, j in repeat(4, 4)" in str(e.value)          # the first nest, not the later k loop
+
+
+# ---------------------------------------------------------------- memory reads in a nest
+
+@kernel(grid=2, block=64)
+def fragments(x: f32[128, 8], out: f32[128, 4], shift: i32, barrier: i32, written: i32):
+    """Each thread loads four elements of a shared tile in a nest (affine in the loop variable):
+    row t + 1 + i % 64 ... as one gather; `barrier` 0 leaves the read racing the tile's writes,
+    `written` < 8 leaves columns uninitialized, `shift` moves the reads out of bounds."""
+    t = threadIdx.x
+    s = shared_tensor(f32, [65, 8])
+    for k in range(written):
+        s[t, k] = x[blockIdx.x * 64 + t, k]
+        if t == 0:
+            s[64, k] = x[blockIdx.x * 64, k]
+    if barrier == 1:
+        syncthreads()
+    f = register_tensor(f32, [4])
+    for i in range(4):
+        f[i] = s[t + 1, 2 * i + 1 + shift]
+    for i in range(4):
+        out[blockIdx.x * 64 + t, i] = f[i]
+
+
+def _fragments_reference(x):
+    rows = np.concatenate([np.concatenate([x[b * 64 + 1:b * 64 + 64], x[b * 64:b * 64 + 1]]) for b in range(2)])
+    return rows[:, 1::2]
+
+
+@pytest.mark.parametrize("checks", [False, True])
+def test_memory_read_nest_matches_numpy(checks):
+    x = np.random.default_rng(3).standard_normal((128, 8)).astype(np.float32)
+    out = np.zeros((128, 4), np.float32)
+    refimpl.interpret(fragments, x, out, 0, 1, 8, checks=checks)
+    np.testing.assert_array_equal(out, _fragments_reference(x))
+
+
+def test_memory_read_nest_is_one_gather():
+    """The nest above and the fragment loads and outer product of examples.matmul_simt run as
+    array operations (else the interpreter is back to one statement per iteration)."""
+    from taskmap.examples import matmul_simt
+    from taskmap.refimpl.launch import program_for
+    from taskmap.refimpl.register_nests import compile_nest
+    from taskmap.spec import ir
+    for k, loops in ((fragments, {"i"}), (matmul_simt.matmul_simt, {"i_2__r0", "i_3__r0", "i_4__r0"})):
+        prog = program_for(k)
+        found = {n.var.name for n in ir.walk(prog.kernel) if isinstance(n, ir.For) and compile_nest(n, prog)}
+        assert loops <= found, found
+
+
+@pytest.mark.parametrize("args, phrase, detail", [
+    ((0, 0, 8), "data race on shared memory", "s[1, 1] written by thread (1,0,0) and read by thread (0,0,0)"),
+    ((0, 1, 5), "uninitialized shared read", "s[1, 5] is read before any thread wrote it"),
+    ((2, 1, 8), "out of bounds shared access", "s[1, 9] is outside shape (65, 8) in dimension 1"),
+])
+def test_memory_read_nest_traps_as_the_loop(args, phrase, detail):
+    """A check the gather fails makes the loop run: the trap names the first iteration's element
+    and thread, as a traced run (always the loop) does."""
+    x = np.ones((128, 8), np.float32)
+    with pytest.raises(refimpl.KernelTrap, match=phrase) as e:
+        refimpl.interpret(fragments, x, np.zeros((128, 4), np.float32), *args)
+    assert detail in str(e.value) and "f[i] = s[t + 1, 2 * i + 1 + shift]" in str(e.value)
+    with pytest.raises(refimpl.KernelTrap) as traced:
+        refimpl.interpret(fragments, x, np.zeros((128, 4), np.float32), *args, trace=Trace(threads=[(0, 0, 0)]))
+    assert str(traced.value).splitlines()[0] == str(e.value).splitlines()[0]
+
+
+@kernel(grid=1, block=64)
+def read_then_overwrite(x: f32[64], out: f32[64, 2], lag: i32):
+    """Reads of s[t + lag + i] in a nest, deferred until a write in the same barrier interval
+    touches their range: s[t] = 0 races with thread t - lag's read unless lag is 64 (disjoint)."""
+    t = threadIdx.x
+    s = shared_tensor(f32, [130])
+    s[t] = x[t]
+    s[t + 64] = x[t]
+    if t < 2:
+        s[t + 128] = x[t]
+    syncthreads()
+    f = register_tensor(f32, [2])
+    for i in range(2):
+        f[i] = s[t + lag + i]
+    s[t] = 0.0
+    for i in range(2):
+        out[t, i] = f[i]
+
+
+def test_deferred_nest_reads_race_with_a_later_write():
+    x = np.arange(64, dtype=np.float32)
+    with pytest.raises(refimpl.KernelTrap, match="data race on shared memory") as e:
+        refimpl.interpret(read_then_overwrite, x, np.zeros((64, 2), np.float32), 1)
+    assert "s[1] read by thread (0,0,0) and written by thread (1,0,0)" in str(e.value)
+    out = np.zeros((64, 2), np.float32)
+    refimpl.interpret(read_then_overwrite, x, out, 64)         # reads [64, 129], write [0, 63]: no race
+    np.testing.assert_array_equal(out, np.stack([np.r_[x, x[:2]][i:i + 64] for i in range(2)], axis=1))
