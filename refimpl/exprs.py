@@ -151,6 +151,8 @@ def _int_division(e: ir.Binary, cx):
         floor, c = (np.floor_divide if e.op == "/" else np.remainder), num.scalar(e.b.value, t)
         return lambda st, sel: floor(fa(st, sel), c)         # C and floor division agree here
     fn = num.binary_op(e.op, t)
+    if isinstance(e.b, ir.Const) and e.b.value != 0:
+        return lambda st, sel: fn(fa(st, sel), fb(st, sel))
 
     def run(st, sel):
         a, b = fa(st, sel), fb(st, sel)

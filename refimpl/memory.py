@@ -247,7 +247,7 @@ def check_read(acc: Access, atomic: bool = False):
                        f"{acc.element(k)} is the destination of an async copy not yet waited for",
                        "call cp_async_wait_group() (and syncthreads() if another thread issued it) first")
     ok = True if sp.init is None or sp.all_written else sp.init[acc.flat]
-    if not np.all(ok):
+    if ok is not True and not ok.all():
         k = _first(~ok, acc)
         kind = sp.scope
         raise acc.trap(f"uninitialized {kind} read", k, f"{acc.element(k)} is read before any thread wrote it",
@@ -416,7 +416,7 @@ def _race_write(acc: Access, atomic: bool):
     sh.writes_since_barrier = True
     w = sh.w
     w.ensure()
-    old = w.thread[f]
+    old = w.thread.take(f)
     cand = (old != NONE) & (old != me["thread"])
     _conflict(acc, w, f, me, cand & ~sh.atomic[f] if atomic else cand, "written", "written")
     if sh.r.thread is not None:
@@ -428,7 +428,7 @@ def _race_write(acc: Access, atomic: bool):
                       acc.space.scope == "shared")
     else:
         w.thread[f] = me["thread"]
-        dup = np.flatnonzero(w.thread[f] != me["thread"])
+        dup = np.flatnonzero(w.thread.take(f) != me["thread"])
         if dup.size:
             _race_trap(acc, int(dup[0]), w, int(f[dup[0]]), "written", "written", same_instruction=True)
         w.warp[f] = me["warp"]
@@ -488,7 +488,7 @@ def load(st, space: Space, index: list, off, sel, node):
     lanes = lanes_of(st, sel)
     flat = flat_of(space, off, lanes, sel)
     if space.checked:
-        check_read(Access(st, space, index, lanes, flat, node))
+        check_read(_spanned(Access(st, space, index, lanes, flat, node), off))
     vals = space.data[flat]
     if sel is not None and getattr(vals, "ndim", 0):
         out = np.zeros(st.L, vals.dtype)
@@ -504,13 +504,22 @@ def store(st, space: Space, index: list, off, values, sel, node, atomic: bool = 
     lanes = lanes_of(st, sel)
     flat = flat_of(space, off, lanes, sel)
     if space.checked:
-        check_write(Access(st, space, index, lanes, flat, node), atomic)
+        check_write(_spanned(Access(st, space, index, lanes, flat, node), off), atomic)
     v = to_storage(values, space.dtype)
     if getattr(v, "ndim", 0) and sel is not None:
         v = v[sel]
     if getattr(flat, "ndim", 0) == 0 and getattr(v, "ndim", 0):    # one element for every lane: the last lane's value
         v = v[-1]
     space.data[flat] = v
+
+
+def _spanned(acc: Access, off) -> Access:
+    """acc with its span taken from the instance offsets `off` (cheaper than from the flat
+    indices) where deferred reads may need it; inactive lanes' offsets only widen it."""
+    race = acc.space.race
+    if race is not None and race.deferred is not None:
+        acc.span = (int(off.min()), int(off.max())) if type(off) is np.ndarray else (int(off), int(off))
+    return acc
 
 
 def elements(st, space: Space, lanes, off, n: int, index: list, node):

@@ -14,6 +14,7 @@ assumed non-zero.
 """
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 
@@ -122,7 +123,12 @@ def _uniform_int(exact: int, a, b):
     """An exact integer result of uniform operands, wrapped to their type: Python ints are much
     cheaper than NumPy's scalar path (unrolled loop counters: `(kk - 1) % 2`)."""
     t = np.result_type(a, b)
-    return t.type(semantics.wrap(exact, dt.from_numpy(t)))
+    return t.type(semantics.wrap(exact, _int_type(t)))
+
+
+@functools.cache
+def _int_type(t: np.dtype) -> dt.DType:
+    return dt.from_numpy(t)
 
 
 _UFUNCS = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "%": np.fmod,

@@ -159,8 +159,9 @@ class _Access:
     """A register access whose indices are nest variables (`axis_of[d]`) or nest-independent
     values (`fixed[d]`, uniform at run time)."""
 
-    def __init__(self, buffer, slot, axis_of, fixed, trips):
+    def __init__(self, buffer, slot, axis_of, fixed, trips, cache: int):
         self.buffer, self.slot, self.axis_of, self.fixed, self.trips = buffer, slot, axis_of, fixed, trips
+        self.cache = cache                            # the batch's views, by first element (as_strided is slow)
         self.relative_rows: dict[tuple, set] = {}     # (steps, counts) -> element rows from the first
 
     def view(self, st):
@@ -183,6 +184,14 @@ class _Access:
             if type(i) is np.ndarray or not 0 <= i < n:
                 return None
             first += int(i) * stride
+        views = st.cache[self.cache]
+        if views is None or views[0] is not sp:
+            views = st.cache[self.cache] = (sp, {})
+        if first not in views[1]:
+            views[1][first] = self._views(st, sp, first, steps, counts)
+        return views[1][first]
+
+    def _views(self, st, sp, first: int, steps, counts):
         shape = tuple(counts) + (st.L,)
         data = _strided(sp.data, first, steps, shape, st.L)
         if sp.init is None:
@@ -214,7 +223,7 @@ def _access(buffer, indices, nest: _Nest):
     used = [a for a in axis_of if a is not None]
     if len(used) != len(set(used)):
         return None
-    return _Access(buffer, nest.cx.buf_slot(buffer), axis_of, fixed, nest.trips)
+    return _Access(buffer, nest.cx.buf_slot(buffer), axis_of, fixed, nest.trips, nest.cx.cache_slot())
 
 
 class _MemoryRead:

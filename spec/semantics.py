@@ -55,6 +55,9 @@ def wrap(v, t: dt.DType):
 def c_div(x, y):
     """C's x / y, truncating toward zero (y != 0); MIN / -1 is left to `wrap` (or to the
     fixed-width array arithmetic, which gives MIN)."""
+    if type(x) is int and type(y) is int:     # Python ints (uniform values): no overflow, no errstate
+        q = x // y
+        return q + (q * y != x and (x < 0) != (y < 0))
     with np.errstate(over="ignore"):          # int64 MIN // -1
         q = x // y
     return q + ((q * y != x) & ((x < 0) != (y < 0)))
