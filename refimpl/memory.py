@@ -145,6 +145,7 @@ class Access:
     """One instruction's access to a Space by the lanes `lanes` (an index array)."""
 
     span = None             # (lowest, highest) offset within the instance, where known (instance_span)
+    repeats = 0             # > 0: the lanes are every lane `repeats` times over (a register nest's iterations)
 
     def __init__(self, st, space: Space, index: list, lanes: np.ndarray, flat, node):
         self.st, self.space, self.index, self.lanes, self.flat, self.node = st, space, index, lanes, flat, node
@@ -287,11 +288,11 @@ def _first(bad, acc: Access) -> int:
 def _me(acc: Access) -> dict:
     st, lanes = acc.st, acc.lanes
     clock = acc.space.race.w.clock
-    if lanes is st.all_lanes:
+    if lanes is st.all_lanes or acc.repeats:
         me = {"thread": st.gid, "warp": st.gwarp, "bb": st.bb, "wbar": st.wbar, "block": st.gblock}
         if clock is not None:
             me |= {"lanes": st.all_lanes, "ep": clock.ep}
-        return me
+        return {k: np.tile(v, acc.repeats) for k, v in me.items()} if acc.repeats else me
     me = {"thread": st.gid[lanes], "warp": st.gwarp[lanes], "bb": st.bb[lanes], "wbar": st.wbar[lanes],
           "block": st.gblock[lanes]}
     if clock is not None:
@@ -417,7 +418,8 @@ def _race_write(acc: Access, atomic: bool):
     w = sh.w
     w.ensure()
     old = w.thread.take(f)
-    cand = (old != NONE) & (old != me["thread"])
+    same = old == me["thread"]
+    cand = ~same & (old != NONE)
     _conflict(acc, w, f, me, cand & ~sh.atomic[f] if atomic else cand, "written", "written")
     if sh.r.thread is not None:
         r = sh.r.thread[f]
@@ -427,11 +429,12 @@ def _race_write(acc: Access, atomic: bool):
         _record_group(w, f, me, np.flatnonzero((old != NONE) & sh.atomic[f]),   # atomics of several threads
                       acc.space.scope == "shared")
     else:
-        w.thread[f] = me["thread"]
-        dup = np.flatnonzero(w.thread.take(f) != me["thread"])
-        if dup.size:
-            _race_trap(acc, int(dup[0]), w, int(f[dup[0]]), "written", "written", same_instruction=True)
-        w.warp[f] = me["warp"]
+        if not same.all():          # else each element's last writer is the writing thread (and its warp) already
+            w.thread[f] = me["thread"]
+            dup = np.flatnonzero(w.thread.take(f) != me["thread"])
+            if dup.size:
+                _race_trap(acc, int(dup[0]), w, int(f[dup[0]]), "written", "written", same_instruction=True)
+            w.warp[f] = me["warp"]
         w.bb[f] = me["bb"]
     w.wbar[f] = me["wbar"]
     w.stamp(f, me)

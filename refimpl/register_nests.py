@@ -102,11 +102,11 @@ def compile_nest(s: ir.For, cx):
             elif not cx.only_traced(x):
                 stmts.append(x)
         body = stmts[0] if len(stmts) == 1 else None
-    if not isinstance(body, ir.Store) or body.buffer.scope != "register" or not nest.trips:
+    if not isinstance(body, ir.Store) or not nest.trips or not all(nest.trips):
         return None
+    if body.buffer.scope != "register":
+        return _memory_store_nest(body, nest)
     trips = nest.trips
-    if not all(trips):
-        return None
     store = _access(body.buffer, body.indices, nest)
     if store is None or sorted(a for a in store.axis_of if a is not None) != list(range(len(trips))):
         return None                  # every iteration must write its own element
@@ -117,29 +117,58 @@ def compile_nest(s: ir.For, cx):
     longest = max(len(r) for r in trips)
 
     def run(st) -> bool:
-        if longest > st.max_steps:
-            return False                 # the loop traps "step budget exceeded"
-        spaces = {}
-        for acc in value.reads + [store]:
-            view = acc.view(st)
-            if view is None:
-                return False
-            spaces[acc] = view
-        for acc in value.reads:
-            sp, rows, _, init = spaces[acc]
-            if init is not None and not rows <= sp.full_rows and not init.all():
-                return False
-        for read in value.memory:
-            gathered = read.gather(st)
-            if gathered is None:
-                return False
-            spaces[read] = gathered
+        spaces = _operands(st, value, [store], longest)
+        if spaces is None:
+            return False
         sp, rows, data, init = spaces[store]
         value.store(st, spaces, data)
-        if init is not None:
+        if init is not None and not rows <= sp.full_rows:    # full rows are marked already
             init[...] = True
             sp.full_rows.update(rows)
         return True
+    return run
+
+
+def _operands(st, value, stores, longest: int):
+    """The views of the value's register reads and of the register `stores`, and the gathers of
+    its memory reads, by access; None where the loop must run instead."""
+    if longest > st.max_steps:
+        return None                      # the loop traps "step budget exceeded"
+    spaces = {}
+    for acc in value.reads + stores:
+        view = acc.view(st)
+        if view is None:
+            return None
+        spaces[acc] = view
+    for acc in value.reads:
+        sp, rows, _, init = spaces[acc]
+        if init is not None and not rows <= sp.full_rows and not init.all():
+            return None
+    for read in value.memory:
+        gathered = read.gather(st)
+        if gathered is None:
+            return None
+        spaces[read] = gathered
+    return spaces
+
+
+def _memory_store_nest(body: ir.Store, nest: _Nest):
+    """A nest storing to shared or global memory at indices affine in every nest variable: the
+    value of all iterations at once, one checked write of all of them in program order. Exact
+    where no element is written twice (checked once per batch): then no iteration's write
+    meets another's, and the value reads no memory the nest writes."""
+    forms = [nest.affine(i) for i in body.indices]
+    if None in forms or isinstance(body.buffer.layout, ir.Swizzle):
+        return None
+    target = _MemoryAccess(body, forms, nest)
+    value = _value(body.value, body.buffer.dtype, body, nest)
+    if not target.uses_all or value is None:
+        return None
+    longest, t = max(len(r) for r in nest.trips), body.buffer.dtype
+
+    def run(st) -> bool:
+        spaces = _operands(st, value, [], longest)
+        return spaces is not None and target.scatter(st, lambda: num.to_storage(value.eval(st, spaces), t))
     return run
 
 
@@ -226,15 +255,18 @@ def _access(buffer, indices, nest: _Nest):
     return _Access(buffer, nest.cx.buf_slot(buffer), axis_of, fixed, nest.trips, nest.cx.cache_slot())
 
 
-class _MemoryRead:
-    """A load from shared or global memory whose index in dimension d is Σ_a c_da·k_a plus
-    nest-independent terms: the lane-invariant ones (thread-index arithmetic) are evaluated
-    once per batch, the others must be uniform. Axes the index does not use have extent 1."""
+class _MemoryAccess:
+    """A load from or store to shared or global memory whose index in dimension d is
+    Σ_a c_da·k_a plus nest-independent terms: the lane-invariant ones (thread-index arithmetic)
+    are evaluated once per batch, the others must be uniform. Axes the index does not use have
+    extent 1."""
 
-    def __init__(self, load: ir.Load, forms, nest: _Nest):
+    def __init__(self, node: ir.Load | ir.Store, forms, nest: _Nest):
         cx = nest.cx
-        self.node, self.slot, self.cache = load, cx.buf_slot(load.buffer), cx.cache_slot()
-        self.proven = cx.in_bounds(load.buffer, load.indices)
+        self.node, self.buffer = node, node.buffer
+        self.slot, self.cache = cx.buf_slot(node.buffer), cx.cache_slot()
+        cx.cache_slot()                             # self.cache + 1: no element written twice (stores)
+        self.proven = cx.in_bounds(node.buffer, node.indices)
         used = {a for coeffs, _ in forms for a, c in coeffs.items() if c}
         self.shape = tuple(len(r) if a in used else 1 for a, r in enumerate(nest.trips))
         self.uses_all = len(used) == len(nest.trips)
@@ -257,18 +289,16 @@ class _MemoryRead:
         lanes = np.tile(st.all_lanes, int(np.prod(self.shape)))
         return (int(off.min()), int(off.max())), np.ascontiguousarray(off + sp.base), bounds, lanes
 
-    def gather(self, st):
-        """(storage, flat indices into it) of every iteration's element, checked as the loop's reads;
-        None where the loop must run instead."""
+    def _locate(self, st):
+        """(space, the batch's offsets, the uniform shift) with every index in bounds, else None."""
         sp = st.spaces[self.slot]
         if sp.guard is not None:
             return None
         batch = st.cache[self.cache]
         if batch is None:
             batch = st.cache[self.cache] = self._batch(st, sp)
-        (lo, hi), rel, bounds, lanes = batch
         shift = 0
-        for d, (terms, (first, last), n, stride) in enumerate(zip(self.uniform, bounds, sp.shape, sp.strides)):
+        for d, (terms, (first, last), n, stride) in enumerate(zip(self.uniform, batch[2], sp.shape, sp.strides)):
             u = 0
             for c, f in terms:
                 v = f(st, None)
@@ -278,23 +308,60 @@ class _MemoryRead:
             if not (d < len(self.proven) and self.proven[d]) and not (0 <= first + u and last + u < n):
                 return None
             shift += stride * u
+        return sp, batch, shift
+
+    def _access(self, st, sp, batch, shift: int):
+        (lo, hi), rel, _, lanes = batch
+        return _NestAccess(st, sp, lanes, rel, shift, self.node, (lo + shift, hi + shift))
+
+    def gather(self, st):
+        """(storage, flat indices into it) of every iteration's element, checked as the loop's reads;
+        None where the loop must run instead."""
+        located = self._locate(st)
+        if located is None:
+            return None
+        sp, batch, shift = located
         if sp.checked:
             try:
-                memory.check_read(_NestRead(st, sp, lanes, rel, shift, self.node, (lo + shift, hi + shift)))
+                memory.check_read(self._access(st, sp, batch, shift))
             except KernelTrap:
                 return None          # the loop traps, at the first iteration and lane that does
+        rel = batch[1]
         if shift >= 0:               # a view from `shift` on: no addition to every index
             return sp.data[shift:], rel
         return sp.data, rel + shift
 
+    def scatter(self, st, values) -> bool:
+        """Store values() (storage values broadcastable to (n0, ..., lanes)) in every iteration's
+        element, checked as the loop's writes; False (nothing written) where the loop must run."""
+        located = self._locate(st)
+        if located is None:
+            return False
+        sp, batch, shift = located
+        injective = st.cache[self.cache + 1]
+        if injective is None:
+            injective = st.cache[self.cache + 1] = np.unique(batch[1]).size == batch[1].size
+        if not injective:
+            return False
+        v = values()
+        acc = self._access(st, sp, batch, shift)
+        if sp.checked:
+            try:
+                memory.check_write(acc)
+            except KernelTrap:
+                return False         # raised before any record changed: the loop traps as it would
+        sp.data[acc.flat] = np.broadcast_to(v, batch[1].shape).reshape(-1)
+        return True
 
-class _NestRead(memory.Access):
-    """A nest's reads of one memory tensor as one access, iteration-major (program order); the
-    flat indices are formed only when a check needs them (deferred shared reads usually are
-    dropped at the next barrier unrecorded). Trap messages come from the loop, never from here."""
+
+class _NestAccess(memory.Access):
+    """A nest's accesses to one memory tensor as one access, iteration-major (program order); the
+    flat indices are formed only when needed (deferred shared reads usually are dropped at the
+    next barrier unrecorded). Trap messages come from the loop, never from here."""
 
     def __init__(self, st, space, lanes, rel, shift: int, node, span):
         self.st, self.space, self.index, self.lanes, self.node, self.span = st, space, [], lanes, node, span
+        self.repeats = rel.size // st.L
         self._rel, self._shift = rel, shift
 
     @cached_property
@@ -337,9 +404,9 @@ def _value(e, t, store: ir.Store, nest: _Nest):
                 return lambda st, views: num.from_storage(views[acc][2], b.dtype)
             case ir.Load(buffer=b, indices=idx) if not isinstance(b.layout, ir.Swizzle):
                 forms = [nest.affine(i) for i in idx]
-                if None in forms or any(r.node.buffer.name == b.name for r in memory_reads):
-                    return None          # two reads of one tensor: their records would interleave
-                read = _MemoryRead(x, forms, nest)
+                if None in forms or b.name == store.buffer.name or any(r.buffer.name == b.name for r in memory_reads):
+                    return None          # a tensor the nest writes, or read twice (records would interleave)
+                read = _MemoryAccess(x, forms, nest)
                 memory_reads.append(read)
 
                 def gathered(st, views):

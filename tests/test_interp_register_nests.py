@@ -199,3 +199,57 @@ def test_deferred_nest_reads_race_with_a_later_write():
     out = np.zeros((64, 2), np.float32)
     refimpl.interpret(read_then_overwrite, x, out, 64)         # reads [64, 129], write [0, 63]: no race
     np.testing.assert_array_equal(out, np.stack([np.r_[x, x[:2]][i:i + 64] for i in range(2)], axis=1))
+
+
+# ---------------------------------------------------------------- memory stores in a nest
+
+@kernel(grid=2, block=64)
+def tile_store(x: f32[128, 4], out: f32[128, 4], step: i32, shift: i32, barrier: i32, rewrite: i32):
+    """Nests storing to shared memory at t·step + i + shift (step 3 makes neighbours' elements
+    meet: a race between iterations), a second nest rewriting the tile from other threads
+    (a race unless `barrier`), and a nest copying the tile back to global memory."""
+    t = threadIdx.x
+    s = shared_tensor(f32, [260])
+    for i in range(4):
+        s[t * step + i + shift] = x[blockIdx.x * 64 + t, i]
+    if rewrite == 1:
+        if barrier == 1:
+            syncthreads()
+        for i in range(4):
+            s[(t + 1) % 64 * 4 + i] = x[blockIdx.x * 64 + t, i] * 2.0
+    syncthreads()
+    for i in range(4):
+        out[blockIdx.x * 64 + t, i] = s[t * 4 + i]
+
+
+@pytest.mark.parametrize("checks", [False, True])
+@pytest.mark.parametrize("rewrite", [0, 1])
+def test_memory_store_nest_matches_numpy(checks, rewrite):
+    x = np.random.default_rng(4).standard_normal((128, 4)).astype(np.float32)
+    out = np.zeros((128, 4), np.float32)
+    refimpl.interpret(tile_store, x, out, 4, 0, 1, rewrite, checks=checks)
+    want = x if not rewrite else np.concatenate([np.roll(x[b * 64:b * 64 + 64], 1, axis=0) * 2 for b in range(2)])
+    np.testing.assert_array_equal(out, want)
+    from taskmap.refimpl.launch import program_for
+    from taskmap.refimpl.register_nests import compile_nest
+    from taskmap.spec import ir
+    prog = program_for(tile_store)
+    assert sum(1 for n in ir.walk(prog.kernel) if isinstance(n, ir.For) and compile_nest(n, prog)) == 3
+
+
+@pytest.mark.parametrize("args, phrase, detail, line", [
+    ((3, 0, 1, 0), "data race on shared memory", "s[3] written by thread (1,0,0) and written by thread (0,0,0)",
+     "s[t * step + i + shift] = x[blockIdx.x * 64 + t, i]"),
+    ((4, 0, 0, 1), "data race on shared memory", "s[4] written by thread (1,0,0) and written by thread (0,0,0)",
+     "s[(t + 1) % 64 * 4 + i] = x[blockIdx.x * 64 + t, i] * 2.0"),
+    ((4, 5, 1, 0), "out of bounds shared access", "s[260] is outside shape (260) in dimension 0 in block (0,0,0), thread (63,0,0)",
+     "s[t * step + i + shift] = x[blockIdx.x * 64 + t, i]"),
+])
+def test_memory_store_nest_traps_as_the_loop(args, phrase, detail, line):
+    x = np.ones((128, 4), np.float32)
+    with pytest.raises(refimpl.KernelTrap, match=phrase) as e:
+        refimpl.interpret(tile_store, x, np.zeros((128, 4), np.float32), *args)
+    assert detail in str(e.value) and line in str(e.value)
+    with pytest.raises(refimpl.KernelTrap) as traced:
+        refimpl.interpret(tile_store, x, np.zeros((128, 4), np.float32), *args, trace=Trace(threads=[(0, 0, 0)]))
+    assert str(traced.value).splitlines()[0] == str(e.value).splitlines()[0]
