@@ -178,11 +178,11 @@ def _input_spec(v: Variant, name: str, declared, seed: int) -> arrays.TensorSpec
         if declared is not None and given is not declared.dtype:
             raise m.at("dtype").error(f"input {name} is {declared.dtype.short} in the model, not {given.short}")
         dtype = given
-    if dtype.is_integer and (m is None or "range" not in m):
-        raise where.error(f"input {name} is {dtype.short} (indices, token ids): give its `range: [low, high]` "
-                          f"so every value is in bounds")
     spec = m if m is not None else ymap({}, where, {})
     init = get_key(spec, "init", "str", "random", what=f"input {name}")
+    if dtype.is_integer and init in ("random", "randint") and "range" not in spec:
+        raise where.error(f"input {name} is {dtype.short} (indices, token ids): give its `range: [low, high]` "
+                          f"so every value is in bounds")
     return tensor_spec(spec, init, shape, dtype, seed, f"input {name}")
 
 

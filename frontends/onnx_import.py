@@ -177,9 +177,8 @@ def _value_type(vi, symbols: dict) -> TensorType | None:
     dims = []
     for k, d in enumerate(t.tensor_type.shape.dim):
         if d.HasField("dim_value"):
-            if d.dim_value <= 0:
-                raise ConvertError(f"value {vi.name} has a dimension of size {d.dim_value}; "
-                                   "zero-sized tensors are not supported")
+            if d.dim_value < 0:
+                raise ConvertError(f"value {vi.name} has a dimension of size {d.dim_value}")
             dims.append(int(d.dim_value))
         else:
             dims.append(d.dim_param or symbols.setdefault((vi.name, k), f"{vi.name}.{k}"))
@@ -284,7 +283,17 @@ def load(model, name: str | None = None, dims: dict[str, int] | None = None) -> 
     graph = Graph(name or g.name or "model", tuple(inputs), tuple(imp.resolve(o.name) for o in g.output),
                   tuple(imp.nodes), tuple(Constant.of(k, a) for k, a in imp.constants.items()))
     try:
-        return verify(infer_shapes(graph))
+        graph = verify(infer_shapes(graph))
     except TaskmapError as e:       # an operator refuses a dtype or shape ONNX allows (i8 add, a rank-0 result)
         raise UnsupportedModel(f"the registry operators do not take this model as converted: {e}") from None
+    _refuse_zero_sized(graph)
+    return graph
+
+
+def _refuse_zero_sized(graph: Graph) -> None:
+    """Zero-sized constants are data (the empty shape of a scalar ConstantOfShape, an empty `axes`)
+    and fold away; a zero-sized tensor computed at run time has no kernel."""
+    for v in (*graph.inputs, *(o for n in graph.nodes for o in n.outputs)):
+        if v.type is not None and 0 in v.type.shape:
+            raise UnsupportedModel(f"value {v.name} has a dimension of size 0; zero-sized tensors are not supported")
 

@@ -58,24 +58,43 @@ def _tensors(inputs: dict):
     return tuple(torch.from_numpy(a) for a in inputs.values())
 
 
+def _by_name(module, names):
+    """`module` called with its inputs by keyword, returning plain tensors: transformers 5 models
+    traced with positional inputs fail ("got multiple values for argument 'use_cache'"), and the
+    TorchScript exporter cannot pass keywords itself."""
+    import torch
+
+    class ByName(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = module
+
+        def forward(self, *tensors):
+            out = self.inner(**dict(zip(names, tensors)))
+            return out.to_tuple() if hasattr(out, "to_tuple") else out   # transformers' ModelOutput
+
+    return ByName()
+
+
 def run(module, inputs: dict) -> list:
     """The module's outputs on `inputs` (NumPy arrays), flattened as the ONNX export orders them."""
     import torch
     with torch.no_grad():
-        out = module(*_tensors(inputs))
-    if hasattr(out, "to_tuple"):                     # transformers' ModelOutput
-        out = out.to_tuple()
+        out = _by_name(module, list(inputs))(*_tensors(inputs))
     flat = list(out) if isinstance(out, (tuple, list)) else [out]
     return [t.numpy() for t in flat if isinstance(t, torch.Tensor)]
 
 
 def to_onnx(module, inputs: dict):
-    """The module exported (TorchScript exporter, opset OPSET) on example `inputs` by name."""
+    """The module exported (TorchScript exporter, opset OPSET) on example `inputs` by name. A copy is
+    traced: tracing changes a transformers 5 module's later eager outputs."""
+    import copy
+
     import onnx
     import torch
     buffer = io.BytesIO()
     options = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     with torch.no_grad():
-        torch.onnx.export(module, _tensors(inputs), buffer, input_names=list(inputs), opset_version=OPSET,
+        torch.onnx.export(_by_name(copy.deepcopy(module), list(inputs)), _tensors(inputs), buffer, input_names=list(inputs), opset_version=OPSET,
                           do_constant_folding=True, **options)
     return onnx.shape_inference.infer_shapes(onnx.load_from_string(buffer.getvalue()))

@@ -119,6 +119,8 @@ DECOMPOSED = {
                    helper.make_node("Add", ["x", "c"], ["a"]), helper.make_node("Mul", ["a", "z"], ["m"]),
                    helper.make_node("Add", ["m", "rf"], ["y"])], X,
                   [_c("sh", np.int64([3, 4])), _c("r0", np.int64(0)), _c("r1", np.int64(8)), _c("r2", np.int64(2))]),
+    "ConstantOfShape-scalar": ([helper.make_node("ConstantOfShape", ["e"], ["z"], value=_c("v", np.float32([2.0]))),
+                                helper.make_node("Mul", ["x", "z"], ["y"])], X, [_c("e", np.zeros(0, np.int64))]),
     "Tile": ([helper.make_node("Tile", ["x", "r"], ["y"])], X, [_c("r", np.int64([2, 1, 3]))]),
     "Pad-axes": ([helper.make_node("Pad", ["x", "p", "v", "ax"], ["y"])], X,
                  [_c("p", np.int64([1, 2, 0, 1])), _c("v", np.float32(0.25)), _c("ax", np.int64([0, 2]))]),
@@ -225,3 +227,10 @@ def test_full_size_models_import(name):
     up to ~1 GB each, hence slow)."""
     graph = run(PIPELINE, load(onnx_models.FULL[name]()))
     assert len(graph.nodes) >= 50 and all(isinstance(d, int) for t in graph.output_types() for d in t.shape)
+
+
+def test_zero_sized_runtime_tensor_is_refused():
+    model = _model([helper.make_node("Slice", ["x", "s", "e"], ["y"])], X,
+                   ["y"], [_c("s", np.int64([1])), _c("e", np.int64([1]))])
+    with pytest.raises(UnsupportedModel, match="zero-sized tensors are not supported"):
+        load(model)
