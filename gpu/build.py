@@ -19,6 +19,7 @@ from typing import Callable
 from taskmap.spec.errors import TaskmapError
 
 from .emit import Emitted, emit_kernel
+from .emit_wgmma import ARCH_MARK
 
 # SPEC §2.3: no FMA contraction, IEEE division and square root (no fast-math).
 OPTIONS = ("-O3", "-std=c++17", "--fmad=false", "-prec-div=true", "-prec-sqrt=true", "-lineinfo")
@@ -97,7 +98,14 @@ def compile_ahead(sources, arch: str, progress: Callable[[str], None] | None = N
     return len(missing)
 
 
+def target_arch(source: str, arch: str) -> str:
+    """The arch to compile `source` for on a device of `arch`: its arch-specific variant (sm_90a)
+    when the source uses instructions only that variant has (wgmma: gpu/emit_wgmma.py)."""
+    return f"{arch}a" if ARCH_MARK in source and arch == "sm_90" else arch
+
+
 def run_nvcc(source: str, arch: str, options=OPTIONS, output: str = "cubin") -> bytes:
+    arch = target_arch(source, arch)
     exe = nvcc()
     nvcc_version()                              # raises the one-line reason when nvcc is absent
     with tempfile.TemporaryDirectory(prefix="taskmap-nvcc-") as d:

@@ -19,6 +19,7 @@ from taskmap.spec.passes import run
 from taskmap.spec.verify_launch import block_shape
 from taskmap.spec.verify_mbarrier import tma_box
 
+from . import emit_wgmma
 from .emit_expr import FULL_MASK, ExprEmitter, cname, convert, ctype, offset, strip_parens
 from .passes import PIPELINE
 from .prelude import PRELUDE
@@ -64,6 +65,8 @@ def emit_kernel(k: ir.Kernel, line_directives: bool = True, prelude: bool = True
         for line in PRELUDE.strip("\n").split("\n"):
             out.raw(line)
         out.raw("")
+    for line in emit_wgmma.helpers(lowered):
+        out.raw(line)
     dynamic = tuple(n.buffer for n in ir.walk(lowered) if isinstance(n, ir.DeclareBuffer) and n.dynamic)
     emitter = _Kernel(lowered, out, dynamic)
     emitter.emit()
@@ -77,6 +80,7 @@ def shared_bytes(buf: ir.Buffer, shape: tuple[int, ...], align: int = 16) -> int
 
 
 TMA_SHARED_ALIGN = 128          # cp.async.bulk.tensor: shared boxes start at 128-byte aligned addresses
+WGMMA_SHARED_ALIGN = 1024       # wgmma descriptors swizzle address bits 4-9: operand tensors on a 1 KiB boundary
 
 
 def _tensor_maps(k: ir.Kernel) -> dict:
@@ -120,8 +124,13 @@ class _Kernel:
         self.maps = [(b, box) for (_, box), (_, b) in self.map_index.items()]
         self.tma_shared = {n.dst.buffer.name if isinstance(n, ir.TmaLoad) else n.src.buffer.name
                            for n in ir.walk(k) if isinstance(n, (ir.TmaLoad, ir.TmaStore))}
-        self.shared_align = TMA_SHARED_ALIGN if self.tma_shared else 16
-        self.fenced_barriers = any(isinstance(n, ir.TmaStore) for n in ir.walk(k))
+        self.wgmma_shared = {r.buffer.name for n in ir.walk(k) if isinstance(n, ir.Wgmma) for r in (n.a, n.b)
+                             if r.buffer.scope == "shared"}
+        self.shared_align = WGMMA_SHARED_ALIGN if self.wgmma_shared else TMA_SHARED_ALIGN if self.tma_shared else 16
+        # shared writes a TMA store or a wgmma (the async proxy) may read after the barrier
+        self.fenced_barriers = any(isinstance(n, (ir.TmaStore, ir.Wgmma)) for n in ir.walk(k))
+        self.wgmma_registers = emit_wgmma.fenced_registers(k)
+        self.in_scope: list[ir.Buffer] = []          # register tensors declared in the enclosing blocks
 
     # ---------------------------------------------------------------- kernel
     def emit(self):
@@ -145,8 +154,10 @@ class _Kernel:
         out.raw("}")
 
     def block(self, body, depth: int):
+        outer = len(self.in_scope)
         for s in body:
             self.stmt(s, depth)
+        del self.in_scope[outer:]
 
     def value(self, e: ir.Expr, t: dt.DType) -> str:
         return strip_parens(convert(self.x.emit(e), e.dtype, t))
@@ -167,6 +178,7 @@ class _Kernel:
                 line(f"{cname(v.name)} = {self.value(e, v.dtype)};")
             case ir.DeclareBuffer(buffer=b):
                 line(self.declare(b))
+                self.in_scope.append(b)
             case ir.Store(buffer=b, indices=idx, value=e):
                 line(f"{cname(b.name)}[{offset(b, idx, x.emit)}] = {self.value(e, b.dtype)};")
             case ir.For():
@@ -182,7 +194,7 @@ class _Kernel:
                 line(f"while ({x(c)}) {{")
                 self.block(body, d + 1)
                 self.out.raw("    " * d + "}", s.loc)
-            case ir.SyncThreads() if self.fenced_barriers:     # shared writes a TMA store may read next
+            case ir.SyncThreads() if self.fenced_barriers:
                 line("tm_fence_proxy_async(); __syncthreads();")
             case ir.SyncThreads():
                 line("__syncthreads();")
@@ -214,6 +226,18 @@ class _Kernel:
                 line(f"tm_ldmatrix<{n}, {'true' if t else 'false'}>({self.ref(dst)}, {self.ref(src)});")
             case ir.MmaSync(shape=shape, a=a, b=b, acc=acc):
                 line(f"tm_mma_{shape}({self.ref(a)}, {self.ref(b)}, {self.ref(acc)});")
+            case ir.Wgmma(acc=acc, a=a, b=b):
+                da = self.ref(a) if s.a_in_registers else self.descriptor(a, s.a_lbo, s.a_sbo, s.a_swizzle)
+                line(f"{emit_wgmma.helper_name(s)}({self.ref(acc)}, {da}, "
+                     f"{self.descriptor(b, s.b_lbo, s.b_sbo, s.b_swizzle)});")
+            case ir.WgmmaFence():
+                self.fence_wgmma_registers(line)
+                line("tm_wgmma_fence();")
+            case ir.WgmmaCommit():
+                line("tm_wgmma_commit();")
+            case ir.WgmmaWait(pending=n):
+                line(f"tm_wgmma_wait<{n}>();")
+                self.fence_wgmma_registers(line)
             case ir.Atomic(op=op, target=t, value=v, compare=c, result=r):
                 ty = t.buffer.dtype
                 args = [self.ref(t)] + ([convert(x.emit(c), c.dtype, ty)] if c is not None else [])
@@ -224,6 +248,15 @@ class _Kernel:
                 line(f"if (!({x(c)})) {{ printf(\"%sassertion failed: %s\\n\", {where}, {json.dumps(m)}); __trap(); }}")
             case _:
                 raise TypeError(f"the CUDA emitter cannot emit {type(s).__name__} (lower the kernel first)")
+
+    def descriptor(self, r: ir.Ref, lbo: ir.Expr, sbo: ir.Expr, swizzle: int) -> str:
+        return (f"tm_wgmma_desc({self.ref(r)}, {self.value(lbo, dt.int32)}, {self.value(sbo, dt.int32)}, "
+                f"{emit_wgmma.SWIZZLE_CODE[swizzle]})")
+
+    def fence_wgmma_registers(self, line):
+        for b in self.in_scope:
+            if b.name in self.wgmma_registers:
+                line(emit_wgmma.fence_registers(b, cname(b.name)))
 
     def tensor_map(self, tensor: ir.Ref, shared: ir.Ref) -> str:
         return f"tm_map{self.map_index[(tensor.buffer.name, tma_box(shared))][0]}"
@@ -239,7 +272,8 @@ class _Kernel:
             return f"{t}* {name} = ({t}*)(tm_smem + {offset_bytes});"
         size = math.prod(s.value for s in b.shape)
         scope = "__shared__ " if b.scope == "shared" else ""
-        align = TMA_SHARED_ALIGN if b.name in self.tma_shared else 16
+        align = WGMMA_SHARED_ALIGN if b.name in self.wgmma_shared else TMA_SHARED_ALIGN if b.name in self.tma_shared \
+            else 16
         return f"{scope}__align__({align}) {t} {name}[{size}];"
 
     def dynamic_size(self, b: ir.Buffer) -> str:

@@ -206,6 +206,21 @@ __device__ __forceinline__ void tm_mma_m16n8k16(const bf16_t* a, const bf16_t* b
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(A[0]), "r"(A[1]), "r"(A[2]), "r"(A[3]), "r"(B[0]), "r"(B[1]));
 }
+// ---- warpgroup MMA (SPEC §5.12, sm_90a): a matrix descriptor holds the shared address, the
+// leading and stride byte offsets (each in 16-byte units, 14 bits) and the swizzle mode; the
+// wgmma.mma_async helpers themselves are generated per shape (gpu/emit_wgmma.py).
+__device__ __forceinline__ uint64_t tm_wgmma_desc(const void* p, int lbo, int sbo, int mode) {
+    return (uint64_t)((tm_shared_addr(p) & 0x3FFFF) >> 4) | (uint64_t)((lbo & 0x3FFFF) >> 4) << 16
+         | (uint64_t)((sbo & 0x3FFFF) >> 4) << 32 | (uint64_t)mode << 62;
+}
+__device__ __forceinline__ void tm_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void tm_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+template <int N> __device__ __forceinline__ void tm_wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;" :: "n"(N) : "memory"); }
+// keeps the compiler from moving accesses of a wgmma's registers across a fence or wait
+template <int WORDS> __device__ __forceinline__ void tm_fence_registers(float* r) {
+#pragma unroll
+    for (int i = 0; i < WORDS; ++i) asm volatile("" : "+f"(r[i]) :: "memory");
+}
 // tf32 operands are rounded to nearest (ties to even) first: the mma itself would truncate
 __device__ __forceinline__ uint32_t tm_tf32(float x) { uint32_t r; asm("cvt.rn.tf32.f32 %0, %1;" : "=r"(r) : "f"(x)); return r; }
 __device__ __forceinline__ void tm_mma_m16n8k8(const float* a, const float* b, float* c) {

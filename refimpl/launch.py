@@ -17,7 +17,7 @@ from taskmap.spec import ir
 from taskmap.spec.cache import KernelCache
 from taskmap.spec.passes import run
 
-from . import asynccopy, mbarrier, memory
+from . import asynccopy, mbarrier, memory, wgmma
 from . import numerics as num
 from .passes import PIPELINE
 from .outputs import Staged
@@ -89,6 +89,7 @@ def interpret(k: ir.Kernel, *args, checks: bool = True, trace=None, max_steps: i
                 prog.body(st, None)
                 asynccopy.finish(st)
                 mbarrier.finish(st)
+                wgmma.finish(st)
                 progress.update(first + len(blocks))
     except KernelTrap as trap:
         trap.partial = outputs.partial()

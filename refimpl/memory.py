@@ -8,7 +8,10 @@ per lane for register), the base offset of each lane's instance, and optionally
 - `pending`: elements awaiting an async copy (§5.4),
 - `guard`: for TMA destinations, the mbarrier phase each element's copy completes on (§5.10;
   refimpl/mbarrier.py), which a thread must have waited for before touching the element,
-- `mbar`: for an mbarrier tensor, the barriers' phases and counts (§5.9; refimpl/mbarrier.py).
+- `mbar`: for an mbarrier tensor, the barriers' phases and counts (§5.9; refimpl/mbarrier.py),
+- `wg_busy`: for wgmma operands and accumulators, how many issued wgmmas still use each
+  element (§5.12; refimpl/wgmma.py), and for their registers `wg_touched`: which elements an
+  ordinary access touched since the thread's last wgmma_fence.
 
 An access record (`Who`) names the accessing thread (or several threads of one warp, of one
 block, or of several blocks), the barrier count `bar` of its block at the access and the
@@ -31,7 +34,8 @@ _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 class Space:
     def __init__(self, buffer: ir.Buffer, data: np.ndarray, shape: tuple, strides: tuple, size: int,
-                 base, scale: int = 1, *, init=None, race=None, pending=None, guard=None, mbar=None):
+                 base, scale: int = 1, *, init=None, race=None, pending=None, guard=None, mbar=None,
+                 wg_busy=None, wg_touched=None):
         self.buffer = buffer
         self.name = ir.source_name(buffer)     # for messages: the DSL name
         self.scope = buffer.scope
@@ -49,7 +53,10 @@ class Space:
         self.pending = pending
         self.guard = guard
         self.mbar = mbar
-        self.checked = init is not None or race is not None or pending is not None or guard is not None
+        self.wg_busy = wg_busy
+        self.wg_touched = wg_touched
+        self.checked = init is not None or race is not None or pending is not None or guard is not None \
+            or wg_busy is not None
 
 
 def layout_strides(shape: tuple, strides: tuple | None) -> tuple[tuple, int]:
@@ -238,8 +245,30 @@ def flat_of(space: Space, off, lanes, sel):
     return flat if sel is None else flat[lanes]
 
 
+def check_wgmma_use(acc: Access, write: bool):
+    """An ordinary access to an element an issued wgmma still uses (§5.12): a trap for its
+    registers (any access) and its shared operands (writes); registers remember the touch,
+    which the next wgmma on them needs a wgmma_fence after."""
+    sp, f = acc.space, acc.flat
+    register = sp.scope == "register"
+    if (write or register) and np.any(sp.wg_busy[f]):
+        k = _first(sp.wg_busy[f] > 0, acc)
+        if register:
+            raise acc.trap("access to wgmma registers before wgmma_wait_group", k,
+                           f"{acc.element(k)} is {'written' if write else 'read'} while a wgmma that uses it "
+                           "(accumulator or A fragment) is in flight",
+                           "call wgmma_commit_group() and wgmma_wait_group() for its group first")
+        raise acc.trap("write to wgmma operand before wgmma_wait_group", k,
+                       f"{acc.element(k)} is written while a wgmma that reads it is in flight",
+                       "wait for the wgmma's group (wgmma_wait_group) before overwriting its operand")
+    if sp.wg_touched is not None:
+        sp.wg_touched[f] = True
+
+
 def check_read(acc: Access, atomic: bool = False):
     sp = acc.space                      # acc.flat only where a check needs it (it may be formed on demand)
+    if sp.wg_busy is not None:
+        check_wgmma_use(acc, write=False)
     if sp.guard is not None:
         sp.guard.check(acc, write=False)
     if sp.pending is not None and np.any(sp.pending[acc.flat]):
@@ -260,6 +289,8 @@ def check_read(acc: Access, atomic: bool = False):
 
 def check_write(acc: Access, atomic: bool = False, landing: bool = False):
     sp, f = acc.space, acc.flat
+    if sp.wg_busy is not None:
+        check_wgmma_use(acc, write=True)
     if sp.guard is not None:
         sp.guard.check(acc, write=True)
     if sp.pending is not None and not landing and np.any(sp.pending[f]):
@@ -503,7 +534,7 @@ def load(st, space: Space, index: list, off, sel, node):
 def store(st, space: Space, index: list, off, values, sel, node, atomic: bool = False):
     """Write lane values (already of the element type) of the active lanes (checked)."""
     if space.scale != 1 and getattr(off, "ndim", 0) == 0:
-        return _register_row_store(space, off, values, sel)
+        return _register_row_store(st, space, index, off, values, sel, node)
     lanes = lanes_of(st, sel)
     flat = flat_of(space, off, lanes, sel)
     if space.checked:
@@ -559,6 +590,8 @@ def write_elements(st, space: Space, lanes, off, values, index: list, node, land
 def _register_row_load(st, space: Space, index, off, sel, node):
     """A register element at one offset for every lane: a contiguous row of storage."""
     row = slice(int(off) * st.L, (int(off) + 1) * st.L)
+    if space.wg_busy is not None:
+        _wgmma_row(st, space, index, row, sel, node, write=False)
     if space.init is not None and int(off) not in space.full_rows:
         ok = space.init[row] if sel is None else space.init[row][sel]
         if not ok.all():
@@ -570,9 +603,11 @@ def _register_row_load(st, space: Space, index, off, sel, node):
     return from_storage(space.data[row].copy(), space.dtype)
 
 
-def _register_row_store(space: Space, off, values, sel):
+def _register_row_store(st, space: Space, index, off, values, sel, node):
     L = space.base.shape[0]
     row = slice(int(off) * L, (int(off) + 1) * L)
+    if space.wg_busy is not None:
+        _wgmma_row(st, space, index, row, sel, node, write=True)
     v = to_storage(values, space.dtype)
     if sel is None:
         space.data[row] = v
@@ -583,3 +618,9 @@ def _register_row_store(space: Space, off, values, sel):
         space.data[row][sel] = v if getattr(v, "ndim", 0) == 0 else v[sel]
         if space.init is not None:
             space.init[row][sel] = True
+
+
+def _wgmma_row(st, space: Space, index, row: slice, sel, node, write: bool):
+    """check_wgmma_use for a register element at one offset for every active lane."""
+    lanes = lanes_of(st, sel)
+    check_wgmma_use(Access(st, space, index, lanes, np.arange(row.start, row.stop)[lanes], node), write)

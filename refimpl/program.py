@@ -30,6 +30,8 @@ class Program:
         self.mbarriers = {n.bar.buffer.name for n in ir.walk(kernel)
                           if isinstance(n, (*ir.MBARRIER_STMTS, ir.BulkCopy, ir.TmaLoad))}
         self.tma_destinations = {n.dst.buffer.name for n in ir.walk(kernel) if isinstance(n, (ir.BulkCopy, ir.TmaLoad))}
+        self.wgmma_operands = {r.buffer.name for n in ir.walk(kernel) if isinstance(n, ir.Wgmma)
+                               for r in (n.acc, n.a, n.b)}
         self.written = ir.written_buffers(kernel)
         self.read_vars = _read_vars(kernel)
         for p in kernel.params:
@@ -100,7 +102,9 @@ class Program:
             if checks and shared else None,
             pending=np.zeros(n, bool) if checks and self.uses_async and shared else None,
             guard=mbarrier.Guard(n, st) if checks and b.name in self.tma_destinations else None,
-            mbar=mbarrier.Barriers(n, size, st.L, st.T) if b.name in self.mbarriers else None)
+            mbar=mbarrier.Barriers(n, size, st.L, st.T) if b.name in self.mbarriers else None,
+            wg_busy=np.zeros(n, np.int32) if checks and b.name in self.wgmma_operands else None,
+            wg_touched=np.zeros(n, bool) if checks and not shared and b.name in self.wgmma_operands else None)
 
 
 def _read_vars(kernel: ir.Kernel) -> set[str]:

@@ -16,8 +16,8 @@ Exact: each iteration writes its own element and reads the stored tensor only at
 the same ufuncs; the nest writes no shared or global memory, so its reads of them see the
 same contents and the same race records in every iteration. Whenever a fact needed for that
 cannot be shown up front (an uninitialized element, an index out of bounds, an access that a
-check rejects, some lanes inactive, a trace, a loop over the step budget) the nest runs as
-ordinary loops instead, which then trap or trace exactly as before.
+check rejects, some lanes inactive, a trace, a loop over the step budget, registers of a
+wgmma) the nest runs as ordinary loops instead, which then trap or trace exactly as before.
 """
 from __future__ import annotations
 
@@ -137,8 +137,8 @@ def _operands(st, value, stores, longest: int):
     spaces = {}
     for acc in value.reads + stores:
         view = acc.view(st)
-        if view is None:
-            return None
+        if view is None or view[0].wg_busy is not None:
+            return None                  # wgmma registers: the loop checks every access (§5.12)
         spaces[acc] = view
     for acc in value.reads:
         sp, rows, _, init = spaces[acc]

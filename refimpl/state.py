@@ -41,6 +41,7 @@ class State:
         self.trace = trace
         self.asyncs = asyncs
         self.clock = None                          # ordering through mbarriers (refimpl/mbarrier.Clock), on first use
+        self.wgmma = None                          # wgmma groups in flight (refimpl/wgmma.Groups), on first use
 
     def _specials(self) -> dict:
         bx, by, _ = self.bdim

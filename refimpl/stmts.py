@@ -10,7 +10,7 @@ import numpy as np
 
 from taskmap.spec import ir
 
-from . import asynccopy, atomics, collectives, mbarrier, memory, tma
+from . import asynccopy, atomics, collectives, mbarrier, memory, tma, wgmma
 from . import numerics as num
 from .exprs import compile_expr, converted, split
 from .register_nests import compile_nest
@@ -95,6 +95,14 @@ def compile_stmt(s: ir.Stmt, cx):
         case ir.TmaStore(dst=dst, src=src):
             fdst, fsrc = _ref(dst, cx), _ref(src, cx)
             return _traced(s, lambda st, sel: tma.store(st, sel, s, *fdst(st, sel), *fsrc(st, sel)))
+        case ir.Wgmma():
+            return _wgmma(s, cx)
+        case ir.WgmmaFence():
+            return _traced(s, lambda st, sel: wgmma.fence(st, sel, s))
+        case ir.WgmmaCommit():
+            return _traced(s, lambda st, sel: wgmma.commit(st, sel, s))
+        case ir.WgmmaWait(pending=n):
+            return _traced(s, lambda st, sel: wgmma.wait(st, sel, s, n))
         case ir.Atomic():
             return _atomic(s, cx)
         case ir.Assert():
@@ -283,6 +291,18 @@ def _cp_async(s: ir.CpAsync, cx):
     def run(st, sel):
         valid = fvalid(st, sel) if fvalid is not None else None
         asynccopy.issue(st, sel, s, *fdst(st, sel), *fsrc(st, sel), s.elems, valid)
+    return _traced(s, run)
+
+
+def _wgmma(s: ir.Wgmma, cx):
+    facc, fa, fb = _ref(s.acc, cx), _ref(s.a, cx), _ref(s.b, cx)
+    offsets = [converted(e, e.dtype, cx) for e in (s.b_lbo, s.b_sbo)]
+    if not s.a_in_registers:
+        offsets += [converted(e, e.dtype, cx) for e in (s.a_lbo, s.a_sbo)]
+
+    def run(st, sel):
+        lbo_b, sbo_b, *a_desc = (f(st, sel) for f in offsets)
+        wgmma.issue(st, sel, s, facc(st, sel), fa(st, sel), fb(st, sel), tuple(a_desc) or None, (lbo_b, sbo_b))
     return _traced(s, run)
 
 

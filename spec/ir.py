@@ -420,6 +420,52 @@ class TmaStore(Stmt):
 MBARRIER_STMTS = (MbarrierInit, MbarrierArrive, MbarrierWait)
 
 
+WGMMA_SWIZZLES = (0, 32, 64, 128)    # a matrix descriptor's swizzle mode, in bytes (0: none) (§5.12)
+
+
+@dataclass(frozen=True)
+class Wgmma(Stmt):
+    """wgmma.mma_async m64nNk16 of one warpgroup (§5.12): acc += A·B, A 64×16 and B 16×n, f16 or
+    bf16, acc n/2 f32 per thread. `a` is a register fragment (8 elements) or, like `b`, a shared
+    element read through a matrix descriptor: the element starts the operand (A: [row, k] of
+    its tensor, B: [col, k], both K-major), `*_lbo`/`*_sbo` are the leading/stride byte offsets
+    and `*_swizzle` the mode (WGMMA_SWIZZLES). Issued asynchronously: its operands and
+    accumulator are in use until a wgmma_wait_group retires its group."""
+    acc: Ref
+    a: Ref
+    b: Ref
+    n: int
+    b_lbo: Expr
+    b_sbo: Expr
+    b_swizzle: int
+    a_lbo: Expr | None = None       # None: `a` is a register fragment
+    a_sbo: Expr | None = None
+    a_swizzle: int = 0
+
+    @property
+    def a_in_registers(self) -> bool:
+        return self.a_lbo is None
+
+
+@dataclass(frozen=True)
+class WgmmaFence(Stmt):
+    """wgmma.fence (§5.12): orders the thread's register accesses before the wgmmas that follow."""
+
+
+@dataclass(frozen=True)
+class WgmmaCommit(Stmt):
+    """wgmma.commit_group (§5.12): closes the group of the wgmmas issued since the last commit."""
+
+
+@dataclass(frozen=True)
+class WgmmaWait(Stmt):
+    """wgmma.wait_group (§5.12): waits until at most `pending` committed groups are in flight."""
+    pending: int
+
+
+WGMMA_STMTS = (Wgmma, WgmmaFence, WgmmaCommit, WgmmaWait)
+
+
 ATOMIC_OPS = ("add", "max", "min", "cas", "exch")
 
 
@@ -605,14 +651,14 @@ def fold(op: str, a: Const, b: Const) -> Const | None:
 
 def written_buffers(node) -> set[str]:
     """Names of the buffers some statement under `node` writes (stores, atomics, async and bulk
-    copy, ldmatrix and mma destinations, mbarriers): what a launch must copy back or race-track."""
+    copy, ldmatrix, mma and wgmma destinations, mbarriers): what a launch must copy back or race-track."""
     out = set()
     for n in walk(node):
         match n:
             case Store(buffer=b) | Atomic(target=Ref(buffer=b)) | CpAsync(dst=Ref(buffer=b)) \
                     | LdMatrix(dst=Ref(buffer=b)) | MmaSync(acc=Ref(buffer=b)) | BulkCopy(dst=Ref(buffer=b)) \
                     | MbarrierInit(bar=Ref(buffer=b)) | MbarrierArrive(bar=Ref(buffer=b)) \
-                    | TmaLoad(dst=Ref(buffer=b)) | TmaStore(dst=Ref(buffer=b)):
+                    | TmaLoad(dst=Ref(buffer=b)) | TmaStore(dst=Ref(buffer=b)) | Wgmma(acc=Ref(buffer=b)):
                 out.add(b.name)
     return out
 

@@ -95,6 +95,13 @@ _INTRINSICS = {
     "tma_store": "tma_store(dst_global[coords], src_shared[...]): TMA tensor box store, clipped to dst (§5.11)",
     "ldmatrix": "ldmatrix(dst_regs[...], src_shared[...], num=4, trans=False): warp matrix load (§5.7)",
     "mma_sync": "mma_sync(a_regs[...], b_regs[...], acc_regs[...]): acc += a @ b on tensor cores (§5.7)",
+    "wgmma": "wgmma(acc_regs[...], a, b, n=N): acc += A @ B for one warpgroup, m64nNk16 (§5.12); a: wgmma_desc(...) "
+             "or a register fragment, b: wgmma_desc(...)",
+    "wgmma_desc": "wgmma_desc(s[row, k], sbo=bytes, swizzle=0|32|64|128, lbo=16): a wgmma operand in shared "
+                  "memory through a matrix descriptor (§5.12); only as an argument of wgmma",
+    "wgmma_fence": "wgmma_fence(): order the warpgroup's register accesses before the wgmmas that follow (§5.12)",
+    "wgmma_commit_group": "wgmma_commit_group(): close the group of wgmmas issued since the last commit (§5.12)",
+    "wgmma_wait_group": "wgmma_wait_group(n): wait until at most n committed wgmma groups are in flight (§5.12)",
     "shfl_xor": "shfl_xor(value, lane_mask, width=32)", "shfl_down": "shfl_down(value, delta, width=32)",
     "shfl_up": "shfl_up(value, delta, width=32)", "shfl_idx": "shfl_idx(value, src_lane, width=32)",
     "atomic_add": "atomic_add(t[...], v) -> old", "atomic_max": "atomic_max(t[...], v) -> old",

@@ -393,6 +393,35 @@ class _Parser:
             out[k.arg] = k.value
         return out
 
+    def wgmma(self, call: ast.Call, arity) -> ir.Wgmma:
+        """wgmma(acc[...], a, b, n=N): `a` a register view or a wgmma_desc(...), `b` a wgmma_desc(...)."""
+        arity(3, keywords=True)
+        kw = self.kwargs(call, {"n": None})
+        if kw["n"] is None:
+            raise self.error(call, "wgmma() needs n=: the N of the m64nNk16 shape", lang.wgmma.__doc__)
+        acc, a, b = call.args
+        if not self.is_desc(b):
+            raise self.error(b, "wgmma's b operand must be a wgmma_desc(...) of a shared tensor", lang.wgmma_desc.__doc__)
+        b_ref, b_lbo, b_sbo, b_swizzle = self.desc(b)
+        fields = dict(b_lbo=b_lbo, b_sbo=b_sbo, b_swizzle=b_swizzle)
+        if self.is_desc(a):
+            a_ref, fields["a_lbo"], fields["a_sbo"], fields["a_swizzle"] = self.desc(a)
+        else:
+            a_ref = self.ref(a)
+        return ir.Wgmma(self.ref(acc), a_ref, b_ref, self.const_int(kw["n"], "n"), **fields, loc=self.loc(call))
+
+    def is_desc(self, node) -> bool:
+        return isinstance(node, ast.Call) and self.intrinsic_name(node) == "wgmma_desc"
+
+    def desc(self, call: ast.Call):
+        """The parts of wgmma_desc(s[row, k], sbo=..., swizzle=..., lbo=16)."""
+        kw = self.kwargs(call, {"sbo": None, "swizzle": None, "lbo": None})
+        if len(call.args) != 1 or kw["sbo"] is None or kw["swizzle"] is None:
+            raise self.error(call, "wgmma_desc() takes one shared element and the keywords sbo= and swizzle= "
+                             "(lbo= defaults to 16)", lang.wgmma_desc.__doc__)
+        lbo = ir.const(16) if kw["lbo"] is None else self.expr(kw["lbo"], dt.int32)
+        return self.ref(call.args[0]), lbo, self.expr(kw["sbo"], dt.int32), self.const_int(kw["swizzle"], "swizzle")
+
     def call_stmt(self, call: ast.Call, result) -> list[ir.Stmt]:
         name = self.intrinsic_name(call)
         loc = self.loc(call)
@@ -459,6 +488,17 @@ class _Parser:
             ra, rb, racc = (self.ref(x) for x in a)
             shape = "m16n8k8" if ra.buffer.dtype == dt.float32 else "m16n8k16"
             return [ir.MmaSync(shape, ra, rb, racc, loc=loc)]
+        if name == "wgmma_fence":
+            arity(0)
+            return [ir.WgmmaFence(loc=loc)]
+        if name == "wgmma_commit_group":
+            arity(0)
+            return [ir.WgmmaCommit(loc=loc)]
+        if name == "wgmma_wait_group":
+            arity(1)
+            return [ir.WgmmaWait(self.const_int(a[0], "wgmma_wait_group's count"), loc=loc)]
+        if name == "wgmma":
+            return [self.wgmma(call, arity)]
         if name in _ATOMICS:
             op = _ATOMICS[name]
             arity(3 if op == "cas" else 2)

@@ -139,6 +139,16 @@ class _Lines:
                 self.emit(d, f"tma_store({expr_str(dst)}, {expr_str(src)})", s)
             case ir.LdMatrix(dst=dst, src=src, num=n, trans=t):
                 self.emit(d, f"ldmatrix({expr_str(dst)}, {expr_str(src)}, num={n}" + (", trans=True)" if t else ")"), s)
+            case ir.Wgmma(acc=acc, a=a, b=b, n=n):
+                ops = [expr_str(acc), expr_str(a) if s.a_in_registers else _desc(a, s.a_lbo, s.a_sbo, s.a_swizzle),
+                       _desc(b, s.b_lbo, s.b_sbo, s.b_swizzle)]
+                self.emit(d, f"wgmma.m64n{n}k16({', '.join(ops)})", s)
+            case ir.WgmmaFence():
+                self.emit(d, "wgmma_fence()", s)
+            case ir.WgmmaCommit():
+                self.emit(d, "wgmma_commit_group()", s)
+            case ir.WgmmaWait(pending=n):
+                self.emit(d, f"wgmma_wait_group({n})", s)
             case ir.MmaSync(shape=shape, a=a, b=b, acc=acc):
                 self.emit(d, f"mma_sync.{shape}({expr_str(a)}, {expr_str(b)}, {expr_str(acc)})", s)
             case ir.Atomic(op=op, target=t, value=v, compare=c, result=r):
@@ -180,3 +190,8 @@ def _enclosing_line(k: ir.Kernel, node, out: _Lines) -> int:
         if id(stmt) in out.where and any(n is node for n in ir.walk(stmt)):
             best = max(best, out.where[id(stmt)])
     return best
+
+
+def _desc(ref: ir.Ref, lbo: ir.Expr, sbo: ir.Expr, swizzle: int) -> str:
+    """A wgmma operand read through a matrix descriptor, as the DSL writes it (§5.12)."""
+    return f"wgmma_desc({expr_str(ref)}, sbo={expr_str(sbo)}, swizzle={swizzle}, lbo={expr_str(lbo)})"

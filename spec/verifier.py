@@ -11,8 +11,10 @@ from .verify_mbarrier import check_mbarriers
 from .verify_memory import check_memory
 from .verify_scopes import check_scopes
 from .verify_types import check_types
+from .verify_wgmma import check_wgmma
 
-CHECKS = (check_launch, check_scopes, check_types, check_memory, check_mbarriers, check_barriers)
+CHECKS = (check_launch, check_scopes, check_types, check_memory, check_mbarriers, check_wgmma,
+          check_barriers)
 
 # The stable error phrases (VerifyError.phrase) -> the SPEC.md section of the rule each
 # enforces. SPEC.md §9.1 tabulates them with their rules; tests/test_verifier.py checks the two agree.
@@ -55,6 +57,8 @@ PHRASES = {
     "invalid ldmatrix fragment": "9.4",
     "mma_sync operands must be registers": "9.4",
     "invalid mma_sync fragment": "9.4",
+    "invalid wgmma operands": "9.4",
+    "invalid wgmma descriptor": "9.4",
     "atomic must target global or shared memory": "9.4",
     "unsupported atomic type": "9.4",
     "shared memory exceeds device limit": "9.4",

@@ -6,7 +6,7 @@ kernel body covers loops. A second walk then rejects
 - `syncthreads()` inside a branch (if/while/range bounds/task-mapping guard) whose condition
   may differ between the threads of a block, `syncwarp()` inside one whose condition may
   differ between lanes of a warp;
-- shuffles, ldmatrix and mma_sync where the lanes of a warp may diverge, including behind a
+- shuffles, ldmatrix, mma_sync and the wgmma instructions where the lanes of a warp may diverge, including behind a
   short-circuit `&&`/`||` or a select branch;
 - a task mapping whose worker index (an exact function of the thread index) leaves some of
   the mapping's workers without a thread.
@@ -129,6 +129,11 @@ def _stmt(s, st: _State, ctx: _Ctx) -> None:
         case ir.LdMatrix(dst=r) | ir.MmaSync(acc=r):
             _collective(s, "ldmatrix" if isinstance(s, ir.LdMatrix) else "mma_sync", st, ctx, ())
             st.define(r.buffer.name, st.threads.varying(), ctx, registers=True)
+        case ir.Wgmma(acc=r):
+            _collective(s, "wgmma", st, ctx, ())
+            st.define(r.buffer.name, st.threads.varying(), ctx, registers=True)
+        case ir.WgmmaFence() | ir.WgmmaCommit() | ir.WgmmaWait():
+            _collective(s, type(s).__name__.replace("Wgmma", "wgmma_").lower(), st, ctx, ())
 
 
 def _branch(ctx: _Ctx, cond, mask, desc: str) -> _Ctx:
@@ -188,7 +193,7 @@ def _collective(node, what: str, st: _State, ctx: _Ctx, guards) -> None:
     desc = ctx.warp_div or next((d for g, d in guards if not warp_uniform_on(g, ctx.mask)), None)
     if desc:
         raise fail(st.kernel, "warp collective in thread-dependent branch",
-                   f"{what} is warp-collective (SPEC §5.6, §5.7): every lane of a warp must execute it "
+                   f"{what} is warp-collective (SPEC §5.6, §5.7, §5.12): every lane of a warp must execute it "
                    f"together, but it is inside {desc}, which can differ between lanes of one warp; make the "
                    "condition depend on the warp index only (threadIdx.x // 32) or move the collective out",
                    node, st.at)

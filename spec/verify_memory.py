@@ -120,7 +120,7 @@ def _check_ldmatrix(kernel, s: ir.LdMatrix) -> None:
         raise fail(kernel, "invalid ldmatrix fragment" if src.dtype.bits != 16 else "type mismatch",
                    f"ldmatrix moves 16-bit elements of one dtype, but `{src.name}` is {src.dtype.short} and "
                    f"`{dst.name}` is {dst.dtype.short}", s)
-    _check_fragment(kernel, s, s.dst, 2 * s.num, "invalid ldmatrix fragment", f"ldmatrix(num={s.num}) destination")
+    check_fragment(kernel, s, s.dst, 2 * s.num, "invalid ldmatrix fragment", f"ldmatrix(num={s.num}) destination")
 
 
 def _check_mma(kernel, s: ir.MmaSync) -> None:
@@ -139,10 +139,10 @@ def _check_mma(kernel, s: ir.MmaSync) -> None:
                    f"{s.shape} multiplies {' or '.join(d.short for d in dtypes)} operands (a and b alike) into "
                    f"an f32 accumulator, but a is {a.short}, b {b.short}, acc {acc.short} (SPEC §5.7)", s)
     for (name, ref), count in zip(ops.items(), counts):
-        _check_fragment(kernel, s, ref, count, "invalid mma_sync fragment", f"{s.shape} operand {name}")
+        check_fragment(kernel, s, ref, count, "invalid mma_sync fragment", f"{s.shape} operand {name}")
 
 
-def _check_fragment(kernel, s, ref: ir.Ref, count: int, phrase: str, what: str) -> None:
+def check_fragment(kernel, s, ref: ir.Ref, count: int, phrase: str, what: str) -> None:
     """A register view passed to a warp-level matrix op: exactly `count` contiguous elements."""
     have = view_elements(ref)
     if have != count or not isinstance(ref.buffer.layout, ir.RowMajor):

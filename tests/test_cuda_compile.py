@@ -130,3 +130,21 @@ def test_every_kernel_of_the_built_in_models_compiles_for_sm90():
                 kernels.append(k)
     assert len(kernels) > 10
     assert_compile_for_sm90(kernels)
+
+
+def test_wgmma_kernels_build_for_sm90a_and_others_for_sm90():
+    """wgmma exists only on the arch-specific target: a translation unit using it compiles for
+    sm_90a on an sm_90 device (nvcc rejects it for sm_90), every other one for the device's arch."""
+    from taskmap.conformance.kernels import wgmmas
+    from taskmap.examples.vector_add import vector_add
+    from taskmap.gpu import emit_wgmma
+    with_wgmma, without = cuda_source(wgmmas.wgmma_gemm_sw32_n16), cuda_source(vector_add)
+    assert cc.target_arch(with_wgmma, "sm_90") == "sm_90a"
+    assert cc.target_arch(without, "sm_90") == "sm_90"
+    assert cc.target_arch(with_wgmma, "sm_100") == "sm_100"
+    if cc.nvcc() is None:
+        pytest.skip("nvcc not installed")
+    assert cc.run_nvcc(with_wgmma, "sm_90").startswith(b"\x7fELF")
+    plain = with_wgmma.replace(emit_wgmma.ARCH_MARK, "")     # the same code, compiled for plain sm_90
+    with pytest.raises(cc.CompileError, match="not supported on .target 'sm_90'"):
+        cc.run_nvcc(plain, "sm_90")

@@ -13,7 +13,7 @@ from taskmap.spec import ir
 from taskmap.lang import (atomic_add, atomic_max, blockIdx, bulk_copy, cp_async, cp_async_commit_group,
                           cp_async_wait_group, exp, f16, bf16, f32, i8, i32, i64, kernel, ldmatrix, mbarrier_init,
                           mbarrier_wait, mma_sync, register_tensor, repeat, shared_tensor, shfl_xor, spatial,
-                          syncthreads, syncwarp, threadIdx, tma_load)
+                          swizzle, syncthreads, syncwarp, threadIdx, tma_load, wgmma, wgmma_desc)
 
 
 # ---------------------------------------------------------------- launch (§9.5)
@@ -409,3 +409,24 @@ def tma_box_of_three_floats(a: f32[64, 64]):
     tile = shared_tensor(f32, [8, 3])
     mbarrier_init(bar[0], 1)
     tma_load(tile, a[0, 0], bar[0])
+
+
+@kernel(block=128, verify=False)
+def wgmma_n_twelve(a: f16[64, 64]):
+    sa = shared_tensor(f16, [64, 64], layout=swizzle(3, 3, 3))
+    acc = register_tensor(f32, [6])
+    wgmma(acc, wgmma_desc(sa[0, 0], sbo=1024, swizzle=128), wgmma_desc(sa[0, 0], sbo=1024, swizzle=128), n=12)
+
+
+@kernel(block=128, verify=False)
+def wgmma_swizzle_sixteen(a: f16[64, 64]):
+    sa = shared_tensor(f16, [64, 64])
+    acc = register_tensor(f32, [8])
+    wgmma(acc, wgmma_desc(sa[0, 0], sbo=1024, swizzle=16), wgmma_desc(sa[0, 0], sbo=1024, swizzle=16), n=16)
+
+
+@kernel(block=128, verify=False)
+def wgmma_sbo_not_16_bytes(a: f16[64, 64]):
+    sa = shared_tensor(f16, [64, 64], layout=swizzle(3, 3, 3))
+    acc = register_tensor(f32, [8])
+    wgmma(acc, wgmma_desc(sa[0, 0], sbo=1000, swizzle=128), wgmma_desc(sa[0, 0], sbo=1024, swizzle=128), n=16)
