@@ -17,7 +17,9 @@ binding. Symbols default to 1 for `.kernels` unless `dims` says otherwise. A mod
 computations depend on its symbolic dimensions (Shape -> Gather -> Concat -> Reshape, as PyTorch
 exports with dynamic axes write them) cannot be imported symbolically; it is imported once per
 binding instead. `fusion=True` (the default) runs post-scheduling fusion (refimpl.fusion);
-`fusion=False` schedules every node alone.
+`fusion=False` schedules every node alone. `tuned=True` schedules every operator at the point
+the tuner cached for its shapes (`taskmap tune`, refimpl.schedules.tune), the template's default
+where nothing is cached; it tunes nothing itself.
 """
 from __future__ import annotations
 
@@ -40,13 +42,13 @@ class CompiledModel:
     def __init__(self, name: str, inputs: list[Value], specialize: Callable[[dict], Graph], dims: dict[str, int],
                  backend: str = "interp", progress: Callable[[str], None] | None = None, symbolic: Graph | None = None,
                  images: dict[str, bytes] | None = None, expect: Callable[[dict, Executable], None] | None = None,
-                 fusion: bool = True):
+                 fusion: bool = True, tuned: bool = False):
         """`symbolic`: the graph `specialize` binds (None for a model imported once per binding);
         `images`: cubins by code digest (a loaded program's); `expect(dims, executable)`: a check
         of each binding's executable before it is loaded on the device (a loaded program's)."""
         self.name, self.inputs, self.specialize, self.symbolic = name, tuple(inputs), specialize, symbolic
         self.backend, self.progress, self.images, self.expect = backend, progress, images or {}, expect
-        self.fusion = fusion
+        self.fusion, self.tuned = fusion, tuned
         symbols = dict.fromkeys(d for v in self.inputs for d in v.type.shape if isinstance(d, str))
         self.dims = {s: dims.get(s, 1) for s in symbols}
         self._executables: dict[tuple, Executable] = {}
@@ -57,7 +59,7 @@ class CompiledModel:
         (the same surface: graph, steps, memory, kernels, describe, call)."""
         key = tuple(sorted(dims.items()))
         if key not in self._executables:
-            exe = build(self.specialize(dims), fusion=self.fusion)
+            exe = build(self.specialize(dims), fusion=self.fusion, tuned=self.tuned)
             if self.expect is not None:
                 self.expect(dims, exe)
             if self.backend == "cuda":
@@ -125,7 +127,7 @@ class CompiledModel:
 
 
 def compile(model, backend: str = "interp", fusion: bool = True, dims: dict[str, int] | None = None,
-            progress: Callable[[str], None] | None = None) -> CompiledModel:
+            progress: Callable[[str], None] | None = None, tuned: bool = False) -> CompiledModel:
     """A compiled program of an ONNX ModelProto or .onnx path, or of a verified Graph (see the
     module docstring). `progress(line)` hears the cuda backend's kernel compilation (default:
     stderr when it is a terminal)."""
@@ -151,12 +153,12 @@ def compile(model, backend: str = "interp", fusion: bool = True, dims: dict[str,
             try:
                 return CompiledModel(proto.graph.name or "model", inputs,
                                      lambda d: run(PIPELINE, load(proto, dims=d)), dims, backend, progress,
-                                     fusion=fusion)
+                                     fusion=fusion, tuned=tuned)
             except UnsupportedModel:
                 raise symbolic_error from None
     graph = run(PIPELINE, graph)
     return CompiledModel(graph.name, graph.inputs, lambda d: run(PIPELINE, infer_shapes(graph, d)), dims, backend,
-                         progress, symbolic=graph, fusion=fusion)
+                         progress, symbolic=graph, fusion=fusion, tuned=tuned)
 
 
 def _terminal(line: str) -> None:

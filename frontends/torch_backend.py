@@ -13,16 +13,32 @@ maximal supported partitions (torch.fx's CapabilityBasedPartitioner), each run b
 
 A partition is converted to a taskmap Graph at the shapes of each call (graphs traced with
 symbolic sizes included) and compiled once per distinct input signature with
-`taskmap.compile(graph, backend="interp", **options)`: CPU tensors run on the interpreter
-with all its checks. CUDA tensors are refused with a clear error until taskmap has a CUDA
-backend for whole models. `mode` is checked against torch.compile's modes; what a mode asks
-for (CUDA graphs, tuning) exists only on the GPU, so on the interpreter it changes nothing.
+`taskmap.compile(graph, backend=..., **options)`: CPU tensors run on the interpreter with all
+its checks; CUDA tensors on the GPU (backend "cuda", gpu.executable.DeviceProgram), zero-copy:
+the program reads the caller's tensors and writes outputs that torch allocates, in order on
+torch's current stream.
+
+Modes: "default" issues the program's launches one by one (on a stream of the program's,
+ordered after and before torch's current stream by stream waits); "reduce-overhead" replays
+the program as one CUDA graph on torch's current stream, captured once per binding of
+buffers (torch's caching allocator hands a loop the same addresses back, so it replays);
+"max-autotune" also schedules every operator at the tuner's cached winner (`taskmap tune`,
+refimpl.schedules.tune; the default point where nothing is cached; it tunes nothing itself).
+On CPU tensors the interpreter runs step by step whatever the mode.
+
+Weights are frozen in inference: AOTAutograd's inference graph marks the inputs that are
+parameters and buffers (static inputs); their values become constants of the program,
+uploaded once with it, and the program is keyed by their address and version counter, so an
+in-place update (an optimizer step, load_state_dict) builds a program with the new values
+instead of running stale ones. `options={"freeze": False}` passes them as inputs per call.
+Training graphs (forward and backward) never freeze.
 """
 from __future__ import annotations
 
 import inspect
 import operator
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -31,51 +47,80 @@ import torch.fx
 from taskmap.spec.errors import TaskmapError
 
 from .compiler import compile as compile_graph
-from .torch_graph import V, storage_of, target_name, to_graph, walk
+from .torch_graph import V, storage_of, target_name, to_graph, torch_dtypes, walk
 
-# torch.compile's modes -> what they ask of a backend (used by the GPU backend, see module doc)
+# torch.compile's modes -> what they ask of the CUDA backend (see the module doc)
 MODES = {None: {}, "default": {}, "reduce-overhead": {"cuda_graphs": True},
-         "max-autotune": {"cuda_graphs": True, "tune": "max"}, "max-autotune-no-cudagraphs": {"tune": "max"}}
+         "max-autotune": {"cuda_graphs": True, "tuned": True}, "max-autotune-no-cudagraphs": {"tuned": True}}
+BACKEND_OPTIONS = {"freeze": True}          # options of this backend itself, with their defaults
+
+
+@dataclass(frozen=True)
+class Settings:
+    compile: dict                           # keyword arguments of taskmap.compile
+    cuda_graphs: bool = False
+    freeze: bool = True
 
 
 class GraphBreakWarning(UserWarning):
     """Some ATen ops of a compiled graph are not supported by taskmap and run in eager torch."""
 
 
-def compile_options(mode, options) -> dict:
-    """torch.compile's `options` as keyword arguments of taskmap.compile, checked."""
+def compile_options(mode, options) -> Settings:
+    """torch.compile's `mode` and `options` as Settings: taskmap.compile's keyword arguments
+    (checked against its signature), what the mode asks for, and this backend's own options."""
     if mode not in MODES:
         raise TaskmapError(f"torch.compile(backend='taskmap'): unknown mode {mode!r}; "
                            f"use one of {', '.join(repr(m) for m in MODES if m)}")
     options = dict(options or {})
+    own = {k: options.pop(k, v) for k, v in BACKEND_OPTIONS.items()}
     accepted = set(inspect.signature(compile_graph).parameters) - {"model", "backend", "dims"}
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise TaskmapError(f"torch.compile(backend='taskmap'): unknown option(s) {', '.join(unknown)}; "
-                           f"taskmap.compile takes {', '.join(sorted(accepted))}")
-    return options
+                           f"taskmap.compile takes {', '.join(sorted(accepted))}, this backend "
+                           f"{', '.join(BACKEND_OPTIONS)}")
+    wants = MODES[mode]
+    return Settings({"tuned": wants.get("tuned", False), **options}, wants.get("cuda_graphs", False), **own)
 
 
 def check_devices(example_inputs) -> None:
-    devices = sorted({str(a.device) for a in example_inputs if isinstance(a, torch.Tensor)} - {"cpu"})
-    if devices:
-        raise TaskmapError(f"torch.compile(backend='taskmap'): the graph has tensors on {', '.join(devices)}; "
-                           "taskmap runs whole models on CPU tensors (the interpreter) only for now — its "
-                           "CUDA backend for whole models is not available yet. Move the model and inputs to "
-                           "the CPU, or use another backend (e.g. 'inductor') for CUDA tensors.")
+    """The graph's tensors on the CPU or on cuda:0 (where the GPU programs run), not mixed."""
+    devices = sorted({str(a.device) for a in example_inputs if isinstance(a, torch.Tensor)})
+    if devices in ([], ["cpu"], ["cuda:0"]):
+        return
+    raise TaskmapError(f"torch.compile(backend='taskmap'): the graph has tensors on {', '.join(devices)}; "
+                       "taskmap runs CPU tensors (on the interpreter) or CUDA tensors on cuda:0, one device "
+                       "per graph. Move the model and inputs to one of them, or use another backend "
+                       "(e.g. 'inductor').")
 
 
 def taskmap_backend(gm, example_inputs, mode=None, options=None):
     """The Dynamo backend (entry point `taskmap` of group torch_dynamo_backends)."""
     from torch._decomp import core_aten_decompositions
     from torch._functorch.aot_autograd import aot_module_simplified, make_boxed_func
-    kwargs = compile_options(mode, options)
+    settings = compile_options(mode, options)
     check_devices(example_inputs)
 
     def compiler(aten_gm, aten_inputs):          # AOTAutograd calls compiled graphs with a boxed (list) argument
-        return make_boxed_func(compile_aten(aten_gm, aten_inputs, kwargs))
+        return make_boxed_func(compile_aten(aten_gm, aten_inputs, settings))
+
+    def inference_compiler(aten_gm, aten_inputs):
+        frozen = static_inputs() if settings.freeze else frozenset()
+        return make_boxed_func(compile_aten(aten_gm, aten_inputs, settings, frozen))
     return aot_module_simplified(gm, example_inputs, fw_compiler=compiler, bw_compiler=compiler,
-                                 decompositions=core_aten_decompositions())
+                                 inference_compiler=inference_compiler, decompositions=core_aten_decompositions())
+
+
+def static_inputs() -> frozenset:
+    """Positions of the inference graph's inputs that are parameters or buffers, as AOTAutograd
+    recorded them (the static inputs it marks for CUDA graphs), less any the graph mutates."""
+    context = torch._guards.TracingContext.try_get()
+    meta = getattr(context, "fw_metadata", None)
+    if meta is None:
+        return frozenset()
+    mutated = {k for k, info in enumerate(meta.input_info) if info.mutates_data or info.mutates_metadata}
+    return frozenset(meta.static_input_indices) - mutated
 
 
 def hint(x):
@@ -106,13 +151,14 @@ def break_message(unsupported: dict) -> str:
             f"eager torch (graph break):\n" + "\n".join(lines))
 
 
-def compile_aten(gm, example_inputs, options: dict):
-    """An ATen FX graph (from AOTAutograd) as a callable over its flat inputs."""
+def compile_aten(gm, example_inputs, settings: Settings, frozen=frozenset()):
+    """An ATen FX graph (from AOTAutograd) as a callable over its flat inputs; the inputs at
+    positions `frozen` are weights (see the module doc)."""
     from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
     from torch.fx.passes.operator_support import OperatorSupportBase
     kept, unsupported = supported_nodes(gm, example_inputs)
     if not unsupported:
-        return TaskmapPartition(gm, options)
+        return TaskmapPartition(gm, settings, frozen)
     warnings.warn(break_message(unsupported), GraphBreakWarning, stacklevel=2)
 
     class Kept(OperatorSupportBase):
@@ -121,42 +167,77 @@ def compile_aten(gm, example_inputs, options: dict):
 
     partitioner = CapabilityBasedPartitioner(gm, Kept(), allows_single_node_partition=True)
     split = partitioner.fuse_partitions(partitioner.propose_partitions())
+    placeholders = split.graph.find_nodes(op="placeholder")
+    weights = {placeholders[k] for k in frozen}
     for node in split.graph.nodes:
         if node.op == "call_module":
-            setattr(split, node.target, TaskmapPartition(getattr(split, node.target), options))
+            part_frozen = frozenset(k for k, a in enumerate(node.args) if a in weights)
+            setattr(split, node.target, TaskmapPartition(getattr(split, node.target), settings, part_frozen))
     split.recompile()
     return split.forward
 
 
 class TaskmapPartition(torch.nn.Module):
-    """One supported partition: compiled per input signature, run on the interpreter."""
+    """One supported partition: compiled per input signature (and per address and version of
+    its frozen weights), run on the interpreter or on the GPU."""
 
-    def __init__(self, gm, options: dict):
+    def __init__(self, gm, settings: Settings, frozen=frozenset()):
         super().__init__()
-        self.gm, self.options = gm, options
+        self.gm, self.settings, self.frozen = gm, settings, frozen
         self._programs: dict = {}
+        self._side_stream = None                 # the GPU launches' own stream (mode "default")
 
     def forward(self, *args):
-        key = tuple((tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else a for a in args)
-        if key not in self._programs:
-            graph, outs = to_graph(self.gm, args)
-            program = compile_graph(graph, backend="interp", **self.options) if graph.outputs else None
-            self._programs[key] = program, graph, outs
-        program, graph, outs = self._programs[key]
-        tensors = [a for a in args if isinstance(a, torch.Tensor)]
-        results = dict(zip(graph.outputs, program(*(storage_of(t) for t in tensors)))) if program else {}
+        shapes = tuple((a.device, tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else a for a in args)
+        weights = tuple((args[k].data_ptr(), args[k]._version) for k in sorted(self.frozen))
+        if self._programs.get(shapes, (None,))[0] != weights:     # new shapes, or weights updated in place
+            graph, outs = to_graph(self.gm, args, self.frozen)
+            backend = "cuda" if any(isinstance(a, torch.Tensor) and a.is_cuda for a in args) else "interp"
+            program = compile_graph(graph, backend=backend, **self.settings.compile) if graph.outputs else None
+            self._programs[shapes] = weights, program, graph, outs
+        _, program, graph, outs = self._programs[shapes]
+        tensors = [a for k, a in enumerate(args) if isinstance(a, torch.Tensor) and k not in self.frozen]
+        if program is None:
+            results = {}
+        elif program.backend == "cuda":
+            results = dict(zip(graph.outputs, self.run_cuda(program, [t.contiguous() for t in tensors])))
+        else:
+            results = {o: as_tensor(a) for o, a in zip(graph.outputs, program(*(storage_of(t) for t in tensors)))}
         inputs = {v.name: t for v, t in zip(graph.inputs, tensors)}
+        device = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
         constants = graph.constant_arrays()
-        out = tuple(_result(o, results, inputs, constants) for o in outs)
+        out = tuple(_result(o, results, inputs, constants, device) for o in outs)
         return out if isinstance(self.gm.graph.output_node().args[0], (list, tuple)) else out[0]
 
+    def run_cuda(self, program, inputs: list) -> list:
+        """The program on CUDA tensors, its outputs allocated by torch, in order on torch's
+        current stream (see the module doc for how each mode issues it)."""
+        device = inputs[0].device if inputs else torch.device("cuda", 0)
+        outputs = [torch.empty(t.shape, dtype=torch_dtype(t.dtype), device=device) for t in program.output_types(*inputs)]
+        current = torch.cuda.current_stream(device)
+        if self.settings.cuda_graphs:
+            program.run(inputs, outputs, current.cuda_stream)
+            return outputs
+        if self._side_stream is None:
+            from taskmap.gpu.runtime import driver
+            self._side_stream = driver().Stream()
+        side = torch.cuda.ExternalStream(self._side_stream.handle, device=device)
+        side.wait_stream(current)                # the inputs are written before the program reads them
+        program.run(inputs, outputs, self._side_stream, graph=False)
+        current.wait_stream(side)                # and the outputs before torch reads them
+        return outputs
 
-def _result(o, results: dict, inputs: dict, constants: dict):
+
+def torch_dtype(t) -> torch.dtype:
+    return {v: k for k, v in torch_dtypes().items()}[t]
+
+
+def _result(o, results: dict, inputs: dict, constants: dict, device):
     if not isinstance(o, V):
         return o                                  # a shape value (int) or an absent output (None)
     if o.name in inputs:                          # the graph returns its input (a clone, a no-op cast)
         return inputs[o.name].clone()
-    return as_tensor(results[o.name] if o.name in results else constants[o.name])
+    return results[o.name] if o.name in results else as_tensor(constants[o.name]).to(device)
 
 
 def as_tensor(a: np.ndarray):

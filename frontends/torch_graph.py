@@ -84,7 +84,11 @@ class Builder:
 
     def const(self, array, t: dt.DType) -> V:
         """A constant of reference values `array` stored as dtype t."""
-        c = Constant.of(self.fresh("const"), to_storage(np.asarray(array, np.float64 if t.is_float else None), t))
+        return self.stored(to_storage(np.asarray(array, np.float64 if t.is_float else None), t))
+
+    def stored(self, storage: np.ndarray, name: str | None = None) -> V:
+        """A constant holding a storage array as it is (a torch tensor's, from storage_of)."""
+        c = Constant.of(name or self.fresh("const"), storage)
         self.constants.append(c)
         return V(c.name, c.type)
 
@@ -156,19 +160,22 @@ def map_args(a, env):
     return a
 
 
-def walk(gm, args, on_error=None):
+def walk(gm, args, on_error=None, frozen=frozenset()):
     """(Builder, env): every node of gm converted, placeholders bound to `args` (tensors become
-    graph inputs, ints stay ints). With on_error(node, Unsupported), a node that fails becomes a
-    fresh graph input of its traced type and the walk goes on (to find every unsupported node)."""
+    graph inputs, ints stay ints; the tensors at the positions in `frozen` become constants of
+    their values). With on_error(node, Unsupported), a node that fails becomes a fresh graph
+    input of its traced type and the walk goes on (to find every unsupported node)."""
     b, env = Builder("torch_graph"), {}
-    args = iter(args)
+    args = iter(enumerate(args))
     for node in gm.graph.nodes:
         if node.op == "placeholder":
-            env[node] = tensor_input(b, node.name, next(args))
+            k, a = next(args)
+            env[node] = _guarded(lambda: frozen_input(b, node.name, a)) if k in frozen else \
+                tensor_input(b, node.name, a)
         elif node.op == "get_attr":
             t = getattr(gm, node.target)
             env[node] = Opaque(f"the graph attribute {node.target}") if not isinstance(t, torch.Tensor) else \
-                _guarded(lambda: b.const(storage_of(t), dtype_of(t.dtype)))
+                _guarded(lambda: frozen_input(b, node.name, t))
         elif node.op == "call_function":
             try:
                 env[node] = convert_node(b, node, map_args(node.args, env), map_args(node.kwargs, env))
@@ -198,6 +205,13 @@ def tensor_input(b: Builder, name: str, a):
     return _guarded(lambda: b.input(name, TensorType(dtype_of(a.dtype), tuple(int(s) for s in a.shape))))
 
 
+def frozen_input(b: Builder, name: str, t) -> V:
+    """A tensor as a constant of the graph (a weight: uploaded once with the program); its
+    values are read now, from the device if it is on one."""
+    dtype_of(t.dtype)
+    return b.stored(storage_of(t.detach().cpu()), b.fresh(name))
+
+
 def traced_as_input(b: Builder, node):
     """A node that stays in torch, seen by the nodes after it as inputs of its traced types."""
     val = node.meta.get("val")
@@ -206,10 +220,10 @@ def traced_as_input(b: Builder, node):
     return [one(v) for v in val] if isinstance(val, (list, tuple)) else one(val)
 
 
-def to_graph(gm, args) -> tuple[Graph, list]:
-    """The graph of gm at the shapes of `args`, and gm's outputs as graph value names (V) or
-    Python ints (shape values)."""
-    b, env = walk(gm, args)
+def to_graph(gm, args, frozen=frozenset()) -> tuple[Graph, list]:
+    """The graph of gm at the shapes of `args` (the tensors at positions `frozen` as constants),
+    and gm's outputs as graph value names (V) or Python ints (shape values)."""
+    b, env = walk(gm, args, frozen=frozen)
     (out_node,) = [n for n in gm.graph.nodes if n.op == "output"]
     outs = list(env[out_node]) if isinstance(env[out_node], (list, tuple)) else [env[out_node]]
     names = list(dict.fromkeys(o.name for o in outs if isinstance(o, V) and o.name not in

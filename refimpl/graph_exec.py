@@ -129,8 +129,9 @@ def _memory(graph: Graph, steps: list[Step]) -> MemoryPlan:
     return plan
 
 
-def build(graph: Graph, fusion: bool = False) -> Executable:
-    """The executable of a verified graph with static shapes (GraphError naming what is missing)."""
+def build(graph: Graph, fusion: bool = False, tuned: bool = False) -> Executable:
+    """The executable of a verified graph with static shapes (GraphError naming what is missing);
+    `tuned`: each node at the tuner's cached point for its shapes (schedule's point="tuned")."""
     dynamic = [f"{v.name}: {format_type(v.type)}" for v in graph.inputs if not is_static(v.type)]
     if dynamic:
         raise GraphError(f"{graph.name}: symbolic input dimensions ({'; '.join(dynamic)}); bind them first "
@@ -140,7 +141,8 @@ def build(graph: Graph, fusion: bool = False) -> Executable:
         raise GraphError(f"{graph.name}: no schedule yet for {len(missing)} nodes (their operators reduce and "
                          "have no template in refimpl.schedules):\n" + "\n".join(missing))
     types = graph.types()
-    steps = [node_step(n, schedule(n.op, [types[i] for i in n.inputs], n.attributes),
+    point = "tuned" if tuned else None
+    steps = [node_step(n, schedule(n.op, [types[i] for i in n.inputs], n.attributes, point),
                        anchor=not get(n.op).task([types[i] for i in n.inputs], **n.attributes).is_injective)
              for n in graph.nodes]
     if fusion:

@@ -227,13 +227,58 @@ def test_tensors_off_the_cpu_get_a_clear_error():
         check_devices([torch.empty(2, device="meta")])
 
 
-@pytest.mark.gpu
-def test_cuda_tensors_are_refused_until_the_cuda_backend_lands():
-    if not torch.cuda.is_available():
-        pytest.skip("torch without CUDA")
-    m = _seeded(MODELS["mlp"][0]).cuda()
-    with pytest.raises(Exception, match="tensors on cuda"):
-        compiled(m)(r(2, 6).cuda())
+def test_weights_are_frozen_in_inference_and_an_in_place_update_rebuilds(monkeypatch):
+    """No-grad: the Linear weights are constants of the program (only x is an input); a weight
+    changed in place gives the new values, not stale ones; freeze=False passes them per call."""
+    from taskmap.frontends import torch_backend
+    compiled_inputs = []
+
+    def recording(graph, **kw):
+        compiled_inputs.append([tuple(v.type.shape) for v in graph.inputs])
+        return real(graph, **kw)
+    real = torch_backend.compile_graph
+    monkeypatch.setattr(torch_backend, "compile_graph", recording)
+    m, x = _seeded(MODELS["mlp"][0]), r(3, 6)
+    c = compiled(m)
+    with torch.no_grad():
+        check(c(x), m(x))
+        assert compiled_inputs == [[(3, 6)]]
+        m[0].weight.mul_(-2)
+        check(c(x), m(x))
+        check(c(x), m(x))
+    assert compiled_inputs == [[(3, 6)]] * 2               # rebuilt once for the new weights, then reused
+    torch._dynamo.reset()
+    compiled_inputs.clear()
+    with torch.no_grad():
+        check(compiled(m, options={"freeze": False})(x), m(x))
+    assert sorted(compiled_inputs[0]) == sorted([(3, 6), (16, 6), (16,), (4, 16), (4,)])
+
+
+def test_weights_of_a_broken_graph_are_frozen_in_each_partition(monkeypatch):
+    from taskmap.frontends import torch_backend
+    compiled_inputs = []
+    real = torch_backend.compile_graph
+    monkeypatch.setattr(torch_backend, "compile_graph", lambda graph, **kw: (
+        compiled_inputs.append(len(graph.inputs)), real(graph, **kw))[1])
+    m = _seeded(lambda: nn.Sequential(nn.Linear(4, 4), nn.ReLU()))
+    fn = lambda x: m(torch.cumsum(m(x), 0))
+    x = r(3, 4)
+    with torch.no_grad(), pytest.warns(GraphBreakWarning, match="cumsum"):
+        check(compiled(fn)(x), fn(x))
+    assert compiled_inputs == [1, 1]                        # each partition: its activation only
+
+
+def test_max_autotune_builds_at_the_tuned_points(monkeypatch):
+    from taskmap.frontends import torch_backend
+    seen = []
+    real = torch_backend.compile_graph
+    monkeypatch.setattr(torch_backend, "compile_graph", lambda graph, **kw: (seen.append(kw["tuned"]),
+                                                                             real(graph, **kw))[1])
+    m, x = _seeded(MODELS["mlp"][0]), r(2, 6)
+    check(*run_strict(m, x, mode="max-autotune"))
+    torch._dynamo.reset()
+    check(*run_strict(m, x))
+    assert seen == [True, False]
 
 
 def test_every_table_entry_is_an_aten_overload():

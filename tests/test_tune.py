@@ -118,6 +118,20 @@ def test_the_cache_hits_then_schedule_uses_the_tuned_point():
     assert (time.perf_counter() - start) / 10 < 0.010
 
 
+def test_a_tuned_build_schedules_each_node_at_its_cached_point():
+    """graph_exec.build(tuned=True), what taskmap.compile(tuned=True) and torch.compile's
+    max-autotune use; the tuned point must differ from the default for this to tell."""
+    from taskmap.refimpl.graph_exec import build
+    from taskmap.spec.graph import Graph, Node, Value
+    from taskmap.spec.graph.passes import infer_shapes
+    point = tune("matmul", TYPES, {}, "quick", measure=Counting())
+    assert point != template_for("matmul", TYPES).default
+    g = infer_shapes(Graph("g", (Value("a", TYPES[0]), Value("b", TYPES[1])), ("y",),
+                           (Node.make("mm", "matmul", ["a", "b"], [Value("y", None)]),), ()))
+    assert build(g, tuned=True).steps[0].plan == schedule("matmul", TYPES, {}, point)
+    assert build(g).steps[0].plan == schedule("matmul", TYPES, {})
+
+
 def test_without_an_entry_tuned_is_the_default_and_tune_needs_a_measure():
     assert schedule("matmul", TYPES, {}, point="tuned") == schedule("matmul", TYPES, {})
     with pytest.raises(ValueError, match="no cached point for this key and no measure"):
