@@ -22,6 +22,7 @@ from taskmap.spec.errors import LaunchError, TaskmapError
 
 from . import tensor_map
 from .build import cache_path, compile_kernel, cubin
+from .cubin_params import packing_format, param_offsets
 from .emit import emit_kernel
 
 _PARAM_FORMAT = {dt.boolean: "?", dt.int8: "b", dt.int16: "h", dt.int32: "i", dt.int64: "q", dt.uint8: "B",
@@ -117,9 +118,9 @@ class CompiledKernel:
                 self.module = drv.module_from_buffer(image)
         self.image = image
         self.function = self.module.get_function(self.emitted.name)
-        maps = f"{tensor_map.MAP_BYTES}s" * len(self.emitted.tensor_maps)     # first, so 64-byte aligned
-        self.function.prepare(maps + "".join("P" if isinstance(p, ir.Buffer) else _PARAM_FORMAT[p.dtype]
-                                             for p in kernel.params))
+        codes = [f"{tensor_map.MAP_BYTES}s"] * len(self.emitted.tensor_maps) + [
+            "P" if isinstance(p, ir.Buffer) else _PARAM_FORMAT[p.dtype] for p in kernel.params]
+        self.function.prepare(packing_format(codes, param_offsets(image, self.emitted.name)))
         self.registers = self.function.get_attribute(drv.function_attribute.NUM_REGS)
         self.static_shared = self.function.get_attribute(drv.function_attribute.SHARED_SIZE_BYTES)
         self.written = ir.written_buffers(kernel)

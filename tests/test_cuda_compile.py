@@ -65,13 +65,35 @@ def assert_compile_for_sm90(kernels):
                 failing.append(str(e))
         pytest.fail("\n\n".join(failing) or "the combined translation unit failed to compile")
     assert image.startswith(b"\x7fELF")
+    return unique, image
 
 
 def test_every_example_and_conformance_kernel_compiles_for_sm90():
     kernels = all_kernels()
     names = {k.name for k in kernels}
     assert {"transpose", "reduce_sum", "matmul_fma", "copy_f32"} <= names, names
-    assert_compile_for_sm90(kernels)
+    unique, image = assert_compile_for_sm90(kernels)
+    _assert_parameter_layouts(unique, image)
+
+
+def _assert_parameter_layouts(kernels, image):
+    """The argument buffer gpu.runtime packs follows the compiler's parameter layout: natural
+    alignment for plain parameters (struct's own rule, independent of the cubin reader), and
+    padding in front of the first TMA tensor map, which the compiler aligns in the constant bank."""
+    from taskmap.gpu.cubin_params import packing_format, param_offsets
+    from taskmap.gpu.emit import emit_kernel
+    from taskmap.gpu.runtime import _PARAM_FORMAT
+    with_maps = 0
+    for k in kernels:
+        maps = len(emit_kernel(k).tensor_maps)
+        codes = ["128s"] * maps + ["P" if isinstance(p, ir.Buffer) else _PARAM_FORMAT[p.dtype] for p in k.params]
+        got = packing_format(codes, param_offsets(image, k.name))
+        if maps:
+            with_maps += 1
+            assert got.startswith("48x128s"), (k.name, got)       # sm_90's constant bank puts map 0 at 0x30
+        else:
+            assert got == "".join(codes), (k.name, got)
+    assert with_maps >= 2
 
 
 def test_nvcc_errors_name_the_dsl_line_and_the_cuda_line():
