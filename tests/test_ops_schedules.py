@@ -37,7 +37,7 @@ from taskmap.spec.ops.registry import TensorType, values_of
 from tests.test_cuda_compile import assert_compile_for_sm90, cc
 
 TOLERANCE = {dt.float32: 1e-5, dt.float16: 2.0 ** -9, dt.bfloat16: 2.0 ** -6}
-UNSCHEDULED = {"attention"}
+UNSCHEDULED: set[str] = set()
 SCHEDULED = [op for op in OPERATORS.values() if op.name not in UNSCHEDULED]
 
 
@@ -127,6 +127,7 @@ SPACE_CASES = {               # one small, odd shape per template: (operator, ty
     "matmul_simt": _example("gemm", f32, 1), "matmul_tc": _example("matmul", f16, 2),
     "injective": _example("add", f32, 4), "window_pool": _example("avg_pool2d", f32, 3),
     "window_conv": _example("conv2d", f32, 2), "conv2d_simt": LARGER[0], "conv2d_tc": LARGER[2],
+    "attention_tc": _example("attention", f16, 3), "attention_simt": _example("attention", f32, 2),
 }
 
 

@@ -41,6 +41,11 @@ from taskmap.lang import (auto_map, bf16, blockIdx, cp_async, cp_async_commit_gr
                           swizzle, syncthreads, threadIdx)
 
 
+# The m16n8 accumulator's layout on the lane (row g + 8·(i // 2), column 2q + i % 2, SPEC.md
+# §5.7) as a task mapping over a 16×8 tile.
+ACC_FRAGMENT = repeat(2, 1) * spatial(8, 4) * repeat(1, 2)
+
+
 def row_swizzle(row_elems: int):
     """Conflict-free swizzle for a shared tile of 16-bit rows `row_elems` long (2^c 16-byte
     chunks): XOR min(c, 3) offset bits, taken from the 128-byte line number or, for rows
@@ -69,8 +74,7 @@ def make_kernel(dtype=f16, bm: int = 64, bn: int = 64, bk: int = 32, warps=(2, 2
     b_tile = (bn, bk) if trans_b else (bk, bn)
     a_copy = auto_map(a_tile[0], a_tile[1] // vec, workers=threads)    # (row, chunk) of the A tile per thread
     b_copy = auto_map(b_tile[0], b_tile[1] // vec, workers=threads)
-    c_frag = repeat(2, 1) * spatial(8, 4) * repeat(1, 2)  # m16n8 accumulator layout, on the lane
-    c_map = spatial(*warps) * repeat(mt_n, nt_n) * c_frag
+    c_map = spatial(*warps) * repeat(mt_n, nt_n) * ACC_FRAGMENT
     variant = "".join((("_ta" if trans_a else ""), ("_tb" if trans_b else ""), (f"_b{batch}" if batch > 1 else ""),
                        (f"_k{splits}" if splits > 1 else ""), ("" if out == f32 else f"_{out.short}"),
                        (f"_v{vec}" if vec != 8 else "")))
