@@ -34,7 +34,7 @@ def _resources(dtype):
         shared = attention_kernel.shared_bytes(dtype, d, d, p.warps, p.block_n)
         words = p.block_n // 2 + d // 2          # scores, output accumulator (f32, per lane)
         if dtype.nbytes == 2:
-            words += d // 4 + p.block_n // 4     # Q and P fragments (two 16-bit elements a word)
+            words += d // 4 + p.block_n // 2     # Q and P (hi, lo) fragments, two 16-bit elements a word
         else:
             words += p.block_n // 4              # the K values of one step
         return Resources(32 * p.warps, shared, register_estimate(words))

@@ -19,8 +19,9 @@ scale_log2 = scale · log2 e, as the scores are kept in base-2 units (below).
     straight from the score registers (the accumulator layout of two n8 tiles *is* the A
     fragment of one k16 slice) and V's fragments by `ldmatrix(trans=True)` of the [key, e]
     V tile. Shared tiles use matmul_tc's `row_swizzle` when their rows are a power of two of
-    16-byte chunks. P enters the second product rounded to the input type, as in
-    FlashAttention (SPEC.md §11.2 bounds the effect); S, the softmax and O stay f32.
+    16-byte chunks. SPEC.md §11.2 forbids rounding P to 16 bits (FlashAttention does), so P
+    is split into p_hi = P rounded to the input type and p_lo = P − p_hi rounded (exact
+    to 2^-22 of P in f16, 2^-16 in bf16) and both multiply V: the PV product costs two mmas.
   - f32 (**SIMT**): the same products as explicit `fma`s over the shared tiles (rows padded
     by 4 so that the 4 keys or 8 rows one instruction reads fall in different banks), P's
     elements of a row brought to every lane of its group by `shfl_idx`.
@@ -29,7 +30,7 @@ scale_log2 = scale · log2 e, as the scores are kept in base-2 units (below).
   sum l: a tile's scores raise m to m', p = 2^(s − m') (0 where masked), l and o are
   rescaled by 2^(m − m') and l += Σp, o += P V. The four partial sums are added once at the
   end and y = o / l, rounded once. A row whose every key is masked keeps m = −inf (the
-  exponent base is then 0, not −inf − −inf) and ends 0 / 0 = NaN, as the definition says.
+  exponent base is then 0, not −inf − −inf), ends with l = 0 and is 0, as the definition says.
 - **Masking.** Keys ≥ T (the last tile's edge), keys after the query (`causal`, upper-left
   aligned: j ≤ i) and the mask (bool: keep where true; float: added to the scores) give
   −inf. Causal blocks stop at the last tile holding a key ≤ their last row (tiles wholly
@@ -129,11 +130,13 @@ def make_kernel(dtype=f16, head_dim: int = 64, value_dim: int = 64, warps: int =
         o = register_tensor(f32, [et_n, 4])         # the output accumulator
         row_max = register_tensor(f32, [2])
         row_sum = register_tensor(f32, [2])         # this lane's partial sum of its row
+        # fragments of the tensor-core path, then the SIMT path's operands (a size of 1 on the other path)
         fq = register_tensor(dtype, [qk_row // 16 if tc else 1, 8])
         fk = register_tensor(dtype, [2, 4])
-        fp = register_tensor(dtype, [bn // 16 if tc else 1, 8])
+        p_hi = register_tensor(dtype, [bn // 16 if tc else 1, 8])
+        p_lo = register_tensor(dtype, [bn // 16 if tc else 1, 8])
         qv = register_tensor(f32, [2])
-        kv = register_tensor(f32, [nt_n, 2])
+        kv = register_tensor(f32, [1 if tc else nt_n, 2])
         tid = threadIdx.x
         lane = tid % 32
         warp_m = tid // 32 * 16
@@ -249,12 +252,15 @@ def make_kernel(dtype=f16, head_dim: int = 64, value_dim: int = 64, warps: int =
                         o[et, 2 * r + c] *= rescale
                 if tc:
                     for kk, e in repeat(bn // 16, 8).on(0):
-                        fp[kk, e] = s[2 * kk + e // 4, e % 4]
+                        p_hi[kk, e] = s[2 * kk + e // 4, e % 4]
+                        p_lo[kk, e] = s[2 * kk + e // 4, e % 4] - f32(p_hi[kk, e])
                     for kk in range(bn // 16, unroll=True):
                         for p in range(v_row // 16, unroll=True):
                             ldmatrix(fk, sv[st, kk * 16 + lane % 16, p * 16 + lane // 16 * 8], num=4, trans=True)
-                            mma_sync(fp[kk], fk[0], o[2 * p])
-                            mma_sync(fp[kk], fk[1], o[2 * p + 1])
+                            mma_sync(p_hi[kk], fk[0], o[2 * p])
+                            mma_sync(p_hi[kk], fk[1], o[2 * p + 1])
+                            mma_sync(p_lo[kk], fk[0], o[2 * p])
+                            mma_sync(p_lo[kk], fk[1], o[2 * p + 1])
                 else:
                     for jt, c in repeat(nt_n, 8).on(0):    # key 8·jt + c of the tile
                         for r in range(2, unroll=True):
@@ -266,5 +272,6 @@ def make_kernel(dtype=f16, head_dim: int = 64, value_dim: int = 64, warps: int =
             row_sum[r] += shfl_xor(row_sum[r], 2)
         for i, j in store_map.on(tid):
             if m0 + i < S and j < E:
-                y[q_base + m0 + i, j] = o[j // 8, i % 16 // 8 * 2 + j % 2] / row_sum[i % 16 // 8]
+                total = row_sum[i % 16 // 8]
+                y[q_base + m0 + i, j] = o[j // 8, i % 16 // 8 * 2 + j % 2] / total if total > 0.0 else 0.0
     return attention

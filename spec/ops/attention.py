@@ -5,8 +5,9 @@ bool (True = attend: a padding mask) or of q's dtype (added to the scores). is_c
 j <= i (upper-left alignment, as torch and ONNX); scale defaults to 1 / sqrt(D).
 Definition (f32 throughout, the output rounded once):
   s[b,h,i,j] = (sum_d q[b,h,i,d] k[b,h,j,d]) * scale (+ mask), -inf where masked out;
-  m = max_j s; p = exp(s - m); l = sum_j p; y[b,h,i,e] = (sum_j p v[b,h,j,e]) / l.
-A row with every position masked out is NaN (0/0), as in torch. q, k, v are not injective
+  m = max_j s; p = exp(s - m), 0 where s = -inf; l = sum_j p; y[b,h,i,e] = (sum_j p v[b,h,j,e]) / l.
+A row with every position masked out (every s = -inf) is 0, as in torch (its "safe softmax"
+since 2.5) and ONNX's reference, not 0/0. q, k, v are not injective
 (the operator is an anchor; schedules compute it flash-style, with an online softmax).
 """
 from __future__ import annotations
@@ -68,10 +69,12 @@ def _task(types, attrs):
         return select(keep, dot, -math.inf)
     s = compute("s", (b, h, s_len, t_len), score)
     m = compute("m", (b, h, s_len), lambda bi, hi, i: reduce((t_len,), lambda j: s[bi, hi, i, j], "max"))
-    p = compute("p", (b, h, s_len, t_len), lambda bi, hi, i, j: call("exp", s[bi, hi, i, j] - m[bi, hi, i]))
+    p = compute("p", (b, h, s_len, t_len), lambda bi, hi, i, j: select(
+        cmp("==", s[bi, hi, i, j], -math.inf), 0.0, call("exp", s[bi, hi, i, j] - m[bi, hi, i])))
     l_ = compute("l", (b, h, s_len), lambda bi, hi, i: reduce((t_len,), lambda j: p[bi, hi, i, j], "sum"))
-    y = compute("y", out, lambda bi, hi, i, e: ir.binary(
-        "/", reduce((t_len,), lambda j: p[bi, hi, i, j] * cast(v[bi, hi, j, e], F32), "sum"), l_[bi, hi, i]), q.dtype)
+    y = compute("y", out, lambda bi, hi, i, e: select(cmp(">", l_[bi, hi, i], 0.0), ir.binary(
+        "/", reduce((t_len,), lambda j: p[bi, hi, i, j] * cast(v[bi, hi, j, e], F32), "sum"), l_[bi, hi, i]), 0.0),
+        q.dtype)
     return Task("attention", (q, k, v, *mask), (s, m, p, l_, y), ("y",), attrs=tuple(attrs.items()))
 
 
@@ -86,8 +89,10 @@ def _ref(values, types, attrs):
     elif mask:
         s = s + mask[0]
     s = np.where(keep, s, -np.inf)
-    p = np.exp(s - s.max(-1, keepdims=True))
-    return [(p / p.sum(-1, keepdims=True)) @ v]
+    top = s.max(-1, keepdims=True)
+    p = np.exp(s - np.where(top == -np.inf, 0.0, top))         # 0 where s = -inf
+    total = p.sum(-1, keepdims=True)
+    return [(p / np.where(total > 0, total, 1.0)) @ v]
 
 
 def _sample(rng, types, attrs):
@@ -96,7 +101,7 @@ def _sample(rng, types, attrs):
         m = types[3]
         if m.dtype is dt.boolean:
             keep = rng.random(m.shape) < 0.6
-            keep[..., 0] = True                # every row keeps a position (else NaN, as torch)
+            keep[..., 0] = True                # every row keeps a position (else its output is 0)
             out.append(keep)
         else:
             out.append(to_storage(rng.uniform(-2.0, 0.0, m.shape), m.dtype))
