@@ -17,7 +17,7 @@ from taskmap.spec import dtypes as dt
 from taskmap.spec import ir
 from taskmap.spec.passes import run
 from taskmap.spec.verify_launch import block_shape
-from taskmap.spec.verify_mbarrier import tma_box
+from taskmap.spec.verify_mbarrier import tma_box, tma_swizzle
 
 from . import emit_wgmma
 from .emit_expr import FULL_MASK, ExprEmitter, cname, convert, ctype, offset, strip_parens
@@ -32,7 +32,7 @@ class Emitted:
     source: str                             # a complete translation unit (prelude + kernel)
     line_locs: tuple[ir.Loc | None, ...]    # DSL location of each source line (index = line - 1)
     dynamic_shared: tuple[ir.Buffer, ...]   # carved from `extern __shared__`, in this order
-    tensor_maps: tuple[tuple[ir.Buffer, tuple[int, ...]], ...] = ()   # (tensor, box): the first parameters (§5.11)
+    tensor_maps: tuple[tuple[ir.Buffer, tuple[int, ...], int], ...] = ()   # (tensor, box, swizzle): the first parameters (§5.11)
     shared_align: int = 16                  # each dynamic buffer starts at a multiple of this
 
     def loc_of_line(self, line: int) -> ir.Loc | None:
@@ -80,16 +80,21 @@ def shared_bytes(buf: ir.Buffer, shape: tuple[int, ...], align: int = 16) -> int
 
 
 TMA_SHARED_ALIGN = 128          # cp.async.bulk.tensor: shared boxes start at 128-byte aligned addresses
-WGMMA_SHARED_ALIGN = 1024       # wgmma descriptors swizzle address bits 4-9: operand tensors on a 1 KiB boundary
+SWIZZLED_SHARED_ALIGN = 1024    # swizzles (wgmma descriptors, TMA maps) act on address bits 4-9: tiles on 1 KiB
+
+
+def _map_key(tensor: ir.Ref, shared: ir.Ref) -> tuple:
+    """What one tensor map describes: the global tensor, the box, the shared swizzle mode."""
+    return tensor.buffer.name, tma_box(shared), tma_swizzle(shared.buffer)
 
 
 def _tensor_maps(k: ir.Kernel) -> dict:
-    """(global tensor name, box) -> tensor-map parameter index, in order of first use."""
+    """_map_key -> (tensor-map parameter index, global tensor), in order of first use."""
     maps: dict = {}
     for n in ir.walk(k):
         if isinstance(n, (ir.TmaLoad, ir.TmaStore)):
             shared, tensor = (n.dst, n.src) if isinstance(n, ir.TmaLoad) else (n.src, n.dst)
-            maps.setdefault((tensor.buffer.name, tma_box(shared)), (len(maps), tensor.buffer))
+            maps.setdefault(_map_key(tensor, shared), (len(maps), tensor.buffer))
     return maps
 
 
@@ -121,12 +126,15 @@ class _Kernel:
         self.mask = FULL_MASK if self.threads is not None and self.threads % 32 == 0 else "tm_warp_mask()"
         self.x = ExprEmitter(self.mask)
         self.map_index = _tensor_maps(k)
-        self.maps = [(b, box) for (_, box), (_, b) in self.map_index.items()]
+        self.maps = [(b, box, swizzle) for (_, box, swizzle), (_, b) in self.map_index.items()]
         self.tma_shared = {n.dst.buffer.name if isinstance(n, ir.TmaLoad) else n.src.buffer.name
                            for n in ir.walk(k) if isinstance(n, (ir.TmaLoad, ir.TmaStore))}
         self.wgmma_shared = {r.buffer.name for n in ir.walk(k) if isinstance(n, ir.Wgmma) for r in (n.a, n.b)
                              if r.buffer.scope == "shared"}
-        self.shared_align = WGMMA_SHARED_ALIGN if self.wgmma_shared else TMA_SHARED_ALIGN if self.tma_shared else 16
+        self.swizzled_shared = self.wgmma_shared | {
+            r.buffer.name for n in ir.walk(k) if isinstance(n, (ir.TmaLoad, ir.TmaStore))
+            for r in (n.dst if isinstance(n, ir.TmaLoad) else n.src,) if tma_swizzle(r.buffer)}
+        self.shared_align = SWIZZLED_SHARED_ALIGN if self.swizzled_shared else TMA_SHARED_ALIGN if self.tma_shared else 16
         # shared writes a TMA store or a wgmma (the async proxy) may read after the barrier
         self.fenced_barriers = any(isinstance(n, (ir.TmaStore, ir.Wgmma)) for n in ir.walk(k))
         self.wgmma_registers = emit_wgmma.fenced_registers(k)
@@ -259,7 +267,7 @@ class _Kernel:
                 line(emit_wgmma.fence_registers(b, cname(b.name)))
 
     def tensor_map(self, tensor: ir.Ref, shared: ir.Ref) -> str:
-        return f"tm_map{self.map_index[(tensor.buffer.name, tma_box(shared))][0]}"
+        return f"tm_map{self.map_index[_map_key(tensor, shared)][0]}"
 
     def coords(self, tensor: ir.Ref) -> str:
         """A TMA copy's box coordinates, innermost first (the PTX order)."""
@@ -272,7 +280,7 @@ class _Kernel:
             return f"{t}* {name} = ({t}*)(tm_smem + {offset_bytes});"
         size = math.prod(s.value for s in b.shape)
         scope = "__shared__ " if b.scope == "shared" else ""
-        align = WGMMA_SHARED_ALIGN if b.name in self.wgmma_shared else TMA_SHARED_ALIGN if b.name in self.tma_shared \
+        align = SWIZZLED_SHARED_ALIGN if b.name in self.swizzled_shared else TMA_SHARED_ALIGN if b.name in self.tma_shared \
             else 16
         return f"{scope}__align__({align}) {t} {name}[{size}];"
 

@@ -175,8 +175,8 @@ class CompiledKernel:
         if not self.emitted.tensor_maps:
             return packed
         pointers = {p.name: v for p, v in zip(self.kernel.params, packed) if isinstance(p, ir.Buffer)}
-        return [tensor_map.encode(b, bound.shapes[b.name], pointers[b.name], box)
-                for b, box in self.emitted.tensor_maps] + packed
+        return [tensor_map.encode(b, bound.shapes[b.name], pointers[b.name], box, swizzle)
+                for b, box, swizzle in self.emitted.tensor_maps] + packed
 
     def __call__(self, *args, stream=None):
         self.launch(bind(self.kernel, args, "CompiledKernel"), args, stream)

@@ -17,7 +17,8 @@ MAP_ALIGN = 64                   # the driver writes the map at a 64-byte aligne
 # and float names where one exists, for readability in a debugger)
 _DATA_TYPE = {dt.boolean: 0, dt.int8: 0, dt.uint8: 0, dt.int16: 1, dt.float16: 6, dt.bfloat16: 9, dt.int32: 3,
               dt.uint32: 2, dt.float32: 7, dt.int64: 5, dt.float64: 8}
-_INTERLEAVE_NONE, _SWIZZLE_NONE, _L2_PROMOTION_128B, _OOB_FILL_ZERO = 0, 0, 2, 0
+_INTERLEAVE_NONE, _L2_PROMOTION_128B, _OOB_FILL_ZERO = 0, 2, 0
+SWIZZLE = {0: 0, 32: 1, 64: 2, 128: 3}        # CUtensorMapSwizzle by swizzle mode in bytes (§5.11)
 
 
 class TensorMapError(RuntimeError):
@@ -36,9 +37,10 @@ def _driver_api():
     return lib
 
 
-def encode(tensor: ir.Buffer, shape: tuple[int, ...], address: int, box: tuple[int, ...]) -> bytes:
+def encode(tensor: ir.Buffer, shape: tuple[int, ...], address: int, box: tuple[int, ...], swizzle: int = 0) -> bytes:
     """The tensor map of a row-major global tensor of `shape` at device `address`, for boxes of
-    extents `box` (both outermost first, as the DSL indexes; the driver takes them innermost first)."""
+    extents `box` (both outermost first, as the DSL indexes; the driver takes them innermost first)
+    written to or read from shared memory swizzled in mode `swizzle` (bytes; 0: none)."""
     rank, nbytes = len(shape), tensor.dtype.nbytes
     dims = (ctypes.c_uint64 * rank)(*reversed(shape))
     pitches, acc = [], nbytes
@@ -52,10 +54,11 @@ def encode(tensor: ir.Buffer, shape: tuple[int, ...], address: int, box: tuple[i
     at = (ctypes.addressof(raw) + MAP_ALIGN - 1) // MAP_ALIGN * MAP_ALIGN
     lib = _driver_api()
     result = lib.cuTensorMapEncodeTiled(at, _DATA_TYPE[tensor.dtype], rank, address, dims, strides, boxes, ones,
-                                        _INTERLEAVE_NONE, _SWIZZLE_NONE, _L2_PROMOTION_128B, _OOB_FILL_ZERO)
+                                        _INTERLEAVE_NONE, SWIZZLE[swizzle], _L2_PROMOTION_128B, _OOB_FILL_ZERO)
     if result != 0:
         msg = ctypes.c_char_p()
         lib.cuGetErrorString(result, ctypes.byref(msg))
         raise TensorMapError(f"cuTensorMapEncodeTiled refused the map of {tensor.name} (shape {shape}, box {box}, "
+                             f"swizzle {swizzle}, "
                              f"address {address:#x}): CUDA error {result} ({(msg.value or b'?').decode()})")
     return ctypes.string_at(at, MAP_BYTES)

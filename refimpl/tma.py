@@ -11,7 +11,8 @@ import math
 
 import numpy as np
 
-from taskmap.spec.verify_mbarrier import tma_box
+from taskmap.spec import ir
+from taskmap.spec.verify_mbarrier import tma_box, tma_swizzle
 
 from . import mbarrier, memory
 
@@ -42,10 +43,24 @@ class _BoxAccess(memory.Access):
 
 
 def _shared_offsets(st, node, lanes, space, index, sel, box, what: str):
+    """The view's element offset per lane, aligned to 128 bytes, or for a swizzled tensor to the
+    8 rows its swizzle permutes within (there the box's elements lie at the same offsets from
+    the view's first as in the tensor: `_box_positions`)."""
     off = np.broadcast_to(memory.element_offsets(st, space, index, sel, node), (st.L,))[lanes]
-    mbarrier.check_aligned(st, node, lanes, space, off, index, SHARED_ALIGN, math.prod(box) * space.dtype.nbytes,
-                           f"the shared box of a TMA {what} starts at a {SHARED_ALIGN}-byte aligned address")
+    mode = tma_swizzle(space.buffer)
+    align = 8 * mode if mode else SHARED_ALIGN
+    hint = f"the shared box of a TMA {what} starts at a {SHARED_ALIGN}-byte aligned address" if not mode else \
+        f"a box in a {mode}-byte swizzled tensor starts at a multiple of 8 of its rows ({align} bytes)"
+    mbarrier.check_aligned(st, node, lanes, space, off, index, align, math.prod(box) * space.dtype.nbytes, hint)
     return off
+
+
+def _box_positions(space: memory.Space, n: int) -> np.ndarray:
+    """Where box element j (row-major) lies from the view's first element: j, swizzled like the
+    tensor (the copy engine swizzles the same address bits, §5.11)."""
+    j = np.arange(n)
+    layout = space.buffer.layout
+    return j ^ ((j & layout.mask) >> layout.shift) if isinstance(layout, ir.Swizzle) else j
 
 
 def load(st, sel, node, dst: memory.Space, dst_index, src: memory.Space, coords, bars: memory.Space, bar_slot: int,
@@ -61,14 +76,17 @@ def load(st, sel, node, dst: memory.Space, dst_index, src: memory.Space, coords,
         if src.checked and f.size:
             memory.check_read(_BoxAccess(st, src, int(lane), f, node))
         values[j, inside] = src.data[f]
-    mbarrier.issue(st, node, lanes, dst, doff, dst_index, values, bars, bar_slot, boff, bflat)
+    stored = np.empty_like(values)
+    stored[:, _box_positions(dst, values.shape[1])] = values
+    mbarrier.issue(st, node, lanes, dst, doff, dst_index, stored, bars, bar_slot, boff, bflat)
 
 
 def store(st, sel, node, dst: memory.Space, coords, src: memory.Space, src_index):
     lanes = memory.lanes_of(st, sel)
     box = tma_box(node.src)
     soff = _shared_offsets(st, node, lanes, src, src_index, sel, box, "store")
-    values = memory.read_elements(st, src, lanes, soff, math.prod(box), src_index, node)
+    stored = memory.read_elements(st, src, lanes, soff, math.prod(box), src_index, node)
+    values = stored[:, _box_positions(src, stored.shape[1])]
     for j, lane in enumerate(lanes):
         off, inside = _box_offsets(dst, _coords(coords, int(lane)), box)
         f = off[inside]

@@ -99,6 +99,19 @@ def _check_bulk_copy(kernel, s: ir.BulkCopy) -> None:
                    f"transaction range): elems a multiple of {BULK_ALIGN // dst.dtype.nbytes or 1}", s)
 
 
+def tma_swizzle(shared: ir.Buffer) -> int | None:
+    """The TMA swizzle mode (bytes; 0: none) the layout of a TMA copy's shared tensor is: row-major,
+    or swizzle(b, 4 − log2(element bytes), 3), i.e. Swizzle<b, 4, 3> on byte offsets (16-byte
+    chunk ^= row mod 2^b of rows of 16·2^b bytes), b = 1, 2, 3 for 32, 64, 128 bytes; None for
+    any other layout."""
+    match shared.layout:
+        case ir.RowMajor():
+            return 0
+        case ir.Swizzle(bits=b, base=m, shift=3) if 1 <= b <= 3 and 0 <= m <= 4 and 1 << (4 - m) == shared.dtype.nbytes:
+            return 16 << b
+    return None
+
+
 def tma_box(shared: ir.Ref) -> tuple[int | None, ...]:
     """The box a TMA copy moves: the extents of the shared view's trailing dimensions (None
     where one is not constant)."""
@@ -128,14 +141,18 @@ def _check_tma(kernel, s, shared: ir.Ref, tensor: ir.Ref) -> None:
     problem = None
     if len(box) != rank:
         problem = f"the view has {len(box)} trailing dimension(s) but the tensor has {rank}"
-    elif not isinstance(shared.buffer.layout, ir.RowMajor):
-        problem = "the shared tensor must be row-major (the TMA swizzle modes are not supported yet)"
+    elif (mode := tma_swizzle(shared.buffer)) is None:
+        e = nbytes.bit_length() - 1
+        problem = (f"the shared tensor must be row-major or swizzled in a TMA mode, swizzle(b, {4 - e}, 3) for "
+                   f"{shared.buffer.dtype.short} with b = 1, 2, 3 (32-, 64-, 128-byte swizzle)")
     elif None in box:
         problem = "its extents must be compile-time constants"
     elif max(box) > TMA_MAX_BOX:
         problem = f"each extent must be at most {TMA_MAX_BOX}"
     elif box[-1] * nbytes % BULK_ALIGN:
         problem = f"its innermost extent is {box[-1] * nbytes} bytes, not a multiple of {BULK_ALIGN}"
+    elif mode and box[-1] * nbytes > mode:
+        problem = f"its innermost extent is {box[-1] * nbytes} bytes, more than one row of the {mode}-byte swizzle"
     elif math.prod(box) * nbytes > TX_LIMIT:
         problem = f"it holds {math.prod(box) * nbytes} bytes, over one mbarrier phase's {TX_LIMIT}"
     if problem:

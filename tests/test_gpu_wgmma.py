@@ -1,8 +1,8 @@
 """Warpgroup MMA on the GPU (SPEC.md §5.12, sm_90a) agrees with the interpreter and with NumPy:
 64·w × n × k tile GEMMs through matrix descriptors in every swizzle mode, A from registers, two
-warpgroups, n up to 256, f16 and bf16. Eighths are exact whatever order the tensor cores add
-in; random inputs are held to §5.12's bound. The planted bugs of conformance/cases/wgmma.yaml
-are the interpreter's; here only correct kernels run."""
+warpgroups, n up to 256, f16 and bf16, tiles loaded by swizzled TMA copies. Eighths are exact
+whatever order the tensor cores add in; random inputs are held to §5.12's bound. The planted
+bugs of conformance/cases/wgmma.yaml are the interpreter's; here only correct kernels run."""
 from __future__ import annotations
 
 import numpy as np
@@ -31,6 +31,16 @@ def test_tile_gemm_matches_numpy_exactly(name, m, n, k):
     a, b = _eighths((m, k), rng), _eighths((k, n), rng)
     want = a.astype(np.float64) @ b.astype(np.float64)
     on_gpu, on_ref = run_both(getattr(kernels, name), k, a, b, np.zeros((m, n), np.float32))
+    np.testing.assert_array_equal(on_gpu[3], want)
+    np.testing.assert_array_equal(on_ref[3], want)
+
+
+@pytest.mark.parametrize("k", [64, 512])
+def test_tma_loaded_swizzled_stages_feed_wgmma(k):
+    rng = np.random.default_rng(k)
+    a, bt = _eighths((64, k), rng), _eighths((64, k), rng)
+    want = a.astype(np.float64) @ bt.astype(np.float64).T
+    on_gpu, on_ref = run_both(kernels.wgmma_gemm_tma, k, a, bt, np.zeros((64, 64), np.float32))
     np.testing.assert_array_equal(on_gpu[3], want)
     np.testing.assert_array_equal(on_ref[3], want)
 

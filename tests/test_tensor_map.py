@@ -46,7 +46,15 @@ def test_dimensions_go_innermost_first(monkeypatch):
     assert call["modes"] == (0, 0, 2, 0)                     # no interleave, no swizzle, L2 128B, zero fill
 
 
+@pytest.mark.parametrize("mode, code", [(0, 0), (32, 1), (64, 2), (128, 3)])
+def test_the_swizzle_mode_is_the_drivers_enum(monkeypatch, mode, code):
+    fake = _FakeDriver()
+    monkeypatch.setattr(tensor_map, "_driver_api", lambda: fake)
+    tensor_map.encode(_tensor(dt.float16, 2), (64, 64), 0x8000, (64, mode // 2 or 8), swizzle=mode)
+    assert fake.calls[0]["modes"] == (0, code, 2, 0)      # CU_TENSOR_MAP_SWIZZLE_NONE, _32B, _64B, _128B
+
+
 def test_a_refused_map_names_tensor_shape_and_box(monkeypatch):
     monkeypatch.setattr(tensor_map, "_driver_api", lambda: _FakeDriver(result=1))
-    with pytest.raises(tensor_map.TensorMapError, match=r"map of a \(shape \(8, 8\), box \(8, 8\).*error 1"):
+    with pytest.raises(tensor_map.TensorMapError, match=r"map of a \(shape \(8, 8\), box \(8, 8\), swizzle 0.*error 1"):
         tensor_map.encode(_tensor(dt.float32, 2), (8, 8), 0x1000, (8, 8))

@@ -411,6 +411,22 @@ def tma_box_of_three_floats(a: f32[64, 64]):
     tma_load(tile, a[0, 0], bar[0])
 
 
+@kernel(block=32, verify=False)
+def tma_box_swizzled_like_f16(a: f32[64, 64]):
+    bar = shared_tensor(i64, [1])
+    tile = shared_tensor(f32, [8, 32], layout=swizzle(3, 3, 3))
+    mbarrier_init(bar[0], 1)
+    tma_load(tile, a[0, 0], bar[0])
+
+
+@kernel(block=32, verify=False)
+def tma_box_wider_than_its_swizzle(a: f32[64, 64]):
+    bar = shared_tensor(i64, [1])
+    tile = shared_tensor(f32, [8, 64], layout=swizzle(3, 2, 3))
+    mbarrier_init(bar[0], 1)
+    tma_load(tile, a[0, 0], bar[0])
+
+
 @kernel(block=128, verify=False)
 def wgmma_n_twelve(a: f16[64, 64]):
     sa = shared_tensor(f16, [64, 64], layout=swizzle(3, 3, 3))

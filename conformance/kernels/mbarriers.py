@@ -4,7 +4,8 @@ tma rows (the bug is marked on its line)."""
 from __future__ import annotations
 
 from taskmap.lang import (blockIdx, bulk_copy, f32, i32, i64, kernel, mbarrier_arrive, mbarrier_arrive_expect_tx,
-                          mbarrier_init, mbarrier_wait, shared_tensor, syncthreads, threadIdx, tma_load, tma_store)
+                          mbarrier_init, mbarrier_wait, shared_tensor, swizzle, syncthreads, threadIdx, tma_load,
+                          tma_store)
 
 TILE = 256                       # f32 elements of one bulk copy: 1 KiB
 
@@ -264,6 +265,36 @@ def mbarrier_init_without_syncthreads(n: i32, a: f32[n], b: f32[n]):
 # ---------------------------------------------------------------- TMA tensor copies (§5.11)
 
 BM, BN = 32, 16                  # the box: 32 rows of 16 f32 (64 bytes)
+
+
+def tma_swizzled_copy(mode: int):
+    """b = a + 1 read element by element from f32 tiles that TMA loads with the `mode`-byte
+    swizzle (16 rows of one swizzle row each: mode / 4 columns), zero past a's edges; c = a
+    written back from the same tiles by tma_store, which unswizzles them."""
+    cols, layout = mode // 4, swizzle({32: 1, 64: 2, 128: 3}[mode], 2, 3)
+
+    @kernel(grid=lambda m, n: ((n + cols - 1) // cols, (m + 15) // 16), block=128, name=f"tma_swizzled_copy_{mode}")
+    def copy(m: i32, n: i32, a: f32[m, n], b: f32[m, n], c: f32[m, n]):
+        bar = shared_tensor(i64, [1])
+        tile = shared_tensor(f32, [16, cols], layout=layout)
+        r0 = blockIdx.y * 16
+        c0 = blockIdx.x * cols
+        if threadIdx.x == 0:
+            mbarrier_init(bar[0], 1)
+        syncthreads()
+        if threadIdx.x == 0:
+            mbarrier_arrive_expect_tx(bar[0], 16 * cols * 4)
+            tma_load(tile, a[r0, c0], bar[0])
+        mbarrier_wait(bar[0], 0)
+        for q in range(16 * cols // 128):
+            e = q * 128 + threadIdx.x
+            i = r0 + e // cols
+            j = c0 + e % cols
+            if i < m and j < n:
+                b[i, j] = tile[e // cols, e % cols] + 1.0
+        if threadIdx.x == 0:
+            tma_store(c[r0, c0], tile)
+    return copy
 
 
 @kernel(grid=lambda m, n: ((n + BN - 1) // BN, (m + BM - 1) // BM), block=128)

@@ -4,8 +4,9 @@ swizzle mode, with A from registers, and two warpgroups side by side — and one
 trap of §10's wgmma row and the warpgroup collective (the bug is marked on its line)."""
 from __future__ import annotations
 
-from taskmap.lang import (bf16, f16, f32, i32, kernel, register_tensor, shared_tensor, swizzle, syncthreads, threadIdx,
-                          wgmma, wgmma_commit_group, wgmma_desc, wgmma_fence, wgmma_wait_group)
+from taskmap.lang import (bf16, f16, f32, i32, i64, kernel, mbarrier_arrive_expect_tx, mbarrier_init, mbarrier_wait,
+                          register_tensor, shared_tensor, swizzle, syncthreads, threadIdx, tma_load, wgmma,
+                          wgmma_commit_group, wgmma_desc, wgmma_fence, wgmma_wait_group)
 
 # swizzle mode (bytes) -> the layout of a [rows, mode / 2] f16 tile whose addresses that mode
 # swizzles: 16-byte chunk c of row r stored at chunk c ^ (r % 8) (Swizzle<b, 4, 3> on bytes)
@@ -111,6 +112,60 @@ def wgmma_gemm_a_registers(k: i32, a: f16[64, k], b: f16[k, 64], c: f32[64, 64])
         c[16 * (t // 32) + t % 32 // 4 + 8 * (i % 4 // 2), 8 * (i // 4) + 2 * (t % 4) + i % 2] = acc[i]
 
 
+def _tma_gemm(refill_early: bool):
+    """c = a @ bᵀ (b holds B transposed, n × k, as TMA copies it K-major): for each 64-wide k chunk thread 0 loads both 64×64
+    tiles with TMA into 128-byte swizzled stages (the copy engine swizzles as the tiles' layout
+    says, §5.11) completing on the stage's mbarrier, prefetching the next chunk into the other
+    stage while the warpgroup multiplies this one. With refill_early (a planted bug) one stage
+    is refilled while the wgmmas reading it are in flight."""
+    stages = 1 if refill_early else 2
+
+    @kernel(grid=1, block=128, name="wgmma_tma_refill_before_wait" if refill_early else "wgmma_gemm_tma")
+    def gemm(k: i32, a: f16[64, k], b: f16[64, k], c: f32[64, 64]):
+        bar = shared_tensor(i64, [stages])
+        sa = shared_tensor(f16, [stages, 64, 64], layout=SW128)
+        sb = shared_tensor(f16, [stages, 64, 64], layout=SW128)
+        acc = register_tensor(f32, [32])
+        t = threadIdx.x
+        chunks = k // 64
+        if t == 0:
+            for s in range(stages):
+                mbarrier_init(bar[s], 1)
+        for i in range(32, unroll=True):
+            acc[i] = 0.0
+        syncthreads()
+        if t == 0:
+            mbarrier_arrive_expect_tx(bar[0], 2 * 64 * 64 * 2)
+            tma_load(sa[0], a[0, 0], bar[0])
+            tma_load(sb[0], b[0, 0], bar[0])
+        for j in range(chunks):
+            s = j % stages
+            if not refill_early:                                     # compile time
+                if t == 0 and j + 1 < chunks:                        # the other stage, free since the last syncthreads
+                    mbarrier_arrive_expect_tx(bar[1 - s], 2 * 64 * 64 * 2)
+                    tma_load(sa[1 - s], a[0, 64 * (j + 1)], bar[1 - s])
+                    tma_load(sb[1 - s], b[0, 64 * (j + 1)], bar[1 - s])
+            mbarrier_wait(bar[s], (j // stages) % 2)
+            wgmma_fence()
+            for kk in range(4, unroll=True):
+                wgmma(acc, wgmma_desc(sa[s, 0, 16 * kk], sbo=1024, swizzle=128),
+                      wgmma_desc(sb[s, 0, 16 * kk], sbo=1024, swizzle=128), n=64)
+            wgmma_commit_group()
+            if refill_early:
+                if t == 0 and j + 1 < chunks:                        # planted: before the wgmmas retired
+                    mbarrier_arrive_expect_tx(bar[s], 2 * 64 * 64 * 2)
+                    tma_load(sa[s], a[0, 64 * (j + 1)], bar[s])
+                    tma_load(sb[s], b[0, 64 * (j + 1)], bar[s])
+            wgmma_wait_group(0)
+            syncthreads()
+        for i in range(32, unroll=True):
+            c[16 * (t // 32) + t % 32 // 4 + 8 * (i % 4 // 2), 8 * (i // 4) + 2 * (t % 4) + i % 2] = acc[i]
+    return gemm
+
+
+wgmma_gemm_tma = _tma_gemm(False)
+
+
 # ---------------------------------------------------------------- planted bugs (interpreter traps)
 
 def _one_tile(bug: str):
@@ -166,3 +221,4 @@ wgmma_half_warpgroup = _one_tile("half-warpgroup")
 wgmma_block_of_96 = _one_tile("block-of-96")
 wgmma_without_fence = _one_tile("no-fence")
 wgmma_never_waited = _one_tile("no-wait")
+wgmma_tma_refill_before_wait = _tma_gemm(True)
