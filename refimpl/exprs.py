@@ -118,6 +118,9 @@ def _logic(e: ir.Binary, cx):
         a = fa(st, sel)
         if getattr(a, "ndim", 0) == 0:
             return fb(st, sel) if bool(a) == is_and else a
+        if sel is None and (a.all() if is_and else not a.any()):      # b needed on every lane
+            b = fb(st, None)
+            return (a & b) if is_and else (a | b)
         need, _ = split(a if is_and else ~a, sel, st.L)
         if need is not None and not len(need):
             return a
@@ -134,6 +137,8 @@ def _select(e: ir.Select, cx):
         c = fc(st, sel)
         if getattr(c, "ndim", 0) == 0:
             return fa(st, sel) if c else fb(st, sel)
+        if sel is None and c.all():         # the common case of a bounds guard: no split needed
+            return fa(st, None)
         yes, no = split(c, sel, st.L)
         if yes is not None and not len(yes):
             return fb(st, sel)

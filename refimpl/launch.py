@@ -122,7 +122,8 @@ def _global_spaces(prog: Program, bound: binding.Binding, args, checks: bool) ->
         out[prog.buf_slots[b.name]] = memory.Space(
             b, data, shape, *memory.layout_strides(shape, None), 0,
             init=init.reshape(-1) if checks and init is not None else None,
-            race=memory.RaceShadow(data.size) if checks and b.name in prog.written else None)
+            race=memory.RaceShadow(data.size, warp_barriers=prog.warp_barriers)
+            if checks and b.name in prog.written else None)
     return out
 
 

@@ -76,18 +76,22 @@ class Who:
 
     thread: global thread id (block·T + tid), NONE, or MANY (several threads); warp: global
     warp id or MANY; bb: `block << 32 | bar`, the block (or MANY) and its syncthreads count at
-    the (latest) access; wbar: the warp's syncthreads+syncwarp count then.
+    the (latest) access; wbar: the warp's syncthreads+syncwarp count then (not kept for a
+    kernel without syncwarp: it would equal the block's count).
     """
 
-    def __init__(self, n: int, clock=None):
+    def __init__(self, n: int, clock=None, warp_barriers: bool = True):
         self.n = n
         self.thread = None
         self.clock = clock          # mbarrier ordering (refimpl/mbarrier.py Clock), None without mbarriers
+        self.warp_barriers = warp_barriers
 
     def ensure(self):
         if self.thread is None:
             self.thread = np.full(self.n, NONE, np.int32)
-            self.warp, self.wbar = np.zeros(self.n, np.int32), np.zeros(self.n, np.int32)
+            self.warp = np.zeros(self.n, np.int32)
+            # Without syncwarp a warp's count is its block's barrier count: it never orders more (ordered)
+            self.wbar = np.zeros(self.n, np.int32) if self.warp_barriers else None
             self.bb = np.zeros(self.n, np.int64)
             self.block = self.bb.view(np.int32)[1::2]        # bb's high half (little-endian)
             if self.clock is not None:
@@ -111,10 +115,11 @@ class RaceShadow:
     for a racing writer when `writes_since_barrier` is False (always True for global memory:
     blocks do not synchronize)."""
 
-    def __init__(self, n: int, defer_reads: bool = False, clock=None):
-        self.w = Who(n, clock)                   # last writer (a group only for atomics)
-        self.r = Who(n, clock)                   # readers since the last write
+    def __init__(self, n: int, defer_reads: bool = False, clock=None, warp_barriers: bool = True):
+        self.w = Who(n, clock, warp_barriers)    # last writer (a group only for atomics)
+        self.r = Who(n, clock, warp_barriers)    # readers since the last write
         self.atomic = np.zeros(n, np.bool_)      # last write was atomic
+        self.any_atomic = False
         self.deferred = [] if defer_reads else None
         self.deferred_span = None                # (lowest, highest) instance offset of the deferred reads
         self.deferred_elements = 0
@@ -136,7 +141,8 @@ def ordered(rec: Who, f, me: dict):
     rest = np.flatnonzero(~out)
     if rest.size:
         fr = f[rest]
-        out[rest] = ((gap[rest] == 0) & (rec.warp[fr] == me["warp"][rest]) & (rec.wbar[fr] < me["wbar"][rest]))
+        if rec.wbar is not None:
+            out[rest] = ((gap[rest] == 0) & (rec.warp[fr] == me["warp"][rest]) & (rec.wbar[fr] < me["wbar"][rest]))
         if rec.clock is not None:
             out[rest] |= rec.clock.ordered(rec, fr, me["lanes"][rest], me["block"][rest])
     return out
@@ -300,9 +306,9 @@ def check_write(acc: Access, atomic: bool = False, landing: bool = False):
                        "call cp_async_wait_group() before overwriting the destination")
     if sp.race is not None:
         _race_write(acc, atomic)
-    if sp.init is not None:
+    if sp.init is not None and not sp.all_written:
         sp.init[f] = True
-        if sp.scope == "shared" and not sp.all_written:
+        if sp.scope == "shared":
             sp.all_written = bool(sp.init.all())
 
 
@@ -323,12 +329,28 @@ def _me(acc: Access) -> dict:
         me = {"thread": st.gid, "warp": st.gwarp, "bb": st.bb, "wbar": st.wbar, "block": st.gblock}
         if clock is not None:
             me |= {"lanes": st.all_lanes, "ep": clock.ep}
-        return {k: np.tile(v, acc.repeats) for k, v in me.items()} if acc.repeats else me
+        if not acc.repeats:
+            return me
+        if not acc.space.race.w.warp_barriers:
+            del me["wbar"]                  # not recorded (Who.ensure)
+        return {k: _tiled(st, k, v, acc.repeats) for k, v in me.items()}
     me = {"thread": st.gid[lanes], "warp": st.gwarp[lanes], "bb": st.bb[lanes], "wbar": st.wbar[lanes],
           "block": st.gblock[lanes]}
     if clock is not None:
         me |= {"lanes": lanes, "ep": clock.ep[lanes]}
     return me
+
+
+_CONSTANT = ("thread", "warp", "block", "lanes")     # fixed for a batch (bb, wbar and ep change at barriers)
+
+
+def _tiled(st, name: str, v: np.ndarray, repeats: int) -> np.ndarray:
+    """A lane field repeated for each iteration of a register nest (kept for the batch where fixed)."""
+    if name not in _CONSTANT:
+        return np.tile(v, repeats)
+    if (name, repeats) not in st.tiles:
+        st.tiles[name, repeats] = np.tile(v, repeats)
+    return st.tiles[name, repeats]
 
 
 def _unordered(rec: Who, f, me: dict, candidates) -> np.ndarray:
@@ -384,7 +406,8 @@ def _record_read(r: Who, f, me: dict, one_block: bool):
     r.ensure()
     old = r.thread.take(f)
     _record_group(r, f, me, _unordered(r, f, me, (old != NONE) & (old != me["thread"])), one_block)
-    r.wbar[f] = me["wbar"]
+    if r.wbar is not None:
+        r.wbar[f] = me["wbar"]
     r.stamp(f, me)
 
 
@@ -467,9 +490,12 @@ def _race_write(acc: Access, atomic: bool):
                 _race_trap(acc, int(dup[0]), w, int(f[dup[0]]), "written", "written", same_instruction=True)
             w.warp[f] = me["warp"]
         w.bb[f] = me["bb"]
-    w.wbar[f] = me["wbar"]
+    if w.wbar is not None:
+        w.wbar[f] = me["wbar"]
     w.stamp(f, me)
-    sh.atomic[f] = atomic
+    if atomic or sh.any_atomic:             # all False until the first atomic write
+        sh.atomic[f] = atomic
+        sh.any_atomic |= atomic
 
 
 def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:

@@ -122,7 +122,7 @@ def _c_mod(a, b):
 def _uniform_int(exact: int, a, b):
     """An exact integer result of uniform operands, wrapped to their type: Python ints are much
     cheaper than NumPy's scalar path (unrolled loop counters: `(kk - 1) % 2`)."""
-    t = np.result_type(a, b)
+    t = a.dtype if isinstance(a, np.generic) and type(a) is type(b) else np.result_type(a, b)
     return t.type(semantics.wrap(exact, _int_type(t)))
 
 

@@ -27,6 +27,7 @@ class Program:
         self.buffers: dict[int, ir.Buffer] = {}
         self.maybe_uninit = {n.var.name for n in ir.walk(kernel) if isinstance(n, ir.DeclareVar) and n.init is None}
         self.uses_async = any(isinstance(n, ir.CpAsync) for n in ir.walk(kernel))
+        self.warp_barriers = any(isinstance(n, ir.SyncWarp) for n in ir.walk(kernel))
         self.mbarriers = {n.bar.buffer.name for n in ir.walk(kernel)
                           if isinstance(n, (*ir.MBARRIER_STMTS, ir.BulkCopy, ir.TmaLoad))}
         self.tma_destinations = {n.dst.buffer.name for n in ir.walk(kernel) if isinstance(n, (ir.BulkCopy, ir.TmaLoad))}
@@ -98,7 +99,8 @@ class Program:
         st.spaces[slot] = memory.Space(
             b, np.zeros(n, b.dtype.storage), shape, strides, size, base, scale,
             init=np.zeros(n, bool) if checks else None,
-            race=memory.RaceShadow(n, defer_reads=True, clock=mbarrier.clock(st) if self.mbarriers else None)
+            race=memory.RaceShadow(n, defer_reads=True, clock=mbarrier.clock(st) if self.mbarriers else None,
+                                   warp_barriers=self.warp_barriers)
             if checks and shared else None,
             pending=np.zeros(n, bool) if checks and self.uses_async and shared else None,
             guard=mbarrier.Guard(n, st) if checks and b.name in self.tma_destinations else None,

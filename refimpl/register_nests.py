@@ -340,7 +340,7 @@ class _MemoryAccess:
         sp, batch, shift = located
         injective = st.cache[self.cache + 1]
         if injective is None:
-            injective = st.cache[self.cache + 1] = np.unique(batch[1]).size == batch[1].size
+            injective = st.cache[self.cache + 1] = _distinct(batch[1], sp.data.size)
         if not injective:
             return False
         v = values()
@@ -352,6 +352,15 @@ class _MemoryAccess:
                 return False         # raised before any record changed: the loop traps as it would
         sp.data[acc.flat] = np.broadcast_to(v, batch[1].shape).reshape(-1)
         return True
+
+
+def _distinct(flat: np.ndarray, size: int) -> bool:
+    """No index occurs twice in `flat` (indices below `size`): marks where they are few enough."""
+    if size > 16 * flat.size:
+        return np.unique(flat).size == flat.size
+    seen = np.zeros(size, np.bool_)
+    seen[flat] = True
+    return np.count_nonzero(seen) == flat.size
 
 
 class _NestAccess(memory.Access):
@@ -447,10 +456,10 @@ def _into_scratch(fn, fa, fb, dtype, slot: int):
     temporary of a few MB per call costs more in page faults than the arithmetic)."""
     def run(st, views):
         a, b = fa(st, views), fb(st, views)
-        shape = np.broadcast_shapes(np.shape(a), np.shape(b))
-        out = st.cache[slot]
-        if out is None or out.shape != shape:
-            out = st.cache[slot] = np.empty(shape, dtype)
-        return fn(a, b, out=out)
+        shapes = (np.shape(a), np.shape(b))
+        kept = st.cache[slot]
+        if kept is None or kept[0] != shapes:
+            kept = st.cache[slot] = (shapes, np.empty(np.broadcast_shapes(*shapes), dtype))
+        return fn(a, b, out=kept[1])
     run.ufunc = (fn, fa, fb)
     return run

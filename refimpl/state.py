@@ -42,6 +42,7 @@ class State:
         self.asyncs = asyncs
         self.clock = None                          # ordering through mbarriers (refimpl/mbarrier.Clock), on first use
         self.wgmma = None                          # wgmma groups in flight (refimpl/wgmma.Groups), on first use
+        self.tiles: dict = {}                      # lane fields repeated for register-nest accesses (memory._me)
 
     def _specials(self) -> dict:
         bx, by, _ = self.bdim

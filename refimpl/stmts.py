@@ -186,8 +186,9 @@ def _if(s: ir.If, cx):
         c = fc(st, sel)
         if st.trace is not None:
             st.trace.step(st, s, sel, lambda lane: f"-> {_at(c, lane)}")
-        if getattr(c, "ndim", 0) == 0:
-            if c:
+        uniform = bool(c) if getattr(c, "ndim", 0) == 0 else (True if sel is None and c.all() else None)
+        if uniform is not None:                     # every active lane goes one way
+            if uniform:
                 then(st, sel)
             elif orelse is not None:
                 orelse(st, sel)
