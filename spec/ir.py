@@ -677,44 +677,56 @@ def read_buffers(node) -> set[str]:
 
 # ---------------------------------------------------------------- generic traversal
 
+@functools.cache
+def _fields(cls) -> tuple[str, ...]:
+    """A node class's field names but `loc`, in order: looked up once per class, as the
+    traversals below run millions of times per compilation."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "loc")
+
+
 def children(node) -> Iterator:
     """Direct child nodes (through tuples), in field order."""
-    for f in dataclasses.fields(node):
-        if f.name == "loc":
-            continue
-        v = getattr(node, f.name)
+    return iter(_children(node))
+
+
+def _children(node) -> list:
+    out = []
+    for name in _fields(type(node)):
+        v = getattr(node, name)
         if isinstance(v, Node):
-            yield v
+            out.append(v)
         elif isinstance(v, tuple):
-            yield from (x for x in v if isinstance(x, Node))
+            out.extend(x for x in v if isinstance(x, Node))
+    return out
 
 
 def walk(node) -> Iterator:
-    """Pre-order walk of every node under (and including) `node`."""
-    yield node
-    for c in children(node):
-        yield from walk(c)
+    """Pre-order walk of every node under (and including) `node`; a stack of the nodes still
+    to visit, not nested generators, whose cost grows with the tree's depth."""
+    pending = [node]
+    while pending:
+        n = pending.pop()
+        yield n
+        pending.extend(reversed(_children(n)))
 
 
 def rewrite(node, fn: Callable):
     """Bottom-up rebuild: children first, then `fn(new_node)`; fn returns a node (or tuple of
     statements, spliced into the enclosing statement tuple)."""
     changes = {}
-    for f in dataclasses.fields(node):
-        if f.name == "loc":
-            continue
-        v = getattr(node, f.name)
+    for name in _fields(type(node)):
+        v = getattr(node, name)
         if isinstance(v, Node):
             nv = rewrite(v, fn)
             if nv is not v:
-                changes[f.name] = nv
+                changes[name] = nv
         elif isinstance(v, tuple) and any(isinstance(x, Node) for x in v):
             out = []
             for x in v:
                 nx = rewrite(x, fn) if isinstance(x, Node) else x
                 out.extend(nx if isinstance(nx, tuple) and isinstance(x, Stmt) else (nx,))
             if any(a is not b for a, b in zip(out, v)) or len(out) != len(v):
-                changes[f.name] = tuple(out)
+                changes[name] = tuple(out)
     if changes:
         node = dataclasses.replace(node, **changes)
     return fn(node)

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from itertools import product
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Atom:
@@ -86,6 +88,28 @@ class TaskMapping:
                 idx = [i * n + ti for i, n, ti in zip(idx, atom.shape, t)]
             out.append(tuple(idx))
         return out
+
+    def first_tasks(self, workers: np.ndarray) -> np.ndarray:
+        """`worker_tasks(w)[0]` for every w of an integer array at once, as an (ndim, len)
+        array (-1 where w is outside [0, W)): the verifier asks it for every thread of a
+        block, too often for the per-worker lists. A worker's first task takes every repeat
+        atom's task 0 and every spatial atom's task from that atom's digit of w."""
+        w = np.asarray(workers, dtype=np.int64)
+        valid = (w >= 0) & (w < self.num_workers)
+        rest = np.where(valid, w, 0)
+        digits = []
+        for atom in reversed(self.atoms):      # innermost atom takes the low digits of w
+            digits.append(rest % atom.workers)
+            rest = rest // atom.workers
+        idx = np.zeros((self.ndim, w.size), dtype=np.int64)
+        for atom, digit in zip(self.atoms, reversed(digits)):
+            task = np.zeros_like(idx)
+            if atom.kind == "spatial":
+                for d in reversed(atom.ordered_dims()):
+                    task[d], digit = digit % atom.shape[d], digit // atom.shape[d]
+            idx = idx * np.array(atom.shape, dtype=np.int64)[:, None] + task
+        idx[:, ~valid] = -1
+        return idx
 
     def on(self, worker):
         """Only meaningful inside a @kernel body: `for i, j in m.on(threadIdx.x): ...`."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import ir
 from . import semantics
-from .mapping import Atom, TaskMapping
+from .mapping import TaskMapping
 from .printer import expr_str
 from .verify_common import const_value, fail, own_exprs, where
 from .verify_launch import block_shape
@@ -165,14 +165,11 @@ def _for_task(s: ir.ForTask, w, st: _State, ctx: _Ctx) -> None:
 
 
 def _first_tasks(m: TaskMapping, workers: np.ndarray) -> list[Dep]:
-    """Per thread, the task indices of its worker with every repeat index 0: they tell the
-    workers apart exactly as the full task list does; they are the task itself when the
-    mapping is purely spatial. Workers outside [0, W) get -1."""
-    spatial_only = TaskMapping(tuple(a if a.kind == "spatial" else Atom("repeat", (1,) * len(a.shape), a.ranks)
-                                     for a in m.atoms))
-    first = {u: (spatial_only.worker_tasks(u) or [(-1,) * m.ndim])[0] for u in np.unique(workers).tolist()}
+    """Per thread, the first task of its worker (every repeat index 0): it tells the workers
+    apart exactly as the full task list does, and is the task itself when the mapping is
+    purely spatial. Workers outside [0, W) get -1."""
     exact = all(a.kind == "spatial" for a in m.atoms)
-    return [Dep(np.array([first[u][d] for u in workers.tolist()], dtype=np.int64), exact) for d in range(m.ndim)]
+    return [Dep(tasks, exact) for tasks in m.first_tasks(workers.ravel()).reshape((m.ndim, *workers.shape))]
 
 
 def _check_coverage(s: ir.ForTask, w: Dep, mask, st: _State) -> None:

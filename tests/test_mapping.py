@@ -11,6 +11,7 @@ import math
 from collections import Counter
 from itertools import product
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -127,6 +128,16 @@ def test_worker_tasks_follow_the_recursive_definition(tree):
     assert m.num_workers == workers_of(tree)
     for w in range(m.num_workers + 3):
         assert m.worker_tasks(w) == tasks_of(tree, w)
+
+
+@settings(max_examples=100, deadline=None)
+@given(trees(), st.lists(st.integers(-3, MAX_TASKS + 3), max_size=40))
+def test_first_tasks_are_each_workers_first_task_at_once(tree, workers):
+    """The verifier's vectorized form against the §7.1 lists: -1 outside [0, W)."""
+    m = build(tree)
+    workers = workers + list(range(m.num_workers))
+    want = [(tasks_of(tree, w) or [(-1,) * m.ndim])[0] for w in workers]
+    assert [tuple(t) for t in m.first_tasks(np.array(workers)).T.tolist()] == want
 
 
 # ------------------------------------------------------------------ (c) lowering, run by a tiny evaluator
