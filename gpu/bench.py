@@ -1,6 +1,6 @@
 """GPU benchmarks, each a ratio measured in one run against torch on the same device:
-copy bandwidth vs `Tensor.copy_`, SIMT f32 matmul vs cuBLAS SGEMM (TF32 off), and launch
-overhead of prepared calls and of CUDA-graph replay. Used by tests/bench/test_bench_gpu.py
+copy bandwidth vs `Tensor.copy_`, SIMT f32 matmul vs cuBLAS SGEMM (TF32 off), f16 tensor-core
+matmuls vs cuBLAS HGEMM, and launch overhead of prepared calls and of CUDA-graph replay. Used by tests/bench/test_bench_gpu.py
 and scripts/gpu_bench.py.
 """
 from __future__ import annotations
@@ -130,6 +130,27 @@ def matmul_throughput(size: int = 4096, kernel=None) -> dict:
     theirs = time_kernel(lambda s: torch.mm(a, b), repeat=10, warmup=2)["median_us"]
     tflops = lambda us: 2 * size ** 3 / us / 1e6   # noqa: E731
     return {"size": size, "ours_tflops": tflops(ours), "cublas_tflops": tflops(theirs),
+            "ratio": theirs / ours, "rel_error": err}, _synchronized(go)
+
+
+def hgemm_throughput(kernel, size: int = 4096, b_transposed: bool = False) -> dict:
+    """TFLOP/s of an f16 tensor-core matmul kernel with the parameters (M, N, K, a, b, c), c in
+    f32 and b [K, N] — or [N, K] with `b_transposed` (C = A·Bᵀ) — and of cuBLAS HGEMM on the
+    same operands (torch.matmul, f16 out, b.T a transposed view where b is [N, K])."""
+    torch = _torch()
+    a = torch.randn(size, size, device="cuda", dtype=torch.float16)
+    b = torch.randn(size, size, device="cuda", dtype=torch.float16)
+    c = torch.empty(size, size, device="cuda")
+    go = compile(kernel).prepared(size, size, size, a, b, c)
+    ours = time_kernel(lambda s: go(), repeat=10, warmup=2)["median_us"]
+    bb = b.T if b_transposed else b
+    ref = a.double() @ bb.double()
+    err = ((c.double() - ref).norm() / ref.norm()).item()
+    if not err < 1e-5:
+        raise AssertionError(f"{kernel.name}: relative error {err}")
+    theirs = time_kernel(lambda s: torch.matmul(a, bb), repeat=10, warmup=2)["median_us"]
+    tflops = lambda us: 2 * size ** 3 / us / 1e6   # noqa: E731
+    return {"size": size, "kernel": kernel.name, "ours_tflops": tflops(ours), "cublas_tflops": tflops(theirs),
             "ratio": theirs / ours, "rel_error": err}, _synchronized(go)
 
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taskmap.examples import matmul_simt, matmul_tc, reduce_sum, transpose, vector_add
+from taskmap.examples import matmul_simt, matmul_tc, matmul_wgmma, reduce_sum, transpose, vector_add
 from taskmap.lang import bf16, f16, f32, i32
 
 DTYPES = {"f32": f32, "f16": f16, "bf16": bf16, "i32": i32}
@@ -45,10 +45,14 @@ PRINTED = {  # kernel -> lines its printed IR must contain (stripped, without th
                           "trans=True)",
                           "mma_sync.m16n8k16(fa[mt], fb[nt / 2, nt % 2], acc[mt, nt])"],
     matmul_tc.matmul_tc_bf16: ["shared bf16 sa[3, 64, 32] swizzle(2, 3, 3)"],
+    matmul_wgmma.matmul_wgmma: ["shared f16 sa[4, 128, 64] swizzle(3, 3, 3)", "tma_load(sa[s], a[m0, 64 * s], full[s])",
+                                "mbarrier_wait(full[s], j / 4 % 2)", "wgmma_wait_group(1)",
+                                "wgmma.m64n128k16(acc, wgmma_desc(sa[s, 64 * wg, 16 * kk], sbo=1024, swizzle=128, "
+                                "lbo=16), wgmma_desc(sb[s, 0, 16 * kk], sbo=1024, swizzle=128, lbo=16))"],
 }
 
 
-@pytest.mark.parametrize("name", ["vector_add", "transpose", "reduce_sum", "matmul_simt", "matmul_tc"])
+@pytest.mark.parametrize("name", ["vector_add", "transpose", "reduce_sum", "matmul_simt", "matmul_tc", "matmul_wgmma"])
 def test_example_module_interface(name):
     mod = importlib.import_module(f"taskmap.examples.{name}")
     assert callable(mod.make_args) and callable(mod.reference) and mod.SIZES
@@ -72,6 +76,9 @@ def test_example_verifies_and_prints_readable_ir(k):
     lambda: matmul_tc.make_matmul_tc(vec=16),
     lambda: matmul_tc.row_swizzle(24),
     lambda: reduce_sum.make_reduce_sum(block=100),
+    lambda: matmul_wgmma.make_matmul_wgmma(f32),
+    lambda: matmul_wgmma.make_matmul_wgmma(bn=12),
+    lambda: matmul_wgmma.make_matmul_wgmma(stages=1),
 ])
 def test_bad_factory_configurations_are_rejected(make):
     with pytest.raises(ValueError):
@@ -116,6 +123,10 @@ def _cases():
                 matmul_tc.reference, s
     two_stage = matmul_tc.make_matmul_tc(f16, bm=32, bn=32, bk=16, warps=(1, 2), stages=2, vec=4)
     yield "matmul_tc_2stage", two_stage, matmul_tc.make_args, matmul_tc.reference, {"M": 21, "N": 36, "K": 52}
+    for d in ("f16", "bf16"):
+        for s in matmul_wgmma.SIZES:
+            yield f"matmul_wgmma_{d}", matmul_wgmma.kernel_for[d], partial(matmul_wgmma.make_args, dtype=DTYPES[d]), \
+                matmul_wgmma.reference, s
 
 
 CASES = [pytest.param(*c[1:], id=f"{c[0]}-" + "-".join(f"{k}{v}" for k, v in c[4].items())) for c in _cases()]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from taskmap.examples import matmul_simt, matmul_tc, reduce_sum, transpose, vector_add
+from taskmap.examples import matmul_simt, matmul_tc, matmul_wgmma, reduce_sum, transpose, vector_add
 from taskmap.spec import dtypes as dt
 from taskmap.lang import bf16, f16, f32, i32
 from tests.gpu_compare import run_both
@@ -44,6 +44,10 @@ CASES = [
     ("matmul_tc_f16", matmul_tc.matmul_tc, lambda r: matmul_tc.make_args(r, 37, 24, 40, dtype=f16), 2**-18 * 40),
     ("matmul_tc_bf16", matmul_tc.matmul_tc_bf16, lambda r: matmul_tc.make_args(r, 37, 24, 40, dtype=bf16),
      2**-18 * 40),
+    ("matmul_wgmma_f16", matmul_wgmma.matmul_wgmma, lambda r: matmul_wgmma.make_args(r, 300, 200, 520, dtype=f16),
+     2**-18 * 520),
+    ("matmul_wgmma_bf16", matmul_wgmma.matmul_wgmma_bf16,
+     lambda r: matmul_wgmma.make_args(r, 300, 200, 520, dtype=bf16), 2**-18 * 520),
 ]
 
 
