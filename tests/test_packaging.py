@@ -29,10 +29,40 @@ def test_every_package_folder_is_listed():
     assert all(_folder(p).is_dir() for p in listed), "a listed package has no folder"
 
 
-def test_every_case_file_is_package_data():
-    patterns = SETUPTOOLS["package-data"]["taskmap.conformance"]
-    folder = _folder("taskmap.conformance")
-    shipped = lambda rel: any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(rel, p.replace("**/", ""))
-                              for p in patterns)
-    cases = [f.relative_to(folder).as_posix() for f in (folder / "cases").rglob("*.yaml")]
-    assert cases and all(shipped(c) for c in cases), [c for c in cases if not shipped(c)]
+DATA_SUFFIXES = (".yaml", ".yml", ".onnxtxt", ".md")      # what the package folders hold besides code
+
+
+def _data_files() -> dict[str, list[str]]:
+    """package -> the data files of its folder, relative to it (a folder's own files only)."""
+    out = {}
+    for package, folder in SETUPTOOLS["package-dir"].items():
+        for f in (ROOT / folder).rglob("*"):
+            if f.suffix in DATA_SUFFIXES and "__pycache__" not in f.parts:
+                name = ".".join((package, *f.parent.relative_to(ROOT / folder).parts))
+                out.setdefault(name, []).append(f.name)
+    return out
+
+
+def test_every_data_folder_is_listed():
+    """A folder of case files has no __init__.py, but setuptools still sees an importable
+    (namespace) package in it and warns that it will drop it unless `packages` lists it."""
+    unlisted = sorted(set(_data_files()) - set(SETUPTOOLS["packages"]))
+    assert not unlisted, f"folders with data files missing from `packages` in pyproject.toml: {unlisted}"
+
+
+def test_every_data_file_is_package_data():
+    """Every case file, the ONNX node tests' expected list, the READMEs and SPEC.md ship:
+    each matches a package-data pattern of its own package or of a package above it."""
+    patterns = SETUPTOOLS["package-data"]
+    def shipped(package: str, name: str) -> bool:
+        parts = package.split(".")
+        for i in range(len(parts), 0, -1):
+            rel = "/".join((*parts[i:], name))
+            if any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(rel, p.replace("**/", ""))
+                   for p in patterns.get(".".join(parts[:i]), ())):
+                return True
+        return False
+    files = _data_files()
+    assert sum(len(v) for k, v in files.items() if k.startswith("taskmap.conformance.cases")) >= 20
+    missing = [f"{k}: {n}" for k, names in sorted(files.items()) for n in names if not shipped(k, n)]
+    assert not missing, f"data files no package-data pattern in pyproject.toml ships: {missing}"
