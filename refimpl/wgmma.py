@@ -155,7 +155,7 @@ def issue(st, sel, node: ir.Wgmma, acc, a, b, a_desc, b_desc):
         D = C.astype(np.float64)
         for k in range(K):                   # the interpreter's order: k = 0 … 15, in binary64 (§5.12)
             D += A[:, k, None] * B[None, k, :]
-        space, index = acc
+        space = acc[0]
         rows, cols = _D_ROWS(np.arange(node.n // 2)), _D_COLS(np.arange(node.n // 2))
         flat = uses[0][1]                     # the accumulator's elements, (thread, element) order
         space.data[flat] = num.to_storage(D.astype(np.float32)[rows, cols].ravel(), space.dtype)
