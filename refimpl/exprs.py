@@ -7,6 +7,8 @@ lanes that need them (§2.3), so a guarded `a[i]` never traps on the lanes that 
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from taskmap.spec import dtypes as dt
@@ -156,6 +158,15 @@ def _int_division(e: ir.Binary, cx):
         floor, c = (np.floor_divide if e.op == "/" else np.remainder), num.scalar(e.b.value, t)
         return lambda st, sel: floor(fa(st, sel), c)         # C and floor division agree here
     fn = num.binary_op(e.op, t)
+    if isinstance(e.b, ir.Const) and e.b.value > 0:
+        c, make, exact = e.b.value, num.lane_dtype(t).type, (operator.floordiv if e.op == "/" else operator.mod)
+
+        def positive_divisor(st, sel):
+            a = fa(st, sel)
+            if type(a) is not np.ndarray and a >= 0:       # uniform and non-negative: floor division is C's
+                return make(exact(int(a), c))
+            return fn(a, fb(st, sel))
+        return positive_divisor
     if isinstance(e.b, ir.Const) and e.b.value != 0:
         return lambda st, sel: fn(fa(st, sel), fb(st, sel))
 

@@ -214,6 +214,8 @@ def element_offsets(st, space: Space, index: list, sel, node, proven=()):
                 _out_of_bounds(st, space, index, sel, node, d)  # one pass over all lanes: some out of range
             if lanes is None:
                 lanes = np.multiply(i, s, dtype=np.int64)
+            elif s == 1:
+                lanes += i
             else:
                 lanes += np.multiply(i, s, dtype=np.int64)
         if off:
@@ -245,7 +247,9 @@ def lanes_of(st, sel) -> np.ndarray:
 
 def flat_of(space: Space, off, lanes, sel):
     """Flat storage indices of the active lanes' elements."""
-    flat = space.base + (off if space.scale == 1 else off * space.scale)
+    flat = off if space.scale == 1 else off * space.scale
+    if type(space.base) is not int or space.base:           # global tensors start at 0: no addition
+        flat = space.base + flat
     if getattr(flat, "ndim", 0) == 0:
         return flat
     return flat if sel is None else flat[lanes]
@@ -549,7 +553,7 @@ def load(st, space: Space, index: list, off, sel, node):
     flat = flat_of(space, off, lanes, sel)
     if space.checked:
         check_read(_spanned(Access(st, space, index, lanes, flat, node), off))
-    vals = space.data[flat]
+    vals = space.data.take(flat) if type(flat) is np.ndarray else space.data[flat]
     if sel is not None and getattr(vals, "ndim", 0):
         out = np.zeros(st.L, vals.dtype)
         out[sel] = vals

@@ -197,28 +197,37 @@ class _Access:
         """(space, element rows, storage view, init view) shaped (n0, ..., lanes); None if an index is
         out of bounds, not uniform, or an element read is not known to be written on every lane."""
         sp = st.spaces[self.slot]
+        cached = st.cache[self.cache]
+        if cached is None or cached[0] is not sp:
+            cached = st.cache[self.cache] = (sp, self._axes(sp), {})
+        _, axes, views = cached
+        if axes is None:
+            return None
+        first, steps, counts = axes
+        for d, f in enumerate(self.fixed):
+            if f is not None:
+                i = f(st, None)
+                if type(i) is np.ndarray or not 0 <= i < sp.shape[d]:
+                    return None
+                first += int(i) * sp.strides[d]
+        if first not in views:
+            views[first] = self._views(st, sp, first, steps, counts)
+        return views[first]
+
+    def _axes(self, sp):
+        """(first element from the nest's axes, per-axis element steps, trip counts), or None where a
+        loop would run out of bounds or the layout is not row-major."""
         if not isinstance(sp.buffer.layout, ir.RowMajor):
             return None
         first, steps, counts = 0, [0] * len(self.trips), [1] * len(self.trips)
-        for d, (axis, f) in enumerate(zip(self.axis_of, self.fixed)):
-            n, stride = sp.shape[d], sp.strides[d]
+        for d, axis in enumerate(self.axis_of):
             if axis is not None:
                 r = self.trips[axis]
-                if r[0] < 0 or r[-1] >= n:
+                if r[0] < 0 or r[-1] >= sp.shape[d]:
                     return None
-                first += r[0] * stride
-                steps[axis], counts[axis] = r.step * stride, len(r)
-                continue
-            i = f(st, None)
-            if type(i) is np.ndarray or not 0 <= i < n:
-                return None
-            first += int(i) * stride
-        views = st.cache[self.cache]
-        if views is None or views[0] is not sp:
-            views = st.cache[self.cache] = (sp, {})
-        if first not in views[1]:
-            views[1][first] = self._views(st, sp, first, steps, counts)
-        return views[1][first]
+                first += r[0] * sp.strides[d]
+                steps[axis], counts[axis] = r.step * sp.strides[d], len(r)
+        return first, steps, counts
 
     def _views(self, st, sp, first: int, steps, counts):
         shape = tuple(counts) + (st.L,)
