@@ -18,6 +18,7 @@ from taskmap.spec import dtypes as dt
 from taskmap.spec.ops import OPERATORS
 from taskmap.spec.ops.registry import to_storage
 
+from .onnx_einsum import lower as lower_einsum
 from .onnx_import import Converter, ConvertError, Importer, OnnxNode, array_of, dtype_of
 
 CONVERTERS: dict[str, Converter] = {}
@@ -392,6 +393,21 @@ direct("Transpose", "transpose", ("perm",))
 direct("Concat", "concat", ("axis",))
 direct("Gather", "gather", ("axis",))
 direct("GatherElements", "gather_elements", ("axis",))
+direct("ScatterND", "scatter_nd", ("reduction",))
+
+
+@converts("Trilu", needs=("trilu",))
+def _trilu(imp, node):
+    a = {"upper": node.attrs["upper"]}
+    if node.input(1):
+        a["k"] = int(imp.constant(node.input(1), "k").reshape(-1)[0])
+    imp.emit(node, "trilu", node.inputs[:1], a, node.outputs)
+
+
+@converts("Einsum", needs=("transpose", "reshape", "slice", "sum", "expand", "batch_matmul"))
+def _einsum(imp, node):
+    node.only("equation")
+    lower_einsum(imp, node, node.attrs["equation"], [static_shape(imp, x) for x in node.inputs])
 
 
 @converts("Reshape", needs=("reshape",))

@@ -127,6 +127,13 @@ DECOMPOSED = {
     "Conv-same": ([helper.make_node("Conv", ["x4", "w"], ["y"], auto_pad="SAME_UPPER", strides=[2, 2])],
                   [("x4", F, [1, 2, 5, 6])], [_c("w", np.random.default_rng(0).standard_normal((3, 2, 3, 3))
                                                   .astype(np.float32))]),
+    **{f"Einsum-{eq}": ([helper.make_node("Einsum", [f"e{k}" for k in range(len(shapes))], ["y"], equation=eq)],
+                        [(f"e{k}", F, s) for k, s in enumerate(shapes)], [])
+       for eq, shapes in (("bij,bjk->bik", ([2, 3, 4], [2, 4, 5])), ("ij,kj", ([3, 4], [5, 4])),
+                          ("...ii->...i", ([2, 3, 3],)), ("ii", ([4, 4],)), ("ij->", ([3, 5],)),
+                          ("bhqd,bhkd->bhqk", ([1, 2, 3, 4], [1, 2, 5, 4])), ("i,i", ([5], [5])),
+                          ("ij,jk,kl->li", ([2, 3], [3, 4], [4, 2])), ("b i j , j -> i", ([2, 3, 4], [4])),
+                          ("...ij,...jk", ([2, 1, 3, 4], [1, 5, 4, 2])), ("ijk->kji", ([2, 3, 4],)))},
     "MaxPool-same": ([helper.make_node("MaxPool", ["x4"], ["y"], kernel_shape=[2, 2], auto_pad="SAME_LOWER")],
                      [("x4", F, [1, 2, 5, 5])], []),
 }
