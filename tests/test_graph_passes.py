@@ -106,7 +106,8 @@ def test_simplify_collapses_reshape_and_transpose_chains():
 
 def test_pipeline_verifies_after_each_pass_and_names_a_broken_one():
     g = infer_shapes(graph([node("a", "exp", ("x",), "y")], ["y"]))
-    assert [name for name, _ in PIPELINE] == ["infer_shapes", "constant_fold", "fold_batch_norm", "simplify", "dead_code"]
+    assert [name for name, _ in PIPELINE] == ["infer_shapes", "constant_fold", "fold_batch_norm", "simplify",
+                                            "fuse_attention", "dead_code"]
     np.testing.assert_allclose(run_reference(run(PIPELINE, g), X)[0], np.exp(X), rtol=1e-6)
     broken = (("drop_everything", lambda gr: gr.replace(nodes=())),)
     with pytest.raises(TaskmapError, match="graph pass drop_everything produced an invalid graph"):

@@ -16,6 +16,7 @@ from ..verify import GraphError, verify
 from .constant_fold import constant_fold
 from .dead_code import dead_code
 from .fold_batch_norm import fold_batch_norm
+from .fuse_attention import fuse_attention
 from .infer_shapes import infer_shapes
 from .simplify import simplify
 
@@ -26,6 +27,7 @@ PIPELINE: tuple[Pass, ...] = (
     ("constant_fold", constant_fold),
     ("fold_batch_norm", fold_batch_norm),
     ("simplify", simplify),
+    ("fuse_attention", fuse_attention),
     ("dead_code", dead_code),
 )
 
@@ -43,4 +45,5 @@ def run(pipeline: tuple[Pass, ...], graph: Graph) -> Graph:
     return graph
 
 
-__all__ = ["PIPELINE", "run", "infer_shapes", "constant_fold", "fold_batch_norm", "simplify", "dead_code"]
+__all__ = ["PIPELINE", "run", "infer_shapes", "constant_fold", "fold_batch_norm", "simplify", "fuse_attention",
+           "dead_code"]
