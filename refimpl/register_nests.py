@@ -9,12 +9,16 @@ one for the lanes, and the whole nest is a few NumPy calls on (n0, n1, ..., lane
 A load from shared or global memory in the value (the fragment load `fa[s, i] = sa[st, k,
 4·g(tid) + i]`) may have indices affine in the nest's variables: it is one gather, with its
 lane-invariant offsets computed once per batch, checked as one access of all its iterations
-in program order (iteration-major), as the loop's reads would be recorded one by one.
+in program order (iteration-major), as the loop's reads would be recorded one by one. A
+store to shared or global memory at such indices is one checked write when no element is
+written twice, and a select whose condition (comparisons of affine expressions) holds in every
+iteration on every lane is its first operand, as the loop would evaluate it (`m0 + i < M ?
+a[m0 + i, k] : 0.0`, the guarded tile load).
 
 Exact: each iteration writes its own element and reads the stored tensor only at that element
 (no iteration sees another's write), other values are computed as in the loop, per element by
-the same ufuncs; the nest writes no shared or global memory, so its reads of them see the
-same contents and the same race records in every iteration. Whenever a fact needed for that
+the same ufuncs; a nest never reads a memory tensor it writes, so its reads see the same
+contents and the same race records in every iteration. Whenever a fact needed for that
 cannot be shown up front (an uninitialized element, an index out of bounds, an access that a
 check rejects, some lanes inactive, a trace, a loop over the step budget, registers of a
 wgmma) the nest runs as ordinary loops instead, which then trap or trace exactly as before.
@@ -49,6 +53,15 @@ class _Nest:
         return not any(ir.may_trap(n) or (isinstance(n, ir.Var) and (n.name in self.axes or n.name in self.defs
                                                                        or n.name in self.cx.maybe_uninit))
                        for n in ir.walk(e))
+
+    def steps(self, coeffs: dict) -> np.ndarray:
+        """Σ_a coeffs[a]·k_a over the nest's iterations, int64, extent 1 along axes not in coeffs."""
+        out = np.zeros([1] * len(self.trips), np.int64)
+        for a, c in coeffs.items():
+            if c:
+                out = out + c * np.asarray(self.trips[a], np.int64).reshape([-1 if b == a else 1
+                                                                             for b in range(len(self.trips))])
+        return out
 
     def affine(self, e):
         """e as ({axis: coefficient}, [(coefficient, nest-independent expression)]), or None.
@@ -144,6 +157,8 @@ def _operands(st, value, stores, longest: int):
         sp, rows, _, init = spaces[acc]
         if init is not None and not rows <= sp.full_rows and not init.all():
             return None
+    if not all(guard(st) for guard in value.guards):
+        return None                      # some iteration takes a select's other operand
     for read in value.memory:
         gathered = read.gather(st)
         if gathered is None:
@@ -279,10 +294,7 @@ class _MemoryAccess:
         used = {a for coeffs, _ in forms for a, c in coeffs.items() if c}
         self.shape = tuple(len(r) if a in used else 1 for a, r in enumerate(nest.trips))
         self.uses_all = len(used) == len(nest.trips)
-        k = [np.asarray(r if a in used else r[:1], np.int64).reshape([-1 if b == a else 1 for b in range(len(nest.trips))])
-             for a, r in enumerate(nest.trips)]
-        self.steps = [np.broadcast_to(sum((c * k[a] for a, c in coeffs.items()), np.int64(0)), self.shape)
-                      for coeffs, _ in forms]
+        self.steps = [np.broadcast_to(nest.steps(coeffs), self.shape) for coeffs, _ in forms]
         self.invariant = [[(c, compile_expr(t, cx)) for c, t in terms if pure(t, cx.invariant)] for _, terms in forms]
         self.uniform = [[(c, compile_expr(t, cx)) for c, t in terms if not pure(t, cx.invariant)] for _, terms in forms]
 
@@ -392,8 +404,9 @@ class _Value:
     operation writes there directly when it is a ufunc on the storage type, or a gather: no
     temporary)."""
 
-    def __init__(self, eval_, reads, memory_reads, t, into=None):
+    def __init__(self, eval_, reads, memory_reads, guards, t, into=None):
         self.eval, self.reads, self.memory, self.t, self.into = eval_, reads, memory_reads, t, into
+        self.guards = guards             # st -> bool: the conditions of selects, true in every iteration
 
     def store(self, st, views, out):
         if self.into is not None:
@@ -405,7 +418,7 @@ class _Value:
 def _value(e, t, store: ir.Store, nest: _Nest):
     """The stored value as a function of the accesses' views, converted to t; None when e has a
     part that the loop would evaluate differently (a trap, a non-affine memory index, ...)."""
-    cx, reads, memory_reads = nest.cx, [], []
+    cx, reads, memory_reads, guards = nest.cx, [], [], []
 
     def build(x):
         if nest.independent(x):
@@ -432,6 +445,12 @@ def _value(e, t, store: ir.Store, nest: _Nest):
                     return num.from_storage(src.take(flat), b.dtype)
                 gathered.read = read
                 return gathered
+            case ir.Select(cond=c, a=a) if a.dtype == x.dtype:
+                guard = _everywhere(c, nest)     # then the loop evaluates `a` on every lane, never `b`
+                if guard is None:
+                    return None
+                guards.append(guard)
+                return build(a)
             case ir.Binary(op=op, a=a, b=b) if op in _OPS and a.dtype == b.dtype == x.dtype:
                 fa, fb, fn = build(a), build(b), num.binary_op(op, x.dtype)
                 if fa is None or fb is None:
@@ -448,16 +467,53 @@ def _value(e, t, store: ir.Store, nest: _Nest):
         return None
     src = e.dtype
     if src != t:
-        return _Value(lambda st, views: num.convert(f(st, views), src, t), reads, memory_reads, t)
+        return _Value(lambda st, views: num.convert(f(st, views), src, t), reads, memory_reads, guards, t)
     if num.lane_dtype(t) != t.storage:
-        return _Value(f, reads, memory_reads, t)
+        return _Value(f, reads, memory_reads, guards, t)
     read = getattr(f, "read", None)
     if read is not None and read.uses_all:
-        return _Value(f, reads, memory_reads, t, lambda st, views, out: np.take(*views[read], out=out, mode="clip"))
+        return _Value(f, reads, memory_reads, guards, t, lambda st, views, out: np.take(*views[read], out=out, mode="clip"))
     if getattr(f, "ufunc", None) is None:
-        return _Value(f, reads, memory_reads, t)
+        return _Value(f, reads, memory_reads, guards, t)
     fn, fa, fb = f.ufunc
-    return _Value(f, reads, memory_reads, t, lambda st, views, out: fn(fa(st, views), fb(st, views), out=out))
+    return _Value(f, reads, memory_reads, guards, t, lambda st, views, out: fn(fa(st, views), fb(st, views), out=out))
+
+
+def _everywhere(e, nest: _Nest):
+    """`st -> bool`: does condition e hold in every iteration on every lane? For nest-independent
+    conditions and comparisons of expressions affine in the nest (joined by &&, evaluated on
+    every lane: they cannot trap); None for others."""
+    match e:
+        case _ if nest.independent(e):
+            f = compile_expr(e, nest.cx)
+            return lambda st: bool(np.all(f(st, None)))
+        case ir.Binary(op="&&", a=a, b=b):
+            fa, fb = _everywhere(a, nest), _everywhere(b, nest)
+            return None if fa is None or fb is None else lambda st: fa(st) and fb(st)
+        case ir.Binary(op=op, a=a, b=b) if op in num.COMPARE and a.dtype.is_integer and a.dtype == b.dtype:
+            ga, gb, cmp = _grid(a, nest), _grid(b, nest), num.COMPARE[op]
+            if ga is None or gb is None:
+                return None
+
+            def holds(st):
+                x, y = ga(st), gb(st)
+                return x is not None and y is not None and bool(np.all(cmp(x, y)))
+            return holds
+    return None
+
+
+def _grid(e, nest: _Nest):
+    """`st -> int64 values of e over (n0, ..., lanes)` for e affine in the nest, or None when they
+    leave e's type (its wrapped value is then not the exact one); None if e is not affine."""
+    form = nest.affine(e)
+    if form is None:
+        return None
+    steps, terms, t = nest.steps(form[0])[..., None], [(c, compile_expr(x, nest.cx)) for c, x in form[1]], e.dtype
+
+    def values(st):
+        v = steps + sum((c * np.asarray(f(st, None), np.int64) for c, f in terms), np.int64(0))
+        return v if t.min <= v.min() and v.max() <= t.max else None
+    return values
 
 
 def _into_scratch(fn, fa, fb, dtype, slot: int):

@@ -253,3 +253,35 @@ def test_memory_store_nest_traps_as_the_loop(args, phrase, detail, line):
     with pytest.raises(refimpl.KernelTrap) as traced:
         refimpl.interpret(tile_store, x, np.zeros((128, 4), np.float32), *args, trace=Trace(threads=[(0, 0, 0)]))
     assert str(traced.value).splitlines()[0] == str(e.value).splitlines()[0]
+
+
+@kernel(grid=2, block=64)
+def guarded_rows(n: i32, x: f32[n, 4], out: f32[128, 4], limit: i32):
+    """A select-guarded load in a nest (the condition affine in the loop variable): one gather when
+    it holds everywhere; where some lanes take 0.0 (rows ≥ n would be out of bounds) the loop runs."""
+    t = blockIdx.x * 64 + threadIdx.x
+    r = register_tensor(f32, [4])
+    for i in range(4):
+        r[i] = x[t, i] if t * 4 + i < limit else 0.0
+    for i in range(4):
+        out[t, i] = r[i]
+
+
+@pytest.mark.parametrize("n, limit", [(128, 512), (128, 256), (100, 400), (100, 0)])
+def test_select_guarded_nest_reads(n, limit):
+    x = np.random.default_rng(5).standard_normal((n, 4)).astype(np.float32)
+    out = np.full((128, 4), np.nan, np.float32)
+    refimpl.interpret(guarded_rows, n, x, out, limit)
+    want = np.zeros((128, 4), np.float32)
+    want[:limit // 4] = x[:limit // 4]
+    np.testing.assert_array_equal(out, want)
+
+
+def test_select_guarded_nest_is_one_gather():
+    from taskmap.refimpl.launch import program_for
+    from taskmap.refimpl.register_nests import compile_nest
+    from taskmap.spec import ir
+    prog = program_for(guarded_rows)
+    loop = next(n for n in ir.walk(prog.kernel) if isinstance(n, ir.For) and isinstance(n.body[-1], ir.Store)
+                and isinstance(n.body[-1].value, ir.Select))
+    assert compile_nest(loop, prog) is not None
