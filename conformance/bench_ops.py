@@ -45,6 +45,20 @@ def _binary_bytes(shapes, size):
     return (math.prod(shapes[0]) * 2 + math.prod(shapes[1])) * size
 
 
+def _attention_flops(shapes, _, causal: bool = False):
+    (b, h, s, d), (_, _, t, _), (_, _, _, e) = shapes
+    return 2 * b * h * s * t * (d + e) // (2 if causal else 1)      # causal: half the scores (FlashAttention's count)
+
+
+def _sdpa_flash(causal: bool):
+    """torch SDPA held to its FlashAttention backend (an error, not a silent fallback, if it cannot run)."""
+    def sdpa(torch, q, k, v):
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    return sdpa
+
+
 def bench_items() -> list[OpItem]:
     items = []
     for dtype, tol in (("f32", 1e-5), ("f16", 2e-3), ("bf16", 1e-2)):
@@ -72,6 +86,13 @@ def bench_items() -> list[OpItem]:
                         {"pads": (1, 1, 1, 1)}, "F.conv2d (cuDNN)",
                         lambda torch, x, w: torch.nn.functional.conv2d(x, w, padding=1),
                         lambda s, _: 2 * 16 * 64 * 56 * 56 * 64 * 9, "TFLOP/s", 2e-3))
+    for d in (64, 128):                         # 16 heads, batch · sequence = 4096 tokens
+        for seq, batch in ((128, 32), (1024, 4), (4096, 1)):
+            for causal in (False, True):
+                shape = (batch, 16, seq, d)
+                items.append(OpItem(f"attention f16 d{d}{' causal' if causal else ''}", "attention", (shape,) * 3,
+                                    "f16", {"is_causal": int(causal)}, "torch SDPA (flash)", _sdpa_flash(causal),
+                                    lambda s, n, c=causal: _attention_flops(s, n, c), "TFLOP/s", 2e-3))
     return items
 
 
@@ -95,47 +116,60 @@ def torch_dtype(torch, t: dt.DType):
             dt.int32: torch.int32, dt.int64: torch.int64}[t]
 
 
-def ops_rows(progress=print) -> list[Row]:
+def setup_gpu():
+    """torch and taskmap.gpu on one primary context, TF32 off (the suite's conditions)."""
     from taskmap import gpu
-    from taskmap.refimpl.schedules import schedule
-    from taskmap.spec.ops import get
     import torch
     gpu.runtime.driver()                       # the primary context, shared with torch
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
+    return torch, gpu
+
+
+def measure(item: OpItem, torch, gpu) -> tuple[Row, Callable[[], None], list, int]:
+    """One item on the GPU: its row (our result checked against torch's, then both timed), the
+    prepared call of our plan, its torch inputs and the repeat count used."""
+    from taskmap.refimpl.schedules import schedule
+    from taskmap.spec.ops import get
+    t = dt.by_name(item.dtype)
+    types = [t[shape] for shape in item.shapes]
+    (out_type,) = get(item.op).infer(types, **item.attrs)
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    inputs = [torch.randn(s, device="cuda", generator=gen).to(torch_dtype(torch, t)) for s in item.shapes]
+    output = torch.empty(out_type.shape, dtype=torch_dtype(torch, out_type.dtype), device="cuda")
+    plan = schedule(item.op, types, item.attrs)
+    params = plan.inputs + plan.outputs
+    go = prepare_plan(plan, {p.name: a for p, a in zip(params, [*inputs, output])}, torch, gpu)
+    go()
+    torch.cuda.synchronize()
+    want = item.torch_fn(torch, *inputs)
+    err = ((output.double() - want.double()).norm() / want.double().norm().clamp_min(1e-30)).item()
+    problem = "" if err <= item.tolerance else f"relative error {err:.3g} > {item.tolerance}"
+    first = gpu.time_kernel(lambda s: go(), repeat=3, warmup=1)["median_us"]
+    repeat = max(5, min(50, int(5e5 / first)))
+    ours = gpu.time_kernel(lambda s: go(), repeat=repeat)["median_us"]
+    theirs = gpu.time_kernel(lambda s: item.torch_fn(torch, *inputs), repeat=repeat)["median_us"]
+    work = item.work(item.shapes, t.bits // 8)
+    scale = 1e3 if item.unit == "GB/s" else 1e6
+    size = " x ".join("x".join(map(str, s)) for s in item.shapes)
+    kernels = "+".join(k.name for k in plan.kernels)
+    row = Row(f"{item.label} [{kernels}]", size, ours, item.baseline, theirs, f"{work / ours / scale:.1f} {item.unit}",
+              problem)
+    return row, go, inputs, repeat
+
+
+def ops_rows(progress=print) -> list[Row]:
+    torch, gpu = setup_gpu()
     rows = []
     for item in bench_items():
-        t = dt.by_name(item.dtype)
-        types = [t[shape] for shape in item.shapes]
-        (out_type,) = get(item.op).infer(types, **item.attrs)
-        gen = torch.Generator(device="cuda").manual_seed(0)
-        inputs = [torch.randn(s, device="cuda", generator=gen).to(torch_dtype(torch, t)) for s in item.shapes]
-        output = torch.empty(out_type.shape, dtype=torch_dtype(torch, out_type.dtype), device="cuda")
-        plan = schedule(item.op, types, item.attrs)
-        params = plan.inputs + plan.outputs
-        go = prepare_plan(plan, {p.name: a for p, a in zip(params, [*inputs, output])}, torch, gpu)
-        go()
-        torch.cuda.synchronize()
-        want = item.torch_fn(torch, *inputs)
-        err = ((output.double() - want.double()).norm() / want.double().norm().clamp_min(1e-30)).item()
-        problem = "" if err <= item.tolerance else f"relative error {err:.3g} > {item.tolerance}"
-        first = gpu.time_kernel(lambda s: go(), repeat=3, warmup=1)["median_us"]
-        repeat = max(5, min(50, int(5e5 / first)))
-        ours = gpu.time_kernel(lambda s: go(), repeat=repeat)["median_us"]
-        theirs = gpu.time_kernel(lambda s: item.torch_fn(torch, *inputs), repeat=repeat)["median_us"]
-        work = item.work(item.shapes, t.bits // 8)
-        scale = 1e3 if item.unit == "GB/s" else 1e6
-        size = " x ".join("x".join(map(str, s)) for s in item.shapes)
-        kernels = "+".join(k.name for k in plan.kernels)
-        row = Row(f"{item.label} [{kernels}]", size, ours, item.baseline, theirs,
-                  f"{work / ours / scale:.1f} {item.unit}", problem)
-        progress(f"{row.kernel} {size}: {ours:.1f} us, {item.baseline} {theirs:.1f} us, ratio {theirs / ours:.3f}"
-                 + (f"; WRONG RESULT: {problem}" if problem else ""))
+        row, _, inputs, repeat = measure(item, torch, gpu)
+        progress(f"{row.kernel} {row.size}: {row.ours_us:.1f} us, {item.baseline} {row.baseline_us:.1f} us, "
+                 f"ratio {row.ratio:.3f}" + (f"; WRONG RESULT: {row.problem}" if row.problem else ""))
         rows.append(row)
         compiled = _compiled_time(torch, gpu, item, inputs, repeat, progress)
         if compiled is not None:
             rows.append(replace(row, baseline="torch.compile", baseline_us=compiled))
-            progress(f"{row.kernel} {size}: torch.compile {compiled:.1f} us, ratio {compiled / ours:.3f}")
+            progress(f"{row.kernel} {row.size}: torch.compile {compiled:.1f} us, ratio {compiled / row.ours_us:.3f}")
     return rows
 
 

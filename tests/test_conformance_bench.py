@@ -70,7 +70,7 @@ def test_every_ops_bench_item_has_a_plan_and_a_checked_type():
     from taskmap.spec import dtypes as dt
     from taskmap.spec.ops import get
     items = bench_items()
-    assert {i.op for i in items} >= {"matmul", "softmax", "layer_norm", "rms_norm", "add", "conv2d"}
+    assert {i.op for i in items} >= {"matmul", "softmax", "layer_norm", "rms_norm", "add", "conv2d", "attention"}
     for item in items:
         t = dt.by_name(item.dtype)
         types = [t[s] for s in item.shapes]

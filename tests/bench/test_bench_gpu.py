@@ -34,3 +34,24 @@ def test_launch_overhead_prepared_and_graph(benchmark):
     from taskmap.gpu import bench
     result = _record(benchmark, bench.launch_overhead())
     assert result["graph_us"] <= 1.0, result
+
+
+@pytest.mark.parametrize("d", [64, 128])
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_attention_vs_torch_sdpa_flash(benchmark, d, causal):
+    """Issue 10's attention target: f16 at sequence 4096 ≥ 0.7× torch SDPA's FlashAttention
+    (the ops suite, `taskmap bench --suite ops`, has sequences 128 and 1024 too)."""
+    import torch
+    from taskmap.conformance import bench_ops
+    item = next(i for i in bench_ops.bench_items() if i.op == "attention" and i.shapes[0] == (1, 16, 4096, d)
+                and i.attrs["is_causal"] == int(causal))
+    row, go, _, _ = bench_ops.measure(item, *bench_ops.setup_gpu())
+    benchmark.extra_info.update(ours_us=row.ours_us, sdpa_flash_us=row.baseline_us, ratio=row.ratio,
+                                throughput=row.throughput)
+
+    def run():
+        go()
+        torch.cuda.synchronize()
+    benchmark.pedantic(run, rounds=5, warmup_rounds=1)
+    assert not row.problem, row.problem
+    assert row.ratio >= 0.7, row
