@@ -268,25 +268,47 @@ def _adaptive_avg_pool(b, node, x, output_size):
 
 
 @converts("aten._scaled_dot_product_flash_attention_for_cpu.default")
-def _sdpa(b, node, q, k, v, dropout_p=0.0, is_causal=False, attn_mask=None, scale=None):
+def _sdpa_cpu(b, node, q, k, v, dropout_p=0.0, is_causal=False, attn_mask=None, scale=None):
+    return _attention(b, node, q, k, v, attn_mask, dropout_p, is_causal, scale)
+
+
+# On CUDA, AOTAutograd records the kernel SDPA picked at trace time: flash (f16/bf16, no mask),
+# memory-efficient or cuDNN (a float `attn_bias`). Their extra outputs (logsumexp, RNG state,
+# sequence bookkeeping) serve the backward; an inference graph leaves them unused.
+@converts("aten._scaled_dot_product_flash_attention.default")
+def _sdpa_flash(b, node, q, k, v, dropout_p=0.0, is_causal=False, return_debug_mask=False, scale=None):
+    need(not return_debug_mask, "attention's debug mask")
+    return _attention(b, node, q, k, v, None, dropout_p, is_causal, scale)
+
+
+@converts("aten._scaled_dot_product_efficient_attention.default")
+def _sdpa_efficient(b, node, q, k, v, attn_bias, compute_log_sumexp, dropout_p=0.0, is_causal=False, scale=None):
+    return _attention(b, node, q, k, v, attn_bias, dropout_p, is_causal, scale)
+
+
+@converts("aten._scaled_dot_product_cudnn_attention.default")
+def _sdpa_cudnn(b, node, q, k, v, attn_bias, compute_log_sumexp, dropout_p=0.0, is_causal=False,
+                return_debug_mask=False, scale=None):
+    need(not return_debug_mask, "attention's debug mask")
+    return _attention(b, node, q, k, v, attn_bias, dropout_p, is_causal, scale)
+
+
+def _attention(b, node, q, k, v, attn_mask, dropout_p, is_causal, scale):
+    """The fused attention operator (4-D, a bool or additive mask broadcast to the scores) for
+    any SDPA variant; outputs past the first must be unused."""
     need(dropout_p == 0, f"attention dropout_p={dropout_p}")
-    need(not node_output_used(node, 1), "attention's logsumexp (used by this graph)")
-    need(len(q.shape) == 4 and q.shape[:2] == k.shape[:2], "attention with broadcast batch or head dimensions")
-    n, h, s, d = q.shape
-    flat = [b.emit("reshape", [t], {"shape": (n * h, *t.shape[2:])}) for t in (q, k, v)]
-    mask = []
-    if attn_mask is not None:
-        m = attn_mask
-        if m.dtype == dt.boolean:               # True = attend: the additive form is 0 / -inf
-            m = b.emit("where", [m, as_dtype(b, 0, q.dtype), as_dtype(b, -math.inf, q.dtype)])
-        m = b.emit("expand", [m], {"shape": (n, h, s, k.shape[2])})
-        mask = [b.emit("reshape", [m], {"shape": (n * h, s, k.shape[2])})]
-    y = b.emit("attention", flat + mask, {"is_causal": int(is_causal), "scale": None if scale is None else float(scale)})
-    return [b.emit("reshape", [y], {"shape": (n, h, s, v.shape[-1])}), None]
+    outputs = len(node.meta["val"])
+    need(not any(node_output_used(node, i) for i in range(1, outputs)),
+         "attention's logsumexp or other auxiliary outputs (used by this graph)")
+    mask = [] if attn_mask is None else [attn_mask]
+    y = b.emit("attention", [q, k, v] + mask, {"is_causal": int(is_causal),
+                                               "scale": None if scale is None else float(scale)})
+    return [y] + [None] * (outputs - 1)
 
 
 def node_output_used(node, index: int) -> bool:
-    return any(u.target is operator.getitem and u.args[1] == index for u in node.users)
+    """Whether output `index` of a multi-output node reaches anything (a dangling getitem does not)."""
+    return any(u.target is operator.getitem and u.args[1] == index and u.users for u in node.users)
 
 
 # ---------------------------------------------------------------- normalization, softmax

@@ -119,6 +119,34 @@ def test_aten_op_matches_eager(name):
     check(*run_strict(fn, *args))
 
 
+# What AOTAutograd records for SDPA on CUDA (flash, memory-efficient, cuDNN), traced here with
+# fake tensors (their meta kernels) and run on the interpreter against the CPU's SDPA.
+CUDA_SDPA = {
+    "flash": (lambda q, k, v: torch.ops.aten._scaled_dot_product_flash_attention.default(q, k, v, 0.0, True)[0],
+              lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), False),
+    "efficient": (lambda q, k, v, m: torch.ops.aten._scaled_dot_product_efficient_attention.default(
+                      q, k, v, m, False, 0.0, False, scale=0.3)[0],
+                  lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=0.3), True),
+    "cudnn": (lambda q, k, v, m: torch.ops.aten._scaled_dot_product_cudnn_attention.default(
+                  q, k, v, m, False, 0.0, False, False)[0],
+              lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m), True),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(CUDA_SDPA))
+def test_cuda_sdpa_variants_lower_to_the_attention_operator(variant):
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from taskmap.frontends.torch_graph import to_graph
+    from taskmap.spec.graph.reference import run_reference
+    fn, reference, masked = CUDA_SDPA[variant]
+    args = (r(1, 2, 3, 4), r(1, 2, 5, 4), r(1, 2, 5, 4)) + ((r(1, 1, 3, 5),) if masked else ())
+    graph, _ = to_graph(make_fx(fn, tracing_mode="fake")(*args), args)
+    assert [n.op for n in graph.nodes] == ["attention"]
+    (got,) = run_reference(graph, *[a.numpy() for a in args])
+    torch.testing.assert_close(torch.from_numpy(got), reference(*args), atol=1e-5, rtol=1e-5)
+
+
 class Attention(nn.Module):
     """A pre-norm transformer block: LayerNorm, softmax attention written out, GELU MLP."""
 
