@@ -404,6 +404,14 @@ def _trilu(imp, node):
     imp.emit(node, "trilu", node.inputs[:1], a, node.outputs)
 
 
+@converts("TopK", needs=("top_k",))
+def _top_k(imp, node):
+    node.only("axis", "largest", "sorted")            # sorted=0 allows any order: the sorted one serves
+    (k,) = ints(imp.constant(node.inputs[1], "K"))
+    imp.emit(node, "top_k", node.inputs[:1], {"k": k, "axis": node.attrs["axis"], "largest": node.attrs["largest"]},
+             node.outputs, n_out=2)
+
+
 @converts("Einsum", needs=("transpose", "reshape", "slice", "sum", "expand", "batch_matmul"))
 def _einsum(imp, node):
     node.only("equation")

@@ -86,10 +86,12 @@ def test_schedule_matches_reference(name, t, k):
     check_operator(name, ex.types(t), ex.attrs)
 
 
-# shapes the registry's examples do not reach: convolutions too large for the window template
+# shapes the registry's examples do not reach: convolutions too large for the window template,
+# top_k rows longer than a warp (several elements per lane; i32: many ties)
 CONV = {"strides": (2, 1), "pads": (1, 0, 2, 1), "dilations": (1, 2)}
 LARGER = [("conv2d", [t[2, 9, 7, 6], t[5, 9, 3, 3], t[5]], CONV) for t in (f32, f16, bf16)] + \
-         [("conv2d", [f32[1, 24, 5, 5], f32[6, 8, 3, 3]], {"group": 3, "pads": (1, 1, 1, 1)})]
+         [("conv2d", [f32[1, 24, 5, 5], f32[6, 8, 3, 3]], {"group": 3, "pads": (1, 1, 1, 1)}),
+          ("top_k", [f16[3, 100]], {"k": 7}), ("top_k", [i32[2, 77, 2]], {"k": 10, "axis": 1, "largest": 0})]
 
 
 @pytest.mark.parametrize("name,types,attrs", LARGER, ids=lambda v: getattr(v, "short", None))
@@ -128,6 +130,7 @@ SPACE_CASES = {               # one small, odd shape per template: (operator, ty
     "injective": _example("add", f32, 4), "window_pool": _example("avg_pool2d", f32, 3),
     "window_conv": _example("conv2d", f32, 2), "conv2d_simt": LARGER[0], "conv2d_tc": LARGER[2],
     "attention_tc": _example("attention", f16, 3), "attention_simt": _example("attention", f32, 2),
+    "top_k_warp": _example("top_k", f32, 1),
 }
 
 
@@ -178,7 +181,8 @@ def _default_kernels():
     for name, types, attrs in (("matmul", [bf16[33, 40], bf16[40, 24]], {}),           # cp_async of 8
                                ("gemm", [f16[40, 16], f16[24, 40]], {"trans_a": 1, "trans_b": 1}),
                                ("matmul", [i32[5, 7], i32[7, 3]], {}),
-                               ("softmax", [f16[3, 2048]], {}), ("argmax", [f32[4, 9]], {"axis": 1})):
+                               ("softmax", [f16[3, 2048]], {}), ("argmax", [f32[4, 9]], {"axis": 1}),
+                               ("top_k", [i32[2, 77, 2]], {"k": 10, "axis": 1, "largest": 0})):
         kernels += schedule(name, types, attrs).kernels
     return kernels
 
@@ -233,3 +237,18 @@ def test_split_k_and_bias_use_a_temporary_and_an_epilogue():
     a, b, c = (rng.integers(-8, 9, t.shape).astype(np.float32) / 4 for t in types)
     (y,) = evaluate(plan, a, b, c)
     np.testing.assert_allclose(y, 0.5 * (a.astype(np.float64) @ b) + 2.0 * c, rtol=1e-6)
+
+
+@pytest.mark.parametrize("largest", [1, 0])
+def test_top_k_orders_nan_and_ties_as_the_definition_says(largest):
+    """NaN above every number (last when smallest-first), NaNs and equal values by position:
+    the plan on the interpreter, the compute definition and the NumPy reference agree."""
+    from taskmap.refimpl.compute_eval import evaluate as evaluate_task
+    x = np.array([[1, np.nan, 3, 3, -np.inf, np.nan, 0.5] * 6], np.float32)
+    types, attrs = [f32[1, 42]], {"k": 42, "largest": largest}
+    op = get("top_k")
+    want = op.reference(x, **attrs)
+    for got in (evaluate(schedule("top_k", types, attrs), x), evaluate_task(op.task(types, **attrs), x)):
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_array_equal(got[0], want[0])
+    assert np.isnan(want[0][0, :12]).all() if largest else np.isnan(want[0][0, -12:]).all()

@@ -7,8 +7,10 @@ every store `y[i] = v` of its kernels becomes `t = v; z[inv(i)] = c's definition
 with y's element t` (spec.passes.replace_tensor), and z replaces y among the plan's outputs.
 Refused (y stays materialized) when a kernel reaches y other than by plain stores
 (`access.refusal`: it also loads it, or an atomic accumulates into it), or when c reads
-another output of the same step. The merged step runs where c ran (c's other inputs are
-ready there). Repeats until nothing merges, so chains of consumers apply one after another.
+another output of the same step, or when a step between the two reads another output of it
+(top_k's indices: moved to c's place, the step would write them after that reader). The
+merged step runs where c ran (c's other inputs are ready there). Repeats until nothing
+merges, so chains of consumers apply one after another.
 """
 from __future__ import annotations
 
@@ -46,8 +48,10 @@ def _candidate(graph: Graph, steps: list[Step]):
             k = owner[readers.pop()]
             c = steps[k]
             compute = node_compute(c.nodes[0], types) if c.anchor is None and len(c.nodes) == 1 else None
+            others = set(s.outputs) - {y}
             if compute is None or y not in dict(compute.inverse) or len(compute.loads_of(y)) != 1 or \
-                    set(c.nodes[0].inputs) & (set(s.outputs) - {y}) or refusal(s.plan, y, "store") is not None:
+                    set(c.nodes[0].inputs) & others or refusal(s.plan, y, "store") is not None or \
+                    any(others & set(steps[j].inputs) for j in range(a + 1, k)):
                 continue
             return a, k, _applied(graph, s, compute, y)
     return None

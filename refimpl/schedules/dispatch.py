@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from taskmap.spec.ops import get
 
-from . import attention, conv, generic, matmul, row_ops, window
+from . import attention, conv, generic, matmul, row_ops, topk, window
 from .plan import Plan
 from .template import Template
 from .tune_cache import cached_point
 
 TEMPLATES: tuple[Template, ...] = (row_ops.REDUCE_TEMPLATE, row_ops.NORM_TEMPLATE) + matmul.TEMPLATES + (
-    window.POOL_TEMPLATE, window.CONV_TEMPLATE, conv.CONV_SIMT_TEMPLATE, conv.CONV_TC_TEMPLATE) + attention.TEMPLATES
+    window.POOL_TEMPLATE, window.CONV_TEMPLATE, conv.CONV_SIMT_TEMPLATE, conv.CONV_TC_TEMPLATE,
+    topk.TOPK_TEMPLATE) + attention.TEMPLATES
 
 
 def template_for(op_name: str, types, attrs: dict | None = None) -> Template:

@@ -1,7 +1,8 @@
-"""Selection by position: trilu (a triangle of the last two dimensions) and scatter_nd (index
-tuples overwrite or combine slices of the data).
+"""Selection by position and by value: trilu (a triangle of the last two dimensions), scatter_nd
+(index tuples overwrite or combine slices of the data) and top_k (the k largest or smallest
+elements along an axis, with their positions).
 
-Both are injective: each output element is an input element, a zero, or (scatter_nd with a
+trilu and scatter_nd are injective: each output element is an input element, a zero, or (scatter_nd with a
 reduction) an element-wise combination of input elements, so the generic injective schedule
 runs them and fusion can inline them. Semantics follow ONNX (Trilu-14, ScatterND-18).
 
@@ -13,6 +14,14 @@ in the same order (f16/bf16 computing in f32 and rounding once, SPEC §11.1). It
 is one select per index tuple for every output element, so the number of index tuples is
 capped at MAX_SCATTER_TUPLES (a KV-cache update or a one-hot fix-up has a handful); more are
 refused by name rather than compiled into kernels that grow with them.
+
+top_k is an anchor (it reduces): values and indices (i64) of the k first elements along `axis`
+in the order largest-first (largest=1) or smallest-first, ties broken by the lower position
+(ONNX TopK-11 with sorted=1; sorted=0 allows any order, so the sorted result serves it too).
+NaN orders above every number (last when smallest-first), NaNs among themselves by position.
+Its definition ranks each element by counting the elements before it in that order (a sum
+nested in the sum that picks the element of rank r): the meaning, not a schedule
+(refimpl/schedules/topk.py selects k times per row).
 """
 from __future__ import annotations
 
@@ -22,10 +31,13 @@ import math
 import numpy as np
 
 from .. import dtypes as dt
-from .compute import Task, TensorInput, cast, cmp, compute, compute_type, maximum, minimum, select
+from .. import ir
+from .compute import Task, TensorInput, cast, cmp, compute, compute_type, maximum, minimum, reduce, select
 from .elementwise import ALL_TYPES
 from .movement import _fill, _wrapped, i64
-from .registry import FLOATS, INTS, Attr, Example, OnnxNode, Operator, TensorType, get, random_array, register
+from .reduce import normalize_axes
+from .registry import (FLOATS, INTS, REQUIRED, Attr, Example, OnnxNode, Operator, TensorType, get, random_array,
+                       register)
 
 MAX_SCATTER_TUPLES = 64
 REDUCTIONS = ("none", "add", "mul", "max", "min")
@@ -150,3 +162,64 @@ _selection("scatter_nd", ("data", "indices", "updates"),
            "ScatterND", lambda t, a: OnnxNode("ScatterND", {"reduction": a["reduction"]}, opset=18),
            _scatter_sample, FLOATS + INTS,
            doc="data with updates written (or combined) at index tuples, in order")
+
+
+# ---------------------------------------------------------------- top_k
+
+def topk_shape(types, attrs) -> tuple[int, tuple[int, ...]]:
+    op, x = get("top_k"), types[0]
+    (a,) = normalize_axes(op, (attrs["axis"],), len(x.shape))
+    if not 1 <= attrs["k"] <= x.shape[a]:
+        raise op.fail(f"k={attrs['k']} must be between 1 and x's dimension {a} of size {x.shape[a]}")
+    return a, x.shape[:a] + (attrs["k"],) + x.shape[a + 1:]
+
+
+def _topk_infer(types, attrs):
+    shape = topk_shape(types, attrs)[1]
+    return [TensorType(types[0].dtype, shape), TensorType(dt.int64, shape)]
+
+
+def comes_first(largest: bool, is_float: bool, vp, vq, p, q):
+    """Element p (value vp) comes before element q in top_k's order (see the module doc)."""
+    strict = cmp(">" if largest else "<", vp, vq)
+    same = cmp("==", vp, vq)
+    if is_float:
+        nan_p, nan_q = cmp("!=", vp, vp), cmp("!=", vq, vq)
+        strict = cmp("||", strict, cmp("&&", nan_p, ir.Unary("not", nan_q)) if largest else
+                     cmp("&&", ir.Unary("not", nan_p), nan_q))
+        same = cmp("||", same, cmp("&&", nan_p, nan_q))
+    return cmp("||", strict, cmp("&&", same, cmp("<", p, q)))
+
+
+def _topk_task(types, attrs):
+    x = TensorInput("x", types[0].shape, types[0].dtype)
+    a, shape = topk_shape(types, attrs)
+    n, work = x.shape[a], compute_type(x.dtype)
+    value = lambda i, m: cast(x[i[:a] + (m,) + i[a + 1:]], work)
+    first = lambda i, p, q: comes_first(attrs["largest"], x.dtype.is_float, value(i, p), value(i, q), p, q)
+    rank = lambda i, m: reduce((n,), lambda q: select(first(i, q, m), 1, 0), "sum", prefix="q")
+    indices = compute("indices", shape, lambda *i: reduce(
+        (n,), lambda m: select(cmp("==", rank(i, m), i[a]), cast(m, dt.int64), cast(0, dt.int64)), "sum", dt.int64))
+    values = compute("values", shape, lambda *i: x[i[:a] + (cast(indices[i], dt.int32),) + i[a + 1:]])
+    return Task("top_k", (x,), (indices, values), ("values", "indices"), attrs=tuple(attrs.items()))
+
+
+def _topk_ref(v, types, attrs):
+    x = np.moveaxis(v[0], topk_shape(types, attrs)[0], -1)
+    nan = np.isnan(x) if types[0].dtype.is_float else np.zeros(x.shape, bool)
+    plain = np.where(nan, 0, x)
+    position = np.broadcast_to(np.arange(x.shape[-1]), x.shape)
+    keys = (position, -plain, ~nan) if attrs["largest"] else (position, plain, nan)    # last key sorts first
+    top = np.lexsort(keys, axis=-1)[..., :attrs["k"]]
+    a = topk_shape(types, attrs)[0]
+    return [np.moveaxis(np.take_along_axis(x, top, -1), -1, a), np.moveaxis(top.astype(np.int64), -1, a)]
+
+
+_selection("top_k", ("x",), (Attr("k", REQUIRED, int, "how many elements to keep"), Attr("axis", -1, int),
+                             Attr("largest", 1, int, "1: the largest first, 0: the smallest first", (0, 1))),
+           _topk_infer, _topk_ref, _topk_task,
+           (Example(((3, 7),), {"k": 3}), Example(((5, 2, 1),), {"k": 5, "axis": 0, "largest": 0}),
+            Example(((2, 9, 3),), {"k": 1, "axis": 1}), Example(((1, 6),), {"k": 6, "largest": 0})),
+           "TopK", lambda t, a: OnnxNode("TopK", {"axis": a["axis"], "largest": a["largest"], "sorted": 1},
+                                         inputs=((1, i64([a["k"]])),), opset=11),
+           dtypes=FLOATS + INTS, doc="the k largest (or smallest) elements along axis, sorted, and their positions")
