@@ -2,7 +2,8 @@
 
 A flow-insensitive data-flow analysis (verify_uniformity's domain) finds, for every local
 variable and register tensor, which threads may hold different values; a fixpoint over the
-kernel body covers loops. A second walk then rejects
+kernel body covers loops. Each walk notes the rules it sees broken, and the verdict is that of
+the walk whose summaries came out unchanged (a further walk would repeat it exactly): it rejects
 - `syncthreads()` inside a branch (if/while/range bounds/task-mapping guard) whose condition
   may differ between the threads of a block, `syncwarp()` inside one whose condition may
   differ between lanes of a warp;
@@ -43,8 +44,8 @@ class _State:
     threads: Threads
     env: dict                         # variable -> summary from the previous pass
     regs: dict                        # register tensor -> summary of its contents
-    report: bool
     at: ir.Stmt | None = None                   # the statement being analysed
+    problem: tuple | None = None                # fail()'s arguments for the pass's first broken rule
     defs: dict = field(default_factory=dict)
     reg_defs: dict = field(default_factory=dict)
     depth: dict = field(default_factory=dict)   # name -> len(ctl) where it was declared
@@ -60,22 +61,32 @@ class _State:
         self.depth[name] = len(ctx.ctl)
         self.define(name, value, ctx)
 
+    def flag(self, phrase: str, detail: str, node, at=None) -> None:
+        """Note a broken rule; the walk goes on (the pass's summaries may not be final yet)."""
+        if self.problem is None:
+            self.problem = (phrase, detail, node, at)
+
 
 def check_barriers(kernel: ir.Kernel) -> None:
     threads = Threads.of(tuple(const_value(e) for e in kernel.block))
     env, regs = {}, {}
     for _ in range(MAX_PASSES):
-        st = _State(kernel, threads, env, regs, report=False)
-        _block(kernel.body, st, _Ctx(threads.all()))
+        st = _walk(kernel, threads, env, regs)
         new_env = {n: join(d) for n, d in st.defs.items()}
         new_regs = {n: meet(*d) for n, d in st.reg_defs.items()}
         if _stable(env, new_env) and _stable(regs, new_regs):
-            break
+            break                                  # this pass saw the final summaries: its verdict stands
         env, regs = new_env, new_regs
     else:                                          # no fixpoint: assume every local may differ
-        env = {n: threads.varying() for n in env}
-        regs = {n: threads.varying() for n in regs}
-    _block(kernel.body, _State(kernel, threads, env, regs, report=True), _Ctx(threads.all()))
+        st = _walk(kernel, threads, {n: threads.varying() for n in env}, {n: threads.varying() for n in regs})
+    if st.problem:
+        raise fail(kernel, *st.problem)
+
+
+def _walk(kernel: ir.Kernel, threads: Threads, env: dict, regs: dict) -> _State:
+    st = _State(kernel, threads, env, regs)
+    _block(kernel.body, st, _Ctx(threads.all()))
+    return st
 
 
 def _stable(old: dict, new: dict) -> bool:
@@ -117,15 +128,15 @@ def _stmt(s, st: _State, ctx: _Ctx) -> None:
             _block(body, st, _branch(ctx, meet(*vals), ctx.mask, desc))
         case ir.ForTask():
             _for_task(s, vals[0], st, ctx)
-        case ir.SyncThreads() if st.report and ctx.block_div:
-            raise fail(st.kernel, "barrier in thread-dependent branch",
-                       f"syncthreads() must be reached by every thread of the block (SPEC §5.3), but it is "
-                       f"inside {ctx.block_div}, which can differ between threads of one block; move the "
-                       "barrier out of the branch and keep only the per-thread work inside", s)
-        case ir.SyncWarp() if st.report and ctx.warp_div:
-            raise fail(st.kernel, "barrier in thread-dependent branch",
-                       f"syncwarp() must be reached by every lane of the warp (SPEC §5.3), but it is inside "
-                       f"{ctx.warp_div}, which can differ between lanes of one warp; move it out of the branch", s)
+        case ir.SyncThreads() if ctx.block_div:
+            st.flag("barrier in thread-dependent branch",
+                    f"syncthreads() must be reached by every thread of the block (SPEC §5.3), but it is "
+                    f"inside {ctx.block_div}, which can differ between threads of one block; move the "
+                    "barrier out of the branch and keep only the per-thread work inside", s)
+        case ir.SyncWarp() if ctx.warp_div:
+            st.flag("barrier in thread-dependent branch",
+                    f"syncwarp() must be reached by every lane of the warp (SPEC §5.3), but it is inside "
+                    f"{ctx.warp_div}, which can differ between lanes of one warp; move it out of the branch", s)
         case ir.LdMatrix(dst=r) | ir.MmaSync(acc=r):
             _collective(s, "ldmatrix" if isinstance(s, ir.LdMatrix) else "mma_sync", st, ctx, ())
             st.define(r.buffer.name, st.threads.varying(), ctx, registers=True)
@@ -151,8 +162,7 @@ def _for_task(s: ir.ForTask, w, st: _State, ctx: _Ctx) -> None:
         _block(s.body, st, ctx)
         return
     if w.exact:
-        if st.report:
-            _check_coverage(s, w, ctx.mask, st)
+        _check_coverage(s, w, ctx.mask, st)
         guard = Dep((w.labels < m.num_workers).astype(np.int64), exact=True)
         tasks = _first_tasks(m, w.labels)
     else:
@@ -177,23 +187,21 @@ def _check_coverage(s: ir.ForTask, w: Dep, mask, st: _State) -> None:
     n = s.mapping.num_workers
     covered = np.unique(active[(active >= 0) & (active < n)])
     if active.size and len(covered) < n:
-        raise fail(st.kernel, "task mapping has more workers than threads",
-                   f"{s.mapping} has {n} workers, but `{expr_str(s.worker)}` takes only {len(covered)} of the "
-                   f"values 0..{n - 1} in the {active.size} threads that reach this loop (block "
-                   f"{block_shape(st.kernel)}), so the tasks of the other workers never run; use a mapping "
-                   f"with at most {len(covered)} workers (add repeat(...) atoms) or launch more threads", s)
+        st.flag("task mapping has more workers than threads",
+                f"{s.mapping} has {n} workers, but `{expr_str(s.worker)}` takes only {len(covered)} of the "
+                f"values 0..{n - 1} in the {active.size} threads that reach this loop (block "
+                f"{block_shape(st.kernel)}), so the tasks of the other workers never run; use a mapping "
+                f"with at most {len(covered)} workers (add repeat(...) atoms) or launch more threads", s)
 
 
 def _collective(node, what: str, st: _State, ctx: _Ctx, guards) -> None:
-    if not st.report:
-        return
     desc = ctx.warp_div or next((d for g, d in guards if not warp_uniform_on(g, ctx.mask)), None)
     if desc:
-        raise fail(st.kernel, "warp collective in thread-dependent branch",
-                   f"{what} is warp-collective (SPEC §5.6, §5.7, §5.12): every lane of a warp must execute it "
-                   f"together, but it is inside {desc}, which can differ between lanes of one warp; make the "
-                   "condition depend on the warp index only (threadIdx.x // 32) or move the collective out",
-                   node, st.at)
+        st.flag("warp collective in thread-dependent branch",
+                f"{what} is warp-collective (SPEC §5.6, §5.7, §5.12): every lane of a warp must execute it "
+                f"together, but it is inside {desc}, which can differ between lanes of one warp; make the "
+                "condition depend on the warp index only (threadIdx.x // 32) or move the collective out",
+                node, st.at)
 
 
 def _value(e, st: _State, ctx: _Ctx, guards: tuple = ()):

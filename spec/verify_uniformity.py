@@ -63,8 +63,15 @@ def meet(*values) -> Dep | None:
         return Dep(None)
     if len(deps) == 1:
         return Dep(deps[0].labels)
-    rows = np.stack([d.labels for d in deps], axis=1)
-    return Dep(np.unique(rows, axis=0, return_inverse=True)[1].reshape(-1))
+    # Each thread's rank among the distinct rows of labels (one row per thread), built one
+    # operand at a time: two dense ranks combined in mixed radix keep the rows' lexicographic
+    # order, and ranking again keeps the numbers below the thread count. As np.unique(rows,
+    # axis=0) would number them, at a fraction of its cost (this runs per expression, per pass).
+    rank = _classes(deps[0].labels)
+    for d in deps[1:]:
+        r = _classes(d.labels)
+        rank = _classes(rank * (int(r.max()) + 1) + r)
+    return Dep(rank)
 
 
 def join(defs: list) -> Dep | None:
@@ -109,9 +116,12 @@ def warp_uniform_on(v, mask) -> bool:
         return True
     if v.labels is None:
         return False
-    warps = np.nonzero(mask)[0] // WARP
-    pairs = np.unique(np.stack([warps, v.labels[mask]], axis=1), axis=0)
-    return len(pairs) == len(np.unique(warps))
+    lanes = np.flatnonzero(mask)
+    if not lanes.size:
+        return True
+    labels, warps = v.labels[lanes], lanes // WARP
+    first = np.concatenate(([True], warps[1:] != warps[:-1]))     # each warp's first active lane
+    return bool(np.all(labels == labels[first][np.cumsum(first) - 1]))
 
 
 def restrict(mask, v, truth: bool):
