@@ -8,6 +8,7 @@ scalars that bf16 represents exactly, rounded by nearest-neighbour search on bit
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 from fractions import Fraction
@@ -47,6 +48,7 @@ def _promote(a: dt.DType, b: dt.DType) -> dt.DType:
     return dt.float32                     # f32 with anything, or f16 with bf16
 
 
+@functools.cache          # built once per type: hypothesis validates a new strategy on every draw
 def exprs(t: dt.DType, extra_leaves=()):
     leaves = [st.sampled_from([ir.Load(buf, (LANE,)) for buf in INPUTS[t]])]
     if t.is_float:
