@@ -17,7 +17,7 @@ import numpy as np
 from taskmap.spec import dtypes as dt
 from taskmap.spec.lang import TensorType
 from taskmap.spec.ops import OpError, get
-from taskmap.spec.ops.registry import Operator
+from taskmap.spec.ops.registry import TOLERANCE, Operator
 
 from . import arrays
 from .backends import BACKENDS
@@ -33,7 +33,7 @@ TOLERANCE_KEYS = {"rtol", "atol"}
 # |got - want| <= atol + rtol |want| per output dtype; atol grows with sqrt(reduction depth)
 # (the kernels sum in f32 in their own order, the reference in float64). Integers and bool
 # are exact. f16 / bf16: one rounding, which an f32 intermediate can move by an ulp.
-DEFAULT_TOLERANCE = {dt.float32: 1e-5, dt.float16: 2.0 ** -9, dt.bfloat16: 2.0 ** -6}
+DEFAULT_TOLERANCE = TOLERANCE           # SPEC §11.3, kept with the operators (gpu.tuning checks with it too)
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,12 @@ binding. Symbols default to 1 for `.kernels` unless `dims` says otherwise. A mod
 computations depend on its symbolic dimensions (Shape -> Gather -> Concat -> Reshape, as PyTorch
 exports with dynamic axes write them) cannot be imported symbolically; it is imported once per
 binding instead. `fusion=True` (the default) runs post-scheduling fusion (refimpl.fusion);
-`fusion=False` schedules every node alone. `tuned=True` schedules every operator at the point
-the tuner cached for its shapes (`taskmap tune`, refimpl.schedules.tune), the template's default
-where nothing is cached; it tunes nothing itself.
+`fusion=False` schedules every node alone. `tune`: None schedules every operator at its
+template's default point; "cached" at the point the tuner cached for its shapes (`taskmap tune`,
+refimpl.schedules.tune), the default where nothing is cached, tuning nothing; a level
+("quick", "default", "full"; backend "cuda" only) first tunes on the GPU every anchor the cache
+lacks (gpu.tuning.tune_graph, per binding of the symbolic dimensions), so a second compile of
+the same model tunes nothing.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import sys
 from typing import Callable
 
 from taskmap.refimpl.graph_exec import Executable, build
+from taskmap.refimpl.schedules.tune import LEVELS
 from taskmap.spec.errors import TaskmapError
 from taskmap.spec.graph import Graph, GraphError, Value
 from taskmap.spec.graph.passes import PIPELINE, infer_shapes, run
@@ -34,6 +38,7 @@ from taskmap.spec.graph.passes import PIPELINE, infer_shapes, run
 from .onnx_import import UnsupportedModel, load, model_inputs, read_model
 
 BACKENDS = ("interp", "cuda")
+TUNE = (None, "cached") + LEVELS
 
 
 class CompiledModel:
@@ -42,13 +47,13 @@ class CompiledModel:
     def __init__(self, name: str, inputs: list[Value], specialize: Callable[[dict], Graph], dims: dict[str, int],
                  backend: str = "interp", progress: Callable[[str], None] | None = None, symbolic: Graph | None = None,
                  images: dict[str, bytes] | None = None, expect: Callable[[dict, Executable], None] | None = None,
-                 fusion: bool = True, tuned: bool = False):
+                 fusion: bool = True, tune: str | None = None):
         """`symbolic`: the graph `specialize` binds (None for a model imported once per binding);
         `images`: cubins by code digest (a loaded program's); `expect(dims, executable)`: a check
         of each binding's executable before it is loaded on the device (a loaded program's)."""
         self.name, self.inputs, self.specialize, self.symbolic = name, tuple(inputs), specialize, symbolic
         self.backend, self.progress, self.images, self.expect = backend, progress, images or {}, expect
-        self.fusion, self.tuned = fusion, tuned
+        self.fusion, self.tune = fusion, tune
         symbols = dict.fromkeys(d for v in self.inputs for d in v.type.shape if isinstance(d, str))
         self.dims = {s: dims.get(s, 1) for s in symbols}
         self._executables: dict[tuple, Executable] = {}
@@ -59,7 +64,11 @@ class CompiledModel:
         (the same surface: graph, steps, memory, kernels, describe, call)."""
         key = tuple(sorted(dims.items()))
         if key not in self._executables:
-            exe = build(self.specialize(dims), fusion=self.fusion, tuned=self.tuned)
+            graph = self.specialize(dims)
+            if self.tune in LEVELS:
+                from taskmap.gpu.tuning import tune_graph
+                tune_graph(graph, self.tune, self.progress)
+            exe = build(graph, fusion=self.fusion, tuned=self.tune is not None)
             if self.expect is not None:
                 self.expect(dims, exe)
             if self.backend == "cuda":
@@ -127,12 +136,17 @@ class CompiledModel:
 
 
 def compile(model, backend: str = "interp", fusion: bool = True, dims: dict[str, int] | None = None,
-            progress: Callable[[str], None] | None = None, tuned: bool = False) -> CompiledModel:
+            progress: Callable[[str], None] | None = None, tune: str | None = None) -> CompiledModel:
     """A compiled program of an ONNX ModelProto or .onnx path, or of a verified Graph (see the
     module docstring). `progress(line)` hears the cuda backend's kernel compilation (default:
     stderr when it is a terminal)."""
     if backend not in BACKENDS:
         raise TaskmapError(f"backend {backend!r}: whole models run on {' or '.join(map(repr, BACKENDS))}")
+    if tune not in TUNE:
+        raise TaskmapError(f"tune={tune!r}: use one of {', '.join(map(repr, TUNE))}")
+    if tune in LEVELS and backend != "cuda":
+        raise TaskmapError(f"tune={tune!r} measures on the GPU (backend='cuda'); on {backend!r} use tune='cached' "
+                           "for the points `taskmap tune` cached")
     if backend == "cuda":
         from taskmap.gpu import unavailable_reason
         reason = unavailable_reason()
@@ -153,12 +167,12 @@ def compile(model, backend: str = "interp", fusion: bool = True, dims: dict[str,
             try:
                 return CompiledModel(proto.graph.name or "model", inputs,
                                      lambda d: run(PIPELINE, load(proto, dims=d)), dims, backend, progress,
-                                     fusion=fusion, tuned=tuned)
+                                     fusion=fusion, tune=tune)
             except UnsupportedModel:
                 raise symbolic_error from None
     graph = run(PIPELINE, graph)
     return CompiledModel(graph.name, graph.inputs, lambda d: run(PIPELINE, infer_shapes(graph, d)), dims, backend,
-                         progress, symbolic=graph, fusion=fusion, tuned=tuned)
+                         progress, symbolic=graph, fusion=fusion, tune=tune)
 
 
 def _terminal(line: str) -> None:

@@ -63,7 +63,8 @@ def save(prog, path) -> None:
             arch = exe.arch
     manifest = {"format": FORMAT, "version": VERSION, "taskmap": _version(), "backend": prog.backend, "arch": arch,
                 "name": prog.name, "inputs": [[v.name, *type_data(v.type, v.name)] for v in prog.inputs],
-                "dims": prog.dims, "fusion": prog.fusion, "tuned": prog.tuned, "symbolic": symbolic, "bindings": bindings}
+                "dims": prog.dims, "fusion": prog.fusion, "symbolic": symbolic, "bindings": bindings,
+                "tune": prog.tune and "cached"}       # loading rebuilds at the cached points, tuning nothing
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
@@ -129,7 +130,7 @@ def load(path, progress=None):
     inputs = [Value(n, type_from_data(t, s)) for n, t, s in manifest["inputs"]]
     prog = CompiledModel(manifest["name"], inputs, specialize, manifest["dims"], backend, progress or _terminal,
                          symbolic, images, expect, fusion=manifest.get("fusion", False),
-                         tuned=manifest.get("tuned", False))
+                         tune=manifest.get("tune"))
     for key in saved:
         prog.executable(dict(key))
     return prog

@@ -22,9 +22,9 @@ Modes: "default" issues the program's launches one by one (on a stream of the pr
 ordered after and before torch's current stream by stream waits); "reduce-overhead" replays
 the program as one CUDA graph on torch's current stream, captured once per binding of
 buffers (torch's caching allocator hands a loop the same addresses back, so it replays);
-"max-autotune" also schedules every operator at the tuner's cached winner (`taskmap tune`,
-refimpl.schedules.tune; the default point where nothing is cached; it tunes nothing itself).
-On CPU tensors the interpreter runs step by step whatever the mode.
+"max-autotune" also tunes: taskmap.compile(tune="default") tunes every anchor the tuner's cache
+lacks on the GPU (gpu.tuning) and schedules each at its winner. On CPU tensors the interpreter
+runs step by step whatever the mode; max-autotune there takes the cached winners (tune="cached").
 
 Weights are frozen in inference: AOTAutograd's inference graph marks the inputs that are
 parameters and buffers (static inputs); their values become constants of the program,
@@ -51,7 +51,7 @@ from .torch_graph import V, storage_of, target_name, to_graph, torch_dtypes, wal
 
 # torch.compile's modes -> what they ask of the CUDA backend (see the module doc)
 MODES = {None: {}, "default": {}, "reduce-overhead": {"cuda_graphs": True},
-         "max-autotune": {"cuda_graphs": True, "tuned": True}, "max-autotune-no-cudagraphs": {"tuned": True}}
+         "max-autotune": {"cuda_graphs": True, "tune": "default"}, "max-autotune-no-cudagraphs": {"tune": "default"}}
 BACKEND_OPTIONS = {"freeze": True}          # options of this backend itself, with their defaults
 
 
@@ -81,7 +81,7 @@ def compile_options(mode, options) -> Settings:
                            f"taskmap.compile takes {', '.join(sorted(accepted))}, this backend "
                            f"{', '.join(BACKEND_OPTIONS)}")
     wants = MODES[mode]
-    return Settings({"tuned": wants.get("tuned", False), **options}, wants.get("cuda_graphs", False), **own)
+    return Settings({"tune": wants.get("tune"), **options}, wants.get("cuda_graphs", False), **own)
 
 
 def check_devices(example_inputs) -> None:
@@ -193,7 +193,10 @@ class TaskmapPartition(torch.nn.Module):
         if self._programs.get(shapes, (None,))[0] != weights:     # new shapes, or weights updated in place
             graph, outs = to_graph(self.gm, args, self.frozen)
             backend = "cuda" if any(isinstance(a, torch.Tensor) and a.is_cuda for a in args) else "interp"
-            program = compile_graph(graph, backend=backend, **self.settings.compile) if graph.outputs else None
+            options = dict(self.settings.compile)
+            if backend == "interp" and options.get("tune") not in (None, "cached"):
+                options["tune"] = "cached"                  # tuning measures on the GPU
+            program = compile_graph(graph, backend=backend, **options) if graph.outputs else None
             self._programs[shapes] = weights, program, graph, outs
         _, program, graph, outs = self._programs[shapes]
         tensors = [a for k, a in enumerate(args) if isinstance(a, torch.Tensor) and k not in self.frozen]

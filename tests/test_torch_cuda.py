@@ -16,7 +16,7 @@ from test_torch_backend import MODELS, _seeded, check, r  # noqa: E402
 from taskmap.frontends.torch_backend import GraphBreakWarning  # noqa: E402
 
 pytestmark = pytest.mark.gpu
-MODES = ("default", "reduce-overhead", "max-autotune")
+MODES = ("default", "reduce-overhead")            # max-autotune (tuning): its own test, on a small cache
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +79,23 @@ def test_transformers_model_from_config_matches_eager(name):
         want = m(input_ids=ids).last_hidden_state
         got = c(input_ids=ids).last_hidden_state           # a graph break is allowed, the result must match
     torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
+def test_max_autotune_tunes_on_the_gpu_once_then_reuses_the_cache(tmp_path, monkeypatch):
+    from taskmap.gpu import tuning
+    monkeypatch.setenv("TASKMAP_CACHE", str(tmp_path))
+    reports = []
+    real = tuning.tune_report
+    monkeypatch.setattr(tuning, "tune_report", lambda *a, **kw: reports.append(real(*a, **kw)) or reports[-1])
+    m = _seeded(MODELS["mlp"][0]).cuda()
+    x = r(*MODELS["mlp"][1]).cuda()
+    with torch.no_grad():
+        for _ in range(2):
+            torch._dynamo.reset()
+            check(strict(m, "max-autotune", options={"tune": "quick"})(x), m(x), atol=1e-4)
+    first, second = reports[:len(reports) // 2], reports[len(reports) // 2:]
+    assert first and not any(t.cached for t in first) and all(t.cached for t in second)
+    assert any((tmp_path / "tuned").iterdir())
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -196,3 +196,55 @@ def test_taskmap_tune_without_a_gpu_says_why(capsys):
         pytest.skip("a GPU is available")
     assert main(["tune", "matmul", "--shapes", "64x64,64x64", "--level", "quick"]) == 2
     assert "taskmap tune: no GPU to tune on" in capsys.readouterr().err
+
+
+@pytest.fixture
+def cpu_tuning(monkeypatch):
+    """gpu.tuning with the interpreter for its launches (check) and a fake clock (measure)."""
+    from taskmap.gpu import tuning
+    from taskmap.refimpl import interpret
+    monkeypatch.setattr(tuning, "device_limits", lambda: {"arch": "sm_90"})
+    monkeypatch.setattr(tuning, "compile_ahead", lambda sources, arch, progress=None: len(sources))
+    monkeypatch.setattr(tuning, "launch", interpret)
+    timed = []
+    monkeypatch.setattr(tuning, "measure", lambda plan: timed.append(plan) or fake_seconds(plan.kernels[0].name))
+    return tuning, timed
+
+
+def test_tune_graph_tunes_each_distinct_anchor_once_then_finds_the_cache(cpu_tuning):
+    from taskmap.refimpl.graph_exec import build
+    from taskmap.spec.graph import Graph, Node, Value
+    from taskmap.spec.graph.passes import infer_shapes
+    tuning, timed = cpu_tuning
+    nodes = (Node.make("mm1", "matmul", ["a", "b"], [Value("y", None)]), Node.make("r", "relu", ["y"], [Value("z", None)]),
+             Node.make("mm2", "matmul", ["z", "c"], [Value("w", None)]))         # mm2: the same problem as mm1
+    g = infer_shapes(Graph("g", (Value("a", TYPES[0]), Value("b", TYPES[1]), Value("c", f32[36, 36])), ("w",), nodes, ()))
+    reports = tuning.tune_graph(g, "quick")
+    assert len(reports) == 2 and not any(r.cached for r in reports)         # (40x24)@(24x36) and (40x36)@(36x36)
+    assert all(not r.rejected for r in reports) and len(timed) == 2 * len(points(template_for("matmul", TYPES), "quick"))
+    assert [r.cached for r in tuning.tune_graph(g, "quick")] == [True, True]
+    exe = build(g, tuned=True)
+    assert exe.steps[0].plan == schedule("matmul", TYPES, {}, reports[0].point)
+
+
+def test_the_gpu_check_reports_a_plan_that_computes_something_else(cpu_tuning):
+    tuning, _ = cpu_tuning
+    plan = schedule("gemm", TYPES, {})
+    assert tuning.checker("gemm", {})(plan) is None
+    problem = tuning.checker("gemm", {"alpha": 2.0})(plan)
+    assert problem is not None and "vs the reference" in problem
+
+
+def test_compile_tunes_on_the_gpu_only_and_names_the_choices():
+    import taskmap
+    from taskmap.spec.errors import TaskmapError
+    from taskmap.spec.graph import Graph, Node, Value
+    from taskmap.spec.graph.passes import infer_shapes
+    g = infer_shapes(Graph("g", (Value("a", TYPES[0]), Value("b", TYPES[1])), ("y",),
+                           (Node.make("mm", "matmul", ["a", "b"], [Value("y", None)]),), ()))
+    with pytest.raises(TaskmapError, match="tune='default' measures on the GPU .*use tune='cached'"):
+        taskmap.compile(g, tune="default")
+    with pytest.raises(TaskmapError, match="tune='fast': use one of None, 'cached', 'quick'"):
+        taskmap.compile(g, tune="fast")
+    point = tune("matmul", TYPES, {}, "quick", measure=Counting())
+    assert taskmap.compile(g, tune="cached").executable({}).steps[0].plan == schedule("matmul", TYPES, {}, point)

@@ -3,7 +3,7 @@
     point = tune("matmul", [f16[4096, 4096]] * 2, {}, level="quick", measure=m, check=c)
     plan = schedule("matmul", types, {}, point="tuned")     # the cached winner, else the default
 
-This module is backend-free: `measure(plan) -> seconds` times a plan (taskmap.conformance.tune
+This module is backend-free: `measure(plan) -> seconds` times a plan (taskmap.gpu.tuning
 does it on the GPU with CUDA events) and `check(plan) -> problem | None` runs the plan of a
 *small* problem of the same operator (every dimension capped, `small_types`) against the
 operator's NumPy reference. A candidate whose check reports a problem, or whose measure or
@@ -97,7 +97,7 @@ def tune_report(op_name: str, types, attrs: dict | None = None, level: str = "de
             return Tuned(hit, None, None, 0, {}, time.perf_counter() - start, True)
     if measure is None:
         raise ValueError(f"tune {op_name}: no cached point for this key and no measure to tune with; "
-                         "pass measure= (taskmap.conformance.tune measures on the GPU)")
+                         "pass measure= (taskmap.gpu.tuning measures on the GPU)")
     small = small_types(op_name, types, attrs)
     times, rejected = {}, {}
     candidates = points(template, level)

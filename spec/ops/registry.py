@@ -38,6 +38,8 @@ from .compute import Task
 FLOATS = (dt.float32, dt.float16, dt.bfloat16)
 INTS = (dt.int32, dt.int64)
 REQUIRED = object()
+# SPEC §11.3: rtol = atol of a float result against the reference (magnitudes about 1, short reductions)
+TOLERANCE = {dt.float32: 1e-5, dt.float16: 2.0 ** -9, dt.bfloat16: 2.0 ** -6}
 
 
 class OpError(TaskmapError, ValueError):
