@@ -6,6 +6,8 @@
   key given already transposed) is rewritten, each near miss (the scores read elsewhere,
   the mask added before the scale, softmax along another axis, a key batch that broadcasts,
   a scale of several elements, one that adds a dimension) is left alone.
+- A constant additive causal mask becomes is_causal (exactly where the reference gives the
+  same values); masks that differ anywhere, or broadcast over queries or keys, stay masks.
 - The BERT and GPT-2 builders (frontends/onnx_models.py) lose every softmax to an attention
   node and the compiled program (interpreter, fused kernels) still matches ONNX Runtime.
 """
@@ -122,9 +124,48 @@ def test_reduced_models_fuse_and_match_onnxruntime(name):
     model = getattr(onnx_models, name)(layers=1, d=8, heads=2, ff=16, seq=5, vocab=20)
     g = run(PIPELINE, onnx_import.load(model))
     assert _ops(g).count("attention") == 1 and "softmax" not in _ops(g)
+    assert [n.attributes["is_causal"] for n in g.nodes if n.op == "attention"] == [int(name == "gpt2")]
     feeds = onnx_models.random_feeds(model, np.random.default_rng(1), batch=1)
     program = taskmap.compile(model, backend="interp")
     assert any("attention" in k.name for k in program.kernels)
     (got,) = program(*feeds.values())
     (want,) = onnx_models.onnxruntime_outputs(model, feeds)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def _with_constant_mask(mask: np.ndarray) -> Graph:
+    """softmax(q kᵀ / 2 + mask) v with `mask` a constant."""
+    inputs = {"q": (f32, (B, H, S, D)), "kt": (f32, (B, H, D, T)), "v": (f32, (B, H, T, D))}
+    nodes = [("qk", "matmul", ("q", "kt"), "s", {}), ("scale", "div", ("s", "c"), "s2", {}),
+             ("mask", "add", ("s2", "m"), "s3", {}), ("sm", "softmax", ("s3",), "p", {"axis": -1}),
+             ("pv", "matmul", ("p", "v"), "y", {})]
+    return _graph(nodes, inputs, constants=[("c", np.float32(2.0)), ("m", mask.astype(np.float32))])
+
+
+CAUSAL = np.triu(np.full((S, T), -1e4), 1)
+
+
+@pytest.mark.parametrize("mask", [CAUSAL, np.triu(np.full((1, 1, S, T), -np.inf), 1), CAUSAL * 3],
+                         ids=["-1e4", "-inf-4d", "-3e4"])
+def test_a_constant_causal_mask_becomes_is_causal(mask):
+    g = _with_constant_mask(mask)
+    fused = fuse_attention(g)
+    (node,) = [n for n in fused.nodes if n.op == "attention"]
+    assert node.attributes["is_causal"] == 1 and len(node.inputs) == 3
+    feeds = _feeds(g)
+    np.testing.assert_allclose(run_reference(fused, *feeds)[0], run_reference(g, *feeds)[0], rtol=1e-5, atol=1e-6)
+
+
+def _near_causal(change):
+    m = CAUSAL.copy()
+    change(m)
+    return m
+
+
+@pytest.mark.parametrize("mask", [_near_causal(lambda m: m.__setitem__((2, 1), -1e4)),      # masks below the diagonal
+                                  _near_causal(lambda m: m.__setitem__((0, 5), -100.0)),    # too weak to mask
+                                  np.zeros((1, T)), np.zeros((S, 1))],                      # broadcast rows/columns
+                         ids=["below-diagonal", "weak", "row-broadcast", "column-broadcast"])
+def test_other_constant_masks_stay_masks(mask):
+    (node,) = [n for n in fuse_attention(_with_constant_mask(mask)).nodes if n.op == "attention"]
+    assert node.attributes["is_causal"] == 0 and node.inputs[3] == "m"

@@ -17,6 +17,12 @@ the attention operator's (q, k with the same batch and heads, k, v with the same
 symbolic dimensions compared by name) and the dtypes one float type. The scale must come
 before the mask (softmax(s·c + mask) is the operator; softmax((s + mask)·c) is not).
 
+A constant mask that is 0 where key j ≤ query i and at most -10⁴ where j > i (the additive
+causal mask GPT-2 style models carry, at any broadcast over batch and heads) becomes
+is_causal=1 with no mask: the masked terms are exp(-10⁴ + (s − max)) = 0 in f32 unless a
+row's scores spread by more than 9 900, past where the mask itself would stop masking. The
+kernel then skips the tiles above the diagonal and reads no mask.
+
 The fused node computes the same function with one rounding at the end instead of one per
 operator (SPEC §11.2), so results move within the operators' tolerances. Unused producers
 (the transpose of k) stay for dead_code.
@@ -25,11 +31,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ...lang import TensorType
 from ...ops.registry import FLOATS, values_of
 from ..ir import Graph, Node, Value
 
 SWAP_LAST = (0, 1, 3, 2)
+CAUSAL_MASKED = -1.0e4          # a causal mask's entries above the diagonal are at most this
+
+
+def _is_causal_mask(values: np.ndarray) -> bool:
+    """values (4-D, float64) is 0 on and below the diagonal of its last two axes and at most
+    CAUSAL_MASKED above it, in every broadcast copy."""
+    above = np.triu(np.ones(values.shape[-2:], bool), 1)
+    return bool((values[..., ~above] == 0).all() and (values[..., above] <= CAUSAL_MASKED).all())
 
 
 def _broadcasts(mask_shape, scores_shape) -> bool:
@@ -47,6 +63,7 @@ class _Match:
     v: str
     scale: float
     mask: str | None
+    scores: tuple                      # the scores' shape [B, H, S, T]
 
 
 class _Reader:
@@ -102,16 +119,17 @@ class _Reader:
         if found is None:
             return None
         mm = found[-1]
-        m = _Match(chain + found, mm.inputs[0], mm.inputs[1], pv.inputs[1], scale, mask)
-        return m if self.fits(m, mm.outputs[0].type.shape) else None
+        m = _Match(chain + found, mm.inputs[0], mm.inputs[1], pv.inputs[1], scale, mask, mm.outputs[0].type.shape)
+        return m if self.fits(m) else None
 
-    def fits(self, m: _Match, scores) -> bool:
+    def fits(self, m: _Match) -> bool:
         """The attention operator's shapes and dtypes, and every step of the chain keeping the
         scores' shape (a scale or mask must not broadcast them to more dimensions)."""
         q, kt, v = self.types[m.q], self.types[m.kt], self.types[m.v]
         if not all(len(t.shape) == 4 for t in (q, kt, v)) or q.dtype not in FLOATS or \
                 not q.dtype == kt.dtype == v.dtype:
             return False
+        scores = m.scores
         if any(n.outputs[0].type.shape != scores for n in m.nodes[1:]):
             return False
         (b, h, _, d), (kb, kh, kd, t), (vb, vh, vt, _) = q.shape, kt.shape, v.shape
@@ -121,6 +139,14 @@ class _Reader:
             return True
         mask = self.types[m.mask]
         return mask.dtype == q.dtype and _broadcasts(mask.shape, scores)
+
+    def causal(self, m: _Match) -> bool:
+        """Whether the mask is a constant additive causal mask over the whole [S, T] of the
+        scores (_is_causal_mask)."""
+        a = self.arrays.get(m.mask)
+        if a is None or a.ndim < 2 or a.shape[-2:] != tuple(m.scores[-2:]):
+            return False
+        return _is_causal_mask(values_of(a, self.types[m.mask].dtype).reshape((1,) * (4 - a.ndim) + a.shape))
 
     def key(self, m: _Match, name: str) -> tuple[str, list[Node]]:
         """The [B, H, T, D] key value, and the node computing it (none when it exists already)."""
@@ -146,8 +172,10 @@ def fuse_attention(g: Graph) -> Graph:
         if m is None or any(id(x) in dropped or id(x) in replaced for x in m.nodes):
             continue
         k_name, new = reader.key(m, f"{m.kt}.k")
-        inputs = (m.q, k_name, m.v) + ((m.mask,) if m.mask is not None else ())
-        attention = Node.make(f"{n.name}.attention", "attention", inputs, n.outputs, {"is_causal": 0, "scale": m.scale})
+        causal = m.mask is not None and reader.causal(m)
+        inputs = (m.q, k_name, m.v) + ((m.mask,) if m.mask is not None and not causal else ())
+        attention = Node.make(f"{n.name}.attention", "attention", inputs, n.outputs,
+                              {"is_causal": int(causal), "scale": m.scale})
         replaced[id(n)] = new + [attention]             # in the final matmul's place: every input exists
         dropped.update(id(x) for x in m.nodes[1:])
     if not replaced:
