@@ -507,12 +507,14 @@ def _tile(imp, node):
 
 # ---------------------------------------------------------------- attention
 
-@converts("Attention", needs=("attention",))
+@converts("Attention", needs=("attention", "reshape", "transpose"))
 def _attention(imp, node):
-    node.only("is_causal", "scale", "softmax_precision", softcap=0.0, qk_matmul_output_mode=0)
+    node.only("is_causal", "scale", "softmax_precision", "q_num_heads", "kv_num_heads", softcap=0.0,
+              qk_matmul_output_mode=0)
     rank = len(typed(imp, node.inputs[0]).shape)
-    if rank != 4:
-        raise ConvertError(f"only 4-D (batch, heads, sequence, head dim) inputs are supported, q has rank {rank}")
+    if rank not in (3, 4):
+        raise ConvertError(f"q must be 3-D (batch, sequence, heads · head dim) or 4-D (batch, heads, sequence, "
+                           f"head dim), it has rank {rank}")
     if node.input(4) or node.input(5):
         raise ConvertError("past_key / past_value (a KV cache) are not supported")
     if node.input(6):
@@ -520,5 +522,19 @@ def _attention(imp, node):
     a = {"is_causal": node.attrs["is_causal"]}
     if "scale" in node.given:
         a["scale"] = node.given["scale"]
-    ins = node.inputs[:4] if node.input(3) else node.inputs[:3]
-    imp.emit(node, "attention", ins, a, outputs(imp, node))
+    q, k, v = node.inputs[:3]
+    mask = node.inputs[3:4] if node.input(3) else []
+    if rank == 4:
+        imp.emit(node, "attention", [q, k, v, *mask], a, outputs(imp, node))
+        return
+    if "q_num_heads" not in node.given or "kv_num_heads" not in node.given:
+        raise ConvertError("3-D inputs need the q_num_heads and kv_num_heads attributes")
+    # [B, S, heads · d] -> [B, heads, S, d], attention, and back to [B, S, heads · e]
+    heads = {q: node.given["q_num_heads"], k: node.given["kv_num_heads"], v: node.given["kv_num_heads"]}
+    split = {}
+    for x in dict.fromkeys((q, k, v)):
+        (grouped,) = imp.emit(node, "reshape", [x], {"shape": (0, 0, heads[x], -1)})
+        (split[x],) = imp.emit(node, "transpose", [grouped], {"perm": (0, 2, 1, 3)})
+    (y,) = imp.emit(node, "attention", [split[q], split[k], split[v], *mask], a)
+    (merged,) = imp.emit(node, "transpose", [y], {"perm": (0, 2, 1, 3)})
+    imp.emit(node, "reshape", [merged], {"shape": (0, 0, -1)}, outputs(imp, node))

@@ -4,7 +4,8 @@ The registry's examples run in the operator table (tests/test_ops_schedules.py);
 the shapes that reach the schedule's edges: several query and key tiles (so the online
 softmax rescales), causal masks with S ≠ T and tiles skipped, boolean and additive masks of
 every broadcast pattern, rows that lose every key (0, as torch), head dimensions that are
-not multiples of 16 or of the copy width (padded tiles, synchronous copies), every dtype.
+not multiples of 16 or of the copy width (padded tiles, synchronous copies), grouped-query
+heads, every dtype.
 The interpreter runs them with every check on; the `gpu` cases run larger shapes on the
 device through the same plans.
 """
@@ -44,6 +45,9 @@ CASES = [   # (id, types, attributes, point)
      SMALL_TILES),
     ("bf16-additive-2d", _qkv(bf16, 2, 1, 17, 23, 16, 16) + [bf16[17, 23]], {}, SMALL_TILES),
     ("f16-additive-head", _qkv(f16, 1, 3, 20, 20, 32, 32) + [f16[3, 1, 20]], {"is_causal": 1}, None),
+    ("f16-grouped-query", [f16[2, 6, 19, 16], f16[2, 2, 27, 16], f16[2, 2, 27, 8]], {"is_causal": 1}, SMALL_TILES),
+    ("f32-grouped-query-mask", [f32[1, 4, 9, 8], f32[1, 1, 12, 8], f32[1, 1, 12, 8], boolean[1, 4, 9, 12]], {},
+     SMALL_TILES),
 ]
 
 

@@ -213,6 +213,9 @@ ERRORS = [
     ("resize", [f32[1, 1, 4, 4]], {}, "resize: give exactly one of 'sizes' and 'scales'"),
     ("attention", [f32[1, 2, 5, 8], f32[1, 2, 7, 6], f32[1, 2, 7, 4]], {},
      "attention: head dimensions differ: q[..., 8] vs k[..., 6]"),
+    ("attention", [f32[1, 3, 5, 8], f32[1, 2, 7, 8], f32[1, 2, 7, 4]], {},
+     "attention: batch/heads/sequence of q[1, 3, 5, 8], k[1, 2, 7, 8], v[1, 2, 7, 4] do not match (q, k: same batch, "
+     "k's heads dividing q's; k, v: same batch, heads and length)"),
     ("embedding", [f32[3], f32[10, 4]], {}, "embedding: input indices must be i32 or i64, got f32"),
     ("trilu", [f32[4]], {}, "trilu: input x must have rank 2 or more (a matrix per batch), got [4]"),
     ("scatter_nd", [f32[4, 3], i32[2, 1], f32[2, 3]], {}, "scatter_nd: input indices must be i64"),

@@ -57,7 +57,7 @@ def _mask_kind(types):
 def attention_plan(op, types, attrs, point: AttentionPoint) -> Plan:
     (y_type,) = op.infer(types, **attrs)
     q, k, v = types[:3]
-    (B, H, S, D), T, E = q.shape, k.shape[2], v.shape[3]
+    (B, H, S, D), (G, T), E = q.shape, k.shape[1:3], v.shape[3]
     block_n = point.block_n
     while block_n > 16 and attention_kernel.shared_bytes(q.dtype, D, E, point.warps, block_n) > SM90.shared_opt_in:
         block_n //= 2
@@ -70,8 +70,8 @@ def attention_plan(op, types, attrs, point: AttentionPoint) -> Plan:
         mask_arg = View("mask", mask_shape)
     else:
         mask_arg = View("q", (1, 1, 1, 1))       # a parameter the kernel never reads
-    args = (B, H, S, T, float(scale) * attention_kernel.LOG2E, View("q", (B * H * S, D)), View("k", (B * H * T, D)),
-            View("v", (B * H * T, E)), mask_arg, View("y", (B * H * S, E)))
+    args = (B, H, G, S, T, float(scale) * attention_kernel.LOG2E, View("q", (B * H * S, D)),
+            View("k", (B * G * T, D)), View("v", (B * G * T, E)), mask_arg, View("y", (B * H * S, E)))
     return Plan(tuple(inputs), (Tensor("y", y_type.shape, y_type.dtype),), (), (Launch(kernel, args),))
 
 

@@ -1,8 +1,9 @@
 """The fused attention kernel: flash-attention-2 style, one kernel, online softmax.
 
 `make_kernel(dtype, head_dim, value_dim, warps, block_n, causal, mask)`:
-kernel(B, H, S, T, scale_log2, q[B·H·S, D], k[B·H·T, D], v[B·H·T, E], mask, y[B·H·S, E]) computes
-y = softmax(q kᵀ · scale + mask) v per (batch, head), q/k/v/y viewed as stacks of matrices;
+kernel(B, H, G, S, T, scale_log2, q[B·H·S, D], k[B·G·T, D], v[B·G·T, E], mask, y[B·H·S, E])
+computes y = softmax(q kᵀ · scale + mask) v per (batch, head), q/k/v/y viewed as stacks of
+matrices, query head h reading key/value head h // (H / G) (G = H unless grouped-query);
 scale_log2 = scale · log2 e, as the scores are kept in base-2 units (below).
 
 - **Blocks and warps.** Block (x, y) computes query rows x·bm … x·bm + bm − 1 of matrix
@@ -117,8 +118,8 @@ def make_kernel(dtype=f16, head_dim: int = 64, value_dim: int = 64, warps: int =
 
     @kernel(grid=lambda B, H, S: ((S + bm - 1) // bm, B * H), block=threads,
             name=f"attention_{dtype.short}_d{D}e{E}_w{warps}n{bn}{variant}")
-    def attention(B: i32, H: i32, S: i32, T: i32, scale_log2: f32, q: dtype[B * H * S, D], k: dtype[B * H * T, D],
-                  v: dtype[B * H * T, E],
+    def attention(B: i32, H: i32, G: i32, S: i32, T: i32, scale_log2: f32, q: dtype[B * H * S, D],
+                  k: dtype[B * G * T, D], v: dtype[B * G * T, E],
                   m: m_dtype[B if full[0] else 1, H if full[1] else 1, S if full[2] else 1, T if full[3] else 1],
                   y: dtype[B * H * S, E]):
         if vec > 1:
@@ -146,7 +147,7 @@ def make_kernel(dtype=f16, head_dim: int = 64, value_dim: int = 64, warps: int =
         m0 = tile * bm
         bh = blockIdx.y
         q_base = bh * S
-        kv_base = bh * T
+        kv_base = (bh // H * G + bh % H // (H // G)) * T
         mb = bh // H if full[0] else 0
         mh = bh % H if full[1] else 0
         last_key = min(T, min(S, m0 + bm)) if causal else T

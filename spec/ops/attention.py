@@ -1,11 +1,13 @@
 """Scaled dot-product attention (torch SDPA / ONNX Attention, opset 23, 4-D inputs).
 
-q: (B, H, S, D), k: (B, H, T, D), v: (B, H, T, E), optional mask broadcastable to (B, H, S, T):
+q: (B, H, S, D), k: (B, G, T, D), v: (B, G, T, E) with G dividing H (G < H: grouped-query
+attention, query head h reading key/value head h // (H / G), as ONNX and torch's enable_gqa
+repeat them), optional mask broadcastable to (B, H, S, T):
 bool (True = attend: a padding mask) or of q's dtype (added to the scores). is_causal=1 keeps
 j <= i (upper-left alignment, as torch and ONNX); scale defaults to 1 / sqrt(D).
 Definition (f32 throughout, the output rounded once):
-  s[b,h,i,j] = (sum_d q[b,h,i,d] k[b,h,j,d]) * scale (+ mask), -inf where masked out;
-  m = max_j s; p = exp(s - m), 0 where s = -inf; l = sum_j p; y[b,h,i,e] = (sum_j p v[b,h,j,e]) / l.
+  s[b,h,i,j] = (sum_d q[b,h,i,d] k[b,g,j,d]) * scale (+ mask), -inf where masked out, g = h // (H / G);
+  m = max_j s; p = exp(s - m), 0 where s = -inf; l = sum_j p; y[b,h,i,e] = (sum_j p v[b,g,j,e]) / l.
 A row with every position masked out (every s = -inf) is 0, as in torch (its "safe softmax"
 since 2.5) and ONNX's reference, not 0/0. q, k, v are not injective
 (the operator is an anchor; schedules compute it flash-style, with an online softmax).
@@ -32,9 +34,9 @@ def _check(types, attrs):
     for nm, t in zip("qkv", (q, k, v)):
         if len(t.shape) != 4:
             raise op.fail(f"input {nm} must be 4-D (batch, heads, sequence, head dim), got {list(t.shape)}")
-    if q.shape[:2] != k.shape[:2] or k.shape[:3] != v.shape[:3]:
+    if q.shape[0] != k.shape[0] or q.shape[1] % k.shape[1] or k.shape[:3] != v.shape[:3]:
         raise op.fail(f"batch/heads/sequence of q{list(q.shape)}, k{list(k.shape)}, v{list(v.shape)} do not match "
-                      "(q, k: same batch and heads; k, v: same batch, heads and length)")
+                      "(q, k: same batch, k's heads dividing q's; k, v: same batch, heads and length)")
     if q.shape[3] != k.shape[3]:
         raise op.fail(f"head dimensions differ: q[..., {q.shape[3]}] vs k[..., {k.shape[3]}]")
     scores = q.shape[:3] + (k.shape[2],)
@@ -55,10 +57,15 @@ def _task(types, attrs):
     q, k, v, *mask = (TensorInput(nm, t.shape, t.dtype) for nm, t in zip(("q", "k", "v", "mask"), types))
     out = _check(types, attrs)
     (b, h, s_len, d), t_len = q.shape, k.shape[2]
+    group = h // k.shape[1]                   # query heads per key/value head
     scale = _scale(types, attrs)
 
+    def kv_head(hi):
+        return hi if group == 1 else ir.binary("/", hi, group)
+
     def score(bi, hi, i, j):
-        dot = reduce((d,), lambda r: cast(q[bi, hi, i, r], F32) * cast(k[bi, hi, j, r], F32), "sum") * float(scale)
+        dot = reduce((d,), lambda r: cast(q[bi, hi, i, r], F32) * cast(k[bi, kv_head(hi), j, r], F32), "sum") * \
+            float(scale)
         keep = cmp("<=", j, i) if attrs["is_causal"] else ir.const(True)
         if mask:
             mv = broadcast_load(mask[0], (bi, hi, i, j))
@@ -73,13 +80,16 @@ def _task(types, attrs):
         cmp("==", s[bi, hi, i, j], -math.inf), 0.0, call("exp", s[bi, hi, i, j] - m[bi, hi, i])))
     l_ = compute("l", (b, h, s_len), lambda bi, hi, i: reduce((t_len,), lambda j: p[bi, hi, i, j], "sum"))
     y = compute("y", out, lambda bi, hi, i, e: select(cmp(">", l_[bi, hi, i], 0.0), ir.binary(
-        "/", reduce((t_len,), lambda j: p[bi, hi, i, j] * cast(v[bi, hi, j, e], F32), "sum"), l_[bi, hi, i]), 0.0),
+        "/", reduce((t_len,), lambda j: p[bi, hi, i, j] * cast(v[bi, kv_head(hi), j, e], F32), "sum"),
+        l_[bi, hi, i]), 0.0),
         q.dtype)
     return Task("attention", (q, k, v, *mask), (s, m, p, l_, y), ("y",), attrs=tuple(attrs.items()))
 
 
 def _ref(values, types, attrs):
     q, k, v, *mask = values
+    group = q.shape[1] // k.shape[1]
+    k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
     s = q @ np.swapaxes(k, -1, -2) * _scale(types, attrs)
     keep = np.ones(s.shape, bool)
     if attrs["is_causal"]:
@@ -113,7 +123,7 @@ def _onnx(types, attrs):
 
 
 register(Operator(
-    "attention", "attention", "softmax(q k^T scale + mask) v, causal and padding masks", ("q", "k", "v", "mask?"),
+    "attention", "attention", "softmax(q k^T scale + mask) v, causal and padding masks, grouped-query heads", ("q", "k", "v", "mask?"),
     (Attr("is_causal", 0, int, "1: position i attends to j <= i", (0, 1)),
      Attr("scale", None, (int, float), "score scale (None: 1 / sqrt(head dim))")),
     FLOATS, lambda types, a: [TensorType(types[0].dtype, _check(types, a))], _ref, _task,
@@ -121,5 +131,6 @@ register(Operator(
      Example(((2, 1, 6, 4), (2, 1, 6, 4), (2, 1, 6, 3)), {"is_causal": 1}),
      Example(((1, 2, 3, 8), (1, 2, 9, 8), (1, 2, 9, 8), (3, 9)), {"scale": 0.5}, (None, None, None, dt.boolean)),
      Example(((2, 2, 4, 5), (2, 2, 4, 5), (2, 2, 4, 5), (2, 1, 4, 4)), {"is_causal": 1}),
-     Example(((1, 1, 1, 3), (1, 1, 1, 3), (1, 1, 1, 1)))),
+     Example(((1, 1, 1, 3), (1, 1, 1, 3), (1, 1, 1, 1))),
+     Example(((2, 4, 5, 8), (2, 2, 6, 8), (2, 2, 6, 4)), {"is_causal": 1})),
     "Attention", _onnx, _sample))
