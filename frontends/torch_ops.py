@@ -387,6 +387,17 @@ def _arg(b, node, x, dim=None, keepdim=False):
     return b.emit(op, [x], {"axis": axis(dim, len(x.shape)), "keepdims": bool(keepdim)})
 
 
+@converts("aten.topk.default")
+def _topk(b, node, x, k, dim=-1, largest=True, sorted=True):       # sorted=False allows any order
+    return b.emit("top_k", [x], {"k": int(k), "axis": axis(dim, len(x.shape)), "largest": int(bool(largest))},
+                  n_out=2)
+
+
+@converts("aten.triu.default", "aten.tril.default")
+def _trilu(b, node, x, diagonal=0):
+    return b.emit("trilu", [x], {"upper": int("triu" in str(node.target)), "k": int(diagonal)})
+
+
 @converts("aten.var.correction")
 def _var(b, node, x, dim=None, correction=None, keepdim=False):
     axes = _axes(dim, len(x.shape))
