@@ -109,20 +109,29 @@ def have_triton() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("triton", "torch"))
 
 
+CASES = {"matmul": (512, {"BK=8": 8, "BK=32": 32, "BK=64": 64}),
+         "transpose": (2048, {"32×32 tiles": 32}), "vector_add": (1 << 20, {"BLOCK=256": 256})}
+
+
+def measure(what: str, rounds: int, triton: bool) -> dict[str, float]:
+    """Median seconds of ours with checks "on" and "off" and of Triton's interpreter at each
+    tiling of CASES[what] (when `triton`), interleaved round by round."""
+    n, tilings = CASES[what]
+    times: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for checks in ("off", "on"):
+            times.setdefault(checks, []).append(peak_rss(OURS, what, n, checks)[0])
+        for name, tile in tilings.items() if triton else ():
+            times.setdefault(name, []).append(peak_rss(TRITON, what, n, tile)[0])
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def compare(rounds: int) -> list[str]:
-    cases = [("matmul", 512, {"BK=8": 8, "BK=32": 32, "BK=64": 64}),
-             ("transpose", 2048, {"32×32 tiles": 32}), ("vector_add", 1 << 20, {"BLOCK=256": 256})]
     lines = ["| benchmark | ours, checks off | ours, checks on | on / off | Triton interpreter "
              "| best Triton / ours (on) |", "|---|---|---|---|---|---|"]
     triton = have_triton()
-    for what, n, tilings in cases:
-        times: dict[str, list[float]] = {}
-        for _ in range(rounds):
-            for checks in ("off", "on"):
-                times.setdefault(checks, []).append(peak_rss(OURS, what, n, checks)[0])
-            for name, tile in tilings.items() if triton else ():
-                times.setdefault(name, []).append(peak_rss(TRITON, what, n, tile)[0])
-        med = {k: statistics.median(v) for k, v in times.items()}
+    for what, (n, tilings) in CASES.items():
+        med = measure(what, rounds, triton)
         theirs = ", ".join(f"{k} {med[k]:.2f} s" for k in tilings if k in med) or "not installed"
         best = min((med[k] for k in tilings if k in med), default=None)
         size = f"{n}³" if what == "matmul" else f"{n}²" if what == "transpose" else f"{n}"

@@ -94,6 +94,24 @@ def test_f16_rounds_each_operation_and_fma_rounds_once():
     assert (twice != once).any()           # the inputs are chosen so the two roundings differ somewhere
 
 
+@kernel(grid=1, block=4)
+def f32_fma(a: f32[4], b: f32[4], c: f32[4], out: f32[4]):
+    i = threadIdx.x
+    out[i] = fma(a[i], b[i], c[i])
+
+
+def test_f32_fma_is_not_double_rounded():
+    """a·b = ±(1 + 2⁻¹¹ + 2⁻²⁴) is exactly halfway between two f32 values; c = ±2⁻⁸⁰ decides the
+    side. Rounding a·b + c to f64 first loses c and then ties to even (1 + 2⁻¹¹) on every lane."""
+    a = np.float32(1 + 2**-12) * np.array([1, 1, -1, -1], np.float32)
+    b = np.full(4, 1 + 2**-12, np.float32)
+    c = np.array([2**-80, -2**-80, -2**-80, 2**-80], np.float32)
+    out = np.zeros(4, np.float32)
+    refimpl.interpret(f32_fma, a, b, c, out)
+    up, down = np.float32(1 + 2**-11 + 2**-23), np.float32(1 + 2**-11)
+    np.testing.assert_array_equal(out, [up, down, -up, -down])
+
+
 @kernel(grid=1, block=64)
 def bf16_mul_add(a: bf16[64], b: bf16[64], out: bf16[64], wide: f32[64]):
     i = threadIdx.x

@@ -10,7 +10,11 @@
 - vector add of 1M f32, checks off and on;
 - (slow, skipped without triton) Triton's interpreter (TRITON_INTERPRET=1, torch CPU) on the
   same jobs with the same tiling (matmul at BK 8, 32 and 64), for comparison. The side-by-side
-  table in PERF.md comes from scripts/interp_bench.py, which interleaves both.
+  table in PERF.md comes from scripts/interp_bench.py, which interleaves both;
+- (slow) issue 9's goals, each measured side by side in fresh processes, interleaved, medians
+  in extra_info: matmul 512³ with checks on against Triton's best tiling (goal ≥ 3×), checks on /
+  off (goal ≤ 1.3×), transpose 2048² and vector add 1M against Triton (goal ≥ 10×), peak RSS of
+  the 1024³ matmul and the 4096² transpose.
 Each run's result is checked against NumPy, so a fast wrong interpreter cannot pass.
 """
 from __future__ import annotations
@@ -91,3 +95,34 @@ def test_bench_triton_interpreter(benchmark, what, n, tile):
     bench = _interp_bench()
     seconds = benchmark.pedantic(lambda: bench.peak_rss(bench.TRITON, what, n, tile)[0], rounds=1, iterations=1)
     benchmark.extra_info.update(kernel=what, size=n, tile=tile, triton_launch_seconds=seconds)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("what", ["matmul", "transpose", "vector_add"])
+def test_bench_goal_against_triton(benchmark, what):
+    """Ours (checks on and off) and Triton's interpreter at each tiling, three interleaved rounds;
+    extra_info: the medians, best Triton / ours with checks on, and checks on / off."""
+    pytest.importorskip("triton")
+    pytest.importorskip("torch")
+    bench = _interp_bench()
+    med = benchmark.pedantic(lambda: bench.measure(what, 3, True), rounds=1, iterations=1)
+    best = min(v for k, v in med.items() if k not in ("on", "off"))
+    benchmark.extra_info.update(seconds=med, triton_best_over_checks_on=round(best / med["on"], 2),
+                                checks_on_over_off=round(med["on"] / med["off"], 2))
+
+
+@pytest.mark.slow
+def test_bench_goal_checks_overhead(benchmark):
+    """Matmul 512³ checks on / off, five interleaved rounds in fresh processes (no Triton needed)."""
+    bench = _interp_bench()
+    med = benchmark.pedantic(lambda: bench.measure("matmul", 5, False), rounds=1, iterations=1)
+    benchmark.extra_info.update(seconds=med, checks_on_over_off=round(med["on"] / med["off"], 2))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("what, n", [("matmul", 1024), ("transpose", 4096)])
+def test_bench_peak_rss(benchmark, what, n):
+    """Peak RSS (wait4) of a fresh process running the job with checks on; the child checks its result."""
+    bench = _interp_bench()
+    seconds, rss = benchmark.pedantic(lambda: bench.peak_rss(bench.OURS, what, n, "on"), rounds=1, iterations=1)
+    benchmark.extra_info.update(kernel=what, size=n, launch_seconds=seconds, peak_rss_mib=round(rss))
