@@ -89,6 +89,7 @@ def interpret(k: ir.Kernel, *args, checks: bool = True, trace=None, max_steps: i
                 prog.body(st, None)
                 asynccopy.finish(st)
                 mbarrier.finish(st)
+                memory.end_batch(st)
                 wgmma.finish(st)
                 progress.update(first + len(blocks))
     except KernelTrap as trap:

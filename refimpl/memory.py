@@ -446,6 +446,15 @@ def after_syncthreads(st):
                 drop_deferred(sp.race)
 
 
+def end_batch(st):
+    """The batch's blocks have finished: their deferred shared reads can never be recorded now
+    (shared memory is per block), and dropping them frees the batch's state (the reads' accesses
+    refer to it, a reference cycle only the garbage collector would break)."""
+    for sp in st.spaces:
+        if sp is not None and sp.race is not None and sp.race.deferred:
+            drop_deferred(sp.race)
+
+
 def _record_group(rec: Who, f, me: dict, merge, one_block: bool):
     """Record the lanes' accesses, joined with the prior record at positions `merge` and with
     each other where several lanes hit one element: disagreeing fields become MANY.
