@@ -186,6 +186,7 @@ class TaskmapPartition(torch.nn.Module):
         self.gm, self.settings, self.frozen = gm, settings, frozen
         self._programs: dict = {}
         self._side_stream = None                 # the GPU launches' own stream (mode "default")
+        self._replayed = None                    # an event after the last CUDA-graph replay
 
     def forward(self, *args):
         shapes = tuple((a.device, tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else a for a in args)
@@ -219,7 +220,11 @@ class TaskmapPartition(torch.nn.Module):
         outputs = [torch.empty(t.shape, dtype=torch_dtype(t.dtype), device=device) for t in program.output_types(*inputs)]
         current = torch.cuda.current_stream(device)
         if self.settings.cuda_graphs:
+            if self._replayed is not None:       # one arena per program: never two replays at once,
+                current.wait_event(self._replayed)     # even when the caller switches streams
             program.run(inputs, outputs, current.cuda_stream)
+            self._replayed = torch.cuda.Event()
+            self._replayed.record(current)
             return outputs
         if self._side_stream is None:
             from taskmap.gpu.runtime import driver
