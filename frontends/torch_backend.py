@@ -28,9 +28,9 @@ runs step by step whatever the mode; max-autotune there takes the cached winners
 
 Weights are frozen in inference: AOTAutograd's inference graph marks the inputs that are
 parameters and buffers (static inputs); their values become constants of the program,
-uploaded once with it, and the program is keyed by their address and version counter, so an
-in-place update (an optimizer step, load_state_dict) builds a program with the new values
-instead of running stale ones. `options={"freeze": False}` passes them as inputs per call.
+uploaded once with it, and the program remembers the very tensors (weak references), their
+storage and version counters, so a replaced weight or an in-place update (an optimizer step,
+load_state_dict) builds a program with the new values instead of running stale ones. `options={"freeze": False}` passes them as inputs per call.
 Training graphs (forward and backward) never freeze.
 """
 from __future__ import annotations
@@ -38,6 +38,7 @@ from __future__ import annotations
 import inspect
 import operator
 import warnings
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -178,8 +179,8 @@ def compile_aten(gm, example_inputs, settings: Settings, frozen=frozenset()):
 
 
 class TaskmapPartition(torch.nn.Module):
-    """One supported partition: compiled per input signature (and per address and version of
-    its frozen weights), run on the interpreter or on the GPU."""
+    """One supported partition: compiled per input signature (and per set of frozen weights,
+    _same_weights), run on the interpreter or on the GPU."""
 
     def __init__(self, gm, settings: Settings, frozen=frozenset()):
         super().__init__()
@@ -190,15 +191,15 @@ class TaskmapPartition(torch.nn.Module):
 
     def forward(self, *args):
         shapes = tuple((a.device, tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else a for a in args)
-        weights = tuple((args[k].data_ptr(), args[k]._version) for k in sorted(self.frozen))
-        if self._programs.get(shapes, (None,))[0] != weights:     # new shapes, or weights updated in place
+        weights = [args[k] for k in sorted(self.frozen)]
+        if not _same_weights(self._programs.get(shapes, (None,))[0], weights):   # new shapes, or new weights
             graph, outs = to_graph(self.gm, args, self.frozen)
             backend = "cuda" if any(isinstance(a, torch.Tensor) and a.is_cuda for a in args) else "interp"
             options = dict(self.settings.compile)
             if backend == "interp" and options.get("tune") not in (None, "cached"):
                 options["tune"] = "cached"                  # tuning measures on the GPU
             program = compile_graph(graph, backend=backend, **options) if graph.outputs else None
-            self._programs[shapes] = weights, program, graph, outs
+            self._programs[shapes] = [(weakref.ref(w), w.data_ptr(), w._version) for w in weights], program, graph, outs
         _, program, graph, outs = self._programs[shapes]
         tensors = [a for k, a in enumerate(args) if isinstance(a, torch.Tensor) and k not in self.frozen]
         if program is None:
@@ -234,6 +235,13 @@ class TaskmapPartition(torch.nn.Module):
         program.run(inputs, outputs, self._side_stream, graph=False)
         current.wait_stream(side)                # and the outputs before torch reads them
         return outputs
+
+
+def _same_weights(seen, weights) -> bool:
+    """The very tensors a program froze, at the same storage and version: a new tensor (even at a
+    recycled address), `p.data = ...` or an in-place update (optimizer, load_state_dict) is not."""
+    return seen is not None and all(ref() is w and ptr == w.data_ptr() and version == w._version
+                                    for (ref, ptr, version), w in zip(seen, weights))
 
 
 def torch_dtype(t) -> torch.dtype:

@@ -276,7 +276,9 @@ def test_weights_are_frozen_in_inference_and_an_in_place_update_rebuilds(monkeyp
         m[0].weight.mul_(-2)
         check(c(x), m(x))
         check(c(x), m(x))
-    assert compiled_inputs == [[(3, 6)]] * 2               # rebuilt once for the new weights, then reused
+        m[2].bias.data = m[2].bias.data + 1                  # new storage, version 0 again
+        check(c(x), m(x))
+    assert compiled_inputs == [[(3, 6)]] * 3               # rebuilt once per change of weights, else reused
     torch._dynamo.reset()
     compiled_inputs.clear()
     with torch.no_grad():
