@@ -87,11 +87,13 @@ def test_schedule_matches_reference(name, t, k):
 
 
 # shapes the registry's examples do not reach: convolutions too large for the window template,
-# top_k rows longer than a warp (several elements per lane; i32: many ties)
+# top_k rows longer than a warp (several elements per lane; i32: many ties) and than block_from
+# (a block per row)
 CONV = {"strides": (2, 1), "pads": (1, 0, 2, 1), "dilations": (1, 2)}
 LARGER = [("conv2d", [t[2, 9, 7, 6], t[5, 9, 3, 3], t[5]], CONV) for t in (f32, f16, bf16)] + \
          [("conv2d", [f32[1, 24, 5, 5], f32[6, 8, 3, 3]], {"group": 3, "pads": (1, 1, 1, 1)}),
-          ("top_k", [f16[3, 100]], {"k": 7}), ("top_k", [i32[2, 77, 2]], {"k": 10, "axis": 1, "largest": 0})]
+          ("top_k", [f16[3, 100]], {"k": 7}), ("top_k", [i32[2, 77, 2]], {"k": 10, "axis": 1, "largest": 0}),
+          ("top_k", [f32[2, 1500]], {"k": 3}), ("top_k", [i32[1, 1100, 3]], {"k": 9, "axis": 1, "largest": 0})]
 
 
 @pytest.mark.parametrize("name,types,attrs", LARGER, ids=lambda v: getattr(v, "short", None))
@@ -130,7 +132,7 @@ SPACE_CASES = {               # one small, odd shape per template: (operator, ty
     "injective": _example("add", f32, 4), "window_pool": _example("avg_pool2d", f32, 3),
     "window_conv": _example("conv2d", f32, 2), "conv2d_simt": LARGER[0], "conv2d_tc": LARGER[2],
     "attention_tc": _example("attention", f16, 3), "attention_simt": _example("attention", f32, 2),
-    "top_k_warp": _example("top_k", f32, 1),
+    "top_k_select": ("top_k", [f32[2, 300]], {"k": 4}),        # long enough for a block per row at some points
 }
 
 
@@ -182,7 +184,8 @@ def _default_kernels():
                                ("gemm", [f16[40, 16], f16[24, 40]], {"trans_a": 1, "trans_b": 1}),
                                ("matmul", [i32[5, 7], i32[7, 3]], {}),
                                ("softmax", [f16[3, 2048]], {}), ("argmax", [f32[4, 9]], {"axis": 1}),
-                               ("top_k", [i32[2, 77, 2]], {"k": 10, "axis": 1, "largest": 0})):
+                               ("top_k", [i32[2, 77, 2]], {"k": 10, "axis": 1, "largest": 0}),
+                               ("top_k", [f32[2, 1500]], {"k": 3})):
         kernels += schedule(name, types, attrs).kernels
     return kernels
 
