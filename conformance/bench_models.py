@@ -9,6 +9,11 @@ the same run on the same GPU, batch 1, f32 (TF32 off):
   graph-replay-vs-graph-replay comparison of issue 11. Inception-V3 has no torch row: our
   builder is Inception-V3-style (no C blocks), not torchvision's network.
 
+A second row per torch model times our PyTorch path, `torch.compile(module, backend="taskmap",
+mode="reduce-overhead")` (frontends.torch_backend: ATen graphs, weights frozen, one CUDA graph
+per partition on torch's stream, graph breaks included), against torch.compile reduce-overhead
+of the same module; its outputs are checked against torch eager first.
+
 Our outputs are checked against ONNX Runtime's CPU provider before anything is timed. Without
 a GPU, torch, or a cuda backend of `taskmap.compile`, `unavailable()` says why and nothing is
 measured. ratio = baseline time / our time.
@@ -118,6 +123,30 @@ def _torch_baselines(item: ModelItem, feeds: dict, torch) -> list[tuple[str, obj
     return out
 
 
+def _taskmap_torch_row(item: ModelItem, feeds: dict, baselines: list, torch, gpu) -> Row | None:
+    """torch.compile(module, backend="taskmap", mode="reduce-overhead") vs torch's reduce-overhead."""
+    from taskmap.frontends import torch_models
+    theirs = dict(baselines).get("torch.compile reduce-overhead")
+    if theirs is None:
+        return None
+    module = torch_models.build(item.torch_model, item.torch_config, seed=0).cuda()
+    args = [torch.from_numpy(a).cuda() for a in feeds.values()]
+    with torch.no_grad():
+        want = module(*args)
+        compiled = torch.compile(module, backend="taskmap", mode="reduce-overhead")
+        for _ in range(3):
+            got = compiled(*args)
+        first = lambda o: o if isinstance(o, torch.Tensor) else o[0]
+        w, g = first(want).float(), first(got).float()
+        err = float(torch.linalg.vector_norm(g - w) / torch.linalg.vector_norm(w).clamp_min(1e-30))
+        ours = gpu.time_kernel(lambda s: compiled(*args), repeat=50)["median_us"]
+        baseline_us = gpu.time_kernel(lambda s: theirs(), repeat=50)["median_us"]
+    problem = "" if err <= TOLERANCE else f"relative error {err:.3g} against torch eager > {TOLERANCE}"
+    size = " ".join(f"{n}{list(a.shape)}" for n, a in feeds.items())
+    return Row(f"{item.label} [torch.compile backend=taskmap reduce-overhead]", size, ours,
+               "torch.compile reduce-overhead", baseline_us, f"{ours / 1e3:.3f} ms", problem)
+
+
 def models_rows(progress=print) -> list[Row]:
     import torch
 
@@ -155,4 +184,10 @@ def models_rows(progress=print) -> list[Row]:
                      + (f"; WRONG RESULT: {problem}" if problem else ""))
         if not baselines:
             progress(f"{item.label}: ours {ours:.1f} us; no baseline available here, no row")
+        via_torch = _taskmap_torch_row(item, feeds, baselines, torch, gpu)
+        if via_torch is not None:
+            rows.append(via_torch)
+            progress(f"{item.label}: torch.compile(backend='taskmap') {via_torch.ours_us:.1f} us, torch.compile "
+                     f"reduce-overhead {via_torch.baseline_us:.1f} us, ratio {via_torch.ratio:.3f}"
+                     + (f"; WRONG RESULT: {via_torch.problem}" if via_torch.problem else ""))
     return rows
