@@ -122,8 +122,6 @@ def make_kernel(dtype=f16, head_dim: int = 64, value_dim: int = 64, warps: int =
                   k: dtype[B * G * T, D], v: dtype[B * G * T, E],
                   m: m_dtype[B if full[0] else 1, H if full[1] else 1, S if full[2] else 1, T if full[3] else 1],
                   y: dtype[B * H * S, E]):
-        if vec > 1:
-            assert D % vec == 0 and E % vec == 0, "attention's cp_async copies need D and E multiples of vec"
         sq = shared_tensor(dtype, [bm, qk_row], layout=_swizzled(qk_row) if tc else None)
         sk = shared_tensor(dtype, [2, bn, qk_row], layout=_swizzled(qk_row) if tc else None)
         sv = shared_tensor(dtype, [2, bn, v_row], layout=_swizzled(v_row) if tc else None)
