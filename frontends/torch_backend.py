@@ -30,8 +30,9 @@ Weights are frozen in inference: AOTAutograd's inference graph marks the inputs 
 parameters and buffers (static inputs); their values become constants of the program,
 uploaded once with it, and the program remembers the very tensors (weak references), their
 storage and version counters, so a replaced weight or an in-place update (an optimizer step,
-load_state_dict) builds a program with the new values instead of running stale ones. `options={"freeze": False}` passes them as inputs per call.
-Training graphs (forward and backward) never freeze.
+load_state_dict) builds a program with the new values instead of running stale ones.
+`options={"freeze": False}` passes them as inputs per call. Training graphs (forward and
+backward) never freeze.
 """
 from __future__ import annotations
 
@@ -218,7 +219,8 @@ class TaskmapPartition(torch.nn.Module):
         """The program on CUDA tensors, its outputs allocated by torch, in order on torch's
         current stream (see the module doc for how each mode issues it)."""
         device = inputs[0].device if inputs else torch.device("cuda", 0)
-        outputs = [torch.empty(t.shape, dtype=torch_dtype(t.dtype), device=device) for t in program.output_types(*inputs)]
+        outputs = [torch.empty(t.shape, dtype=torch_dtype(t.dtype), device=device)
+                   for t in program.output_types(*inputs)]
         current = torch.cuda.current_stream(device)
         if self.settings.cuda_graphs:
             if self._replayed is not None:       # one arena per program: never two replays at once,

@@ -337,7 +337,7 @@ def _index_dtype(op: Operator, t: TensorType, name: str = "indices"):
         raise op.fail(f"input {name} must be i32 or i64, got {t.dtype.short}")
 
 
-def _wrapped(idx, n: int):
+def wrapped_index(idx, n: int):
     """A possibly negative index counted from the end."""
     return select(cmp("<", idx, 0), idx + n, idx)
 
@@ -353,7 +353,7 @@ def _gather_task(types, attrs):
     x, ind = TensorInput("x", types[0].shape, types[0].dtype), TensorInput("indices", types[1].shape, types[1].dtype)
     a, shape = _gather_shape(types, attrs)
     k = len(ind.shape)
-    y = compute("y", shape, lambda *i: x[i[:a] + (_wrapped(ind[i[a:a + k]], x.shape[a]),) + i[a + k:]])
+    y = compute("y", shape, lambda *i: x[i[:a] + (wrapped_index(ind[i[a:a + k]], x.shape[a]),) + i[a + k:]])
     return Task("gather", (x, ind), (y,), ("y",), attrs=tuple(attrs.items()))
 
 
@@ -396,7 +396,7 @@ def _gather_elements_infer(types, attrs):
 def _gather_elements_task(types, attrs):
     x, ind = TensorInput("x", types[0].shape, types[0].dtype), TensorInput("indices", types[1].shape, types[1].dtype)
     a = _gather_elements_axis(types, attrs)
-    y = compute("y", ind.shape, lambda *i: x[tuple(_wrapped(ind[i], x.shape[a]) if d == a else i[d] for d in range(len(i)))])
+    y = compute("y", ind.shape, lambda *i: x[tuple(wrapped_index(ind[i], x.shape[a]) if d == a else i[d] for d in range(len(i)))])
     return Task("gather_elements", (x, ind), (y,), ("y",), attrs=tuple(attrs.items()))
 
 
@@ -428,7 +428,7 @@ def _embedding_shape(types, attrs):
 def _embedding_task(types, attrs):
     ind, w = TensorInput("indices", types[0].shape, types[0].dtype), TensorInput("weight", types[1].shape, types[1].dtype)
     k = len(ind.shape)
-    y = compute("y", _embedding_shape(types, attrs), lambda *i: w[_wrapped(ind[i[:k]], w.shape[0]), i[k]])
+    y = compute("y", _embedding_shape(types, attrs), lambda *i: w[wrapped_index(ind[i[:k]], w.shape[0]), i[k]])
     return Task("embedding", (ind, w), (y,), ("y",))
 
 
@@ -472,11 +472,11 @@ def _pad_task(types, attrs):
         inside = ir.const(True)
         for j, n in zip(js, x.shape):
             inside = cmp("&&", inside, cmp("&&", cmp(">=", j, 0), cmp("<", j, n)))
-        return select(inside, x[tuple(js)], _fill(x.dtype, attrs["value"]))
+        return select(inside, x[tuple(js)], fill_value(x.dtype, attrs["value"]))
     return Task("pad", (x,), (compute("y", shape, body),), ("y",), attrs=tuple(attrs.items()))
 
 
-def _fill(t: dt.DType, value) -> ir.Const:
+def fill_value(t: dt.DType, value) -> ir.Const:
     return ir.const(bool(value) if t is dt.boolean else value if t.is_float else int(value), t)
 
 

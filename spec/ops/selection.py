@@ -34,7 +34,7 @@ from .. import dtypes as dt
 from .. import ir
 from .compute import Task, TensorInput, cast, cmp, compute, compute_type, maximum, minimum, reduce, select
 from .elementwise import ALL_TYPES
-from .movement import _fill, _wrapped, i64
+from .movement import fill_value, wrapped_index, i64
 from .reduce import normalize_axes
 from .registry import (FLOATS, INTS, REQUIRED, Attr, Example, OnnxNode, Operator, TensorType, get, random_array,
                        register)
@@ -64,7 +64,7 @@ def _trilu_task(types, attrs):
     def body(*i):
         above = i[-1] - i[-2]                      # j - i: the diagonal the element is on
         keep = cmp(">=", above, k) if upper else cmp("<=", above, k)
-        return select(keep, x[i], _fill(x.dtype, 0))
+        return select(keep, x[i], fill_value(x.dtype, 0))
     return Task("trilu", (x,), (compute("y", x.shape, body),), ("y",), attrs=tuple(attrs.items()))
 
 
@@ -116,9 +116,9 @@ def _scatter_task(types, attrs):
     def body(*i):
         v = cast(data[i], work)
         for j in itertools.product(*map(range, ind.shape[:-1])):               # in order: the last tuple wins
-            hit = cmp("==", _wrapped(ind[j + (0,)], data.shape[0]), cast(i[0], ind.dtype))
+            hit = cmp("==", wrapped_index(ind[j + (0,)], data.shape[0]), cast(i[0], ind.dtype))
             for c in range(1, q):
-                hit = cmp("&&", hit, cmp("==", _wrapped(ind[j + (c,)], data.shape[c]), cast(i[c], ind.dtype)))
+                hit = cmp("&&", hit, cmp("==", wrapped_index(ind[j + (c,)], data.shape[c]), cast(i[c], ind.dtype)))
             v = select(hit, _combine(reduction, v, cast(upd[j + i[q:]], work)), v)
         return cast(v, data.dtype)
     y = compute("y", data.shape, body)
