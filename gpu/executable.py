@@ -161,6 +161,7 @@ class DeviceProgram:
         device array (a torch CUDA tensor or any object with `__cuda_array_interface__`).
         Asynchronous on `stream` (a pycuda Stream, a CUstream int such as torch's
         `torch.cuda.current_stream().cuda_stream`, or None: the default stream); returns `outputs`."""
+        driver()                                  # the context current in this thread too (autograd's)
         g = self.graph
         if len(inputs) != len(g.inputs) or len(outputs) != len(g.outputs):
             raise GraphError(f"{g.name}.run takes {len(g.inputs)} inputs ({', '.join(v.name for v in g.inputs)}) and "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import functools
 import math
+import threading
 
 import numpy as np
 
@@ -53,7 +54,8 @@ def _driver():
     ctx = drv.Device(0).retain_primary_context()     # the context torch uses too
     ctx.push()
     atexit.register(_pop, ctx)
-    return drv
+    _current.context = ctx
+    return drv, ctx
 
 
 def _pop(ctx):
@@ -63,9 +65,19 @@ def _pop(ctx):
         pass
 
 
+# A context is current per thread: torch runs backward passes in autograd's own threads, and a
+# caller may launch from any thread, so each thread makes the primary context current once.
+_current = threading.local()
+
+
 def driver():
-    """pycuda.driver with the primary context of device 0 current; raises Unavailable."""
-    return _driver()
+    """pycuda.driver with the primary context of device 0 current in this thread; raises Unavailable."""
+    drv, ctx = _driver()
+    if getattr(_current, "context", None) is None:
+        if drv.Context.get_current() is None:
+            ctx.push()
+        _current.context = ctx
+    return drv
 
 
 def unavailable_reason() -> str | None:
@@ -183,6 +195,7 @@ class CompiledKernel:
 
     def launch(self, bound: Binding, args, stream=None):
         """Run on arguments already bound (gpu.launch binds them before it allocates device memory)."""
+        driver()                                  # the context current in this thread too
         packed = self.arguments(bound, args)
         shared = self.configure(bound)
         if stream is None:

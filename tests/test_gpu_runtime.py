@@ -56,6 +56,26 @@ def test_numpy_launch_copies_back_into_the_same_arrays():
     np.testing.assert_array_equal(y, want)
 
 
+def test_a_launch_from_a_new_thread_makes_the_context_current_there():
+    """A context is current per thread (autograd runs torch's backward in threads of its own)."""
+    import threading
+    from taskmap import gpu
+    x, y = np.arange(300, dtype=np.float32), np.ones(300, np.float32)
+    gpu.launch(axpy, 300, 1.0, x, y)                 # the context made current in this thread
+    errors = []
+
+    def other():
+        try:
+            gpu.launch(axpy, 300, 2.0, x, y)
+        except Exception as e:  # noqa: BLE001 — reported below, in the test's thread
+            errors.append(e)
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert not errors, errors
+    np.testing.assert_array_equal(y, 1 + 3 * np.arange(300, dtype=np.float32))
+
+
 def test_half_scalars_are_passed_by_value():
     from taskmap import gpu
     x = np.arange(256, dtype=np.float16)
