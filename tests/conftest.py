@@ -1,5 +1,9 @@
-"""Shared pytest set-up: `gpu` tests skip with a one-line reason when no CUDA device/pycuda."""
+"""Shared pytest set-up: `gpu` tests skip with a one-line reason when no CUDA device/pycuda;
+under pytest-xdist (README's `-n 2`) they run one at a time across the workers."""
 from __future__ import annotations
+
+import fcntl
+import os
 
 import pytest
 
@@ -15,3 +19,15 @@ def pytest_collection_modifyitems(config, items):
         skip = pytest.mark.skip(reason=reason)
         for item in gpu_items:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _one_gpu_test_at_a_time(request, tmp_path_factory):
+    """Two workers timing kernels on one GPU would skew each other's benchmark ratios, so a
+    `gpu` test holds a lock file in the run's shared temporary directory while it runs."""
+    if "gpu" not in request.keywords or "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    with open(tmp_path_factory.getbasetemp().parent / "gpu.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

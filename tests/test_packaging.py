@@ -66,3 +66,12 @@ def test_every_data_file_is_package_data():
     assert sum(len(v) for k, v in files.items() if k.startswith("taskmap.conformance.cases")) >= 20
     missing = [f"{k}: {n}" for k, names in sorted(files.items()) for n in names if not shipped(k, n)]
     assert not missing, f"data files no package-data pattern in pyproject.toml ships: {missing}"
+
+
+def test_ci_runs_the_readme_test_command():
+    """README.md promises its test command is exactly what .ci/run runs."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    commands = [line.split("&&")[-1].strip() for line in readme.splitlines() if "python -m pytest -q -m" in line]
+    assert len(commands) == 1, commands
+    assert f"{commands[0]} || status=$?" in ci, commands[0]
