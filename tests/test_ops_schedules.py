@@ -92,6 +92,8 @@ def test_schedule_matches_reference(name, t, k):
 CONV = {"strides": (2, 1), "pads": (1, 0, 2, 1), "dilations": (1, 2)}
 LARGER = [("conv2d", [t[2, 9, 7, 6], t[5, 9, 3, 3], t[5]], CONV) for t in (f32, f16, bf16)] + \
          [("conv2d", [f32[1, 24, 5, 5], f32[6, 8, 3, 3]], {"group": 3, "pads": (1, 1, 1, 1)}),
+          ("conv2d", [f16[1, 16, 6, 5], f16[6, 16, 3, 3], f16[6]], {"pads": (1, 1, 1, 1)}),        # 16-byte copies
+          ("conv2d", [bf16[2, 24, 5, 7], bf16[10, 12, 2, 3]], {"group": 2, "dilations": (2, 1)}),  # 8-byte copies
           ("top_k", [f16[3, 100]], {"k": 7}), ("top_k", [i32[2, 77, 2]], {"k": 10, "axis": 1, "largest": 0}),
           ("top_k", [f32[2, 1500]], {"k": 3}), ("top_k", [i32[1, 1100, 3]], {"k": 9, "axis": 1, "largest": 0})]
 
@@ -130,7 +132,7 @@ SPACE_CASES = {               # one small, odd shape per template: (operator, ty
     "row_reduce": _example("sum", f32, 1), "row_norm": _example("layer_norm", f32, 0),
     "matmul_simt": _example("gemm", f32, 1), "matmul_tc": _example("matmul", f16, 2),
     "injective": _example("add", f32, 4), "window_pool": _example("avg_pool2d", f32, 3),
-    "window_conv": _example("conv2d", f32, 2), "conv2d_simt": LARGER[0], "conv2d_tc": LARGER[2],
+    "window_conv": _example("conv2d", f32, 2), "conv2d_simt": LARGER[0], "conv2d_implicit_tc": LARGER[2],
     "attention_tc": _example("attention", f16, 3), "attention_simt": _example("attention", f32, 2),
     "top_k_select": ("top_k", [f32[2, 300]], {"k": 4}),        # long enough for a block per row at some points
 }
@@ -183,6 +185,8 @@ def _default_kernels():
     for name, types, attrs in (("matmul", [bf16[33, 40], bf16[40, 24]], {}),           # cp_async of 8
                                ("gemm", [f16[40, 16], f16[24, 40]], {"trans_a": 1, "trans_b": 1}),
                                ("matmul", [i32[5, 7], i32[7, 3]], {}),
+                               ("conv2d", [f16[2, 64, 14, 14], f16[64, 64, 3, 3], f16[64]], {"pads": (1, 1, 1, 1)}),
+                               ("conv2d", [bf16[1, 24, 9, 9], bf16[70, 12, 2, 3]], {"group": 2}),
                                ("softmax", [f16[3, 2048]], {}), ("argmax", [f32[4, 9]], {"axis": 1}),
                                ("top_k", [i32[2, 77, 2]], {"k": 10, "axis": 1, "largest": 0}),
                                ("top_k", [f32[2, 1500]], {"k": 3})):
@@ -240,6 +244,32 @@ def test_split_k_and_bias_use_a_temporary_and_an_epilogue():
     a, b, c = (rng.integers(-8, 9, t.shape).astype(np.float32) / 4 for t in types)
     (y,) = evaluate(plan, a, b, c)
     np.testing.assert_allclose(y, 0.5 * (a.astype(np.float64) @ b) + 2.0 * c, rtol=1e-6)
+
+
+# implicit-GEMM conv2d (f16/bf16) at a small tile, so the output positions, the output
+# channels and k span several tiles, with every edge case of the gather: padding on all sides,
+# strides, dilations, groups and copies of 8, 4, 2 and 1 elements (channels per group 16, 12, 6, 5)
+IMPLICIT = [
+    ([f16[1, 16, 9, 9], f16[70, 16, 3, 3], f16[70]], {"pads": (2, 1, 0, 1), "strides": (1, 2)}),
+    ([bf16[2, 24, 9, 7], bf16[70, 12, 2, 3]], {"pads": (1, 2, 1, 0), "group": 2, "dilations": (2, 2)}),
+    ([f16[1, 12, 7, 8], f16[10, 6, 4, 3], f16[10]], {"group": 2, "strides": (2, 2), "pads": (1, 1, 1, 1)}),
+    ([bf16[1, 5, 11, 4], bf16[3, 5, 5, 3]], {"pads": (2, 1, 2, 1), "dilations": (1, 2)}),
+]
+
+
+@pytest.mark.parametrize("types,attrs", IMPLICIT, ids=lambda v: getattr(v, "short", None))
+def test_implicit_gemm_conv_matches_reference_across_tiles(types, attrs):
+    from taskmap.refimpl.schedules.conv import ConvTcPoint
+    assert template_for("conv2d", types, attrs).name == "conv2d_implicit_tc"
+    check_operator("conv2d", types, attrs, ConvTcPoint((64, 64, 32), (2, 2), 2))
+
+
+def test_implicit_gemm_conv_builds_no_patch_matrix():
+    """The temporaries are the channels-last copies of x and w, nothing of size M × K."""
+    types = [f16[2, 16, 9, 9], f16[32, 16, 3, 3]]
+    plan = schedule("conv2d", types, {"pads": (1, 1, 1, 1)})
+    assert sorted(t.shape for t in plan.temps) == [(2, 9, 9, 16), (32, 3, 3, 16)]
+    assert [k.name.split("_f16")[0] for k in plan.kernels] == ["conv2d_x_to_nhwc", "conv2d_w_to_ohwc", "conv2d_tc"]
 
 
 @pytest.mark.parametrize("largest", [1, 0])

@@ -1,0 +1,147 @@
+"""Implicit-GEMM conv2d on tensor cores: f16/bf16 inputs, f32 accumulation (`mma_sync` m16n8k16).
+
+Per group g the convolution is the GEMM C[m, o] = Σ_k A[m, k] · B[o, k] with
+m = (n, i, j) an output position (M = N·OH·OW), o an output channel of the group, and
+k = (p, q, c) a window element (K = KH·KW·C/group, channel fastest). A is never built:
+each k tile of it is gathered from the input while staging into shared memory.
+
+- **Operands are channels-last.** The plan hands over x as NHWC and w as [O, KH, KW, C/group]
+  (two injective transposes), so a run of `vec` consecutive k of one A row is `vec`
+  consecutive channels of one input pixel — one aligned 16-byte `cp_async` when C/group is a
+  multiple of 8 — and a B row is contiguous along k like matmul_tc's transposed B.
+- **Padding and edges zero-fill.** A copy whose pixel (i·sh + p·dh - top, j·sw + q·dw - left)
+  lies in the padding, or whose m or k is past the end, is issued with `valid=False` and its
+  source index clamped to 0 (SPEC.md §5.4), so no address leaves the tensor.
+- **The rest is matmul_tc's machinery**: the same multi-stage pipeline (wait, barrier,
+  refill the stage computed last iteration, compute the oldest), swizzled shared tiles
+  (`row_swizzle`), `ldmatrix` fragments of an m-major A and an n-major B, and the
+  accumulator layout `ACC_FRAGMENT` for the epilogue.
+- **Epilogue.** Each accumulator element adds the bias in f32, rounds once and is stored
+  with a plain guarded store straight into the NCHW output (so epilogue fusion can rewrite
+  it). `blockIdx.x` walks the m tiles (no 65535 limit), `blockIdx.y` the o tiles,
+  `blockIdx.z` the groups.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from taskmap.lang import (auto_map, bf16, blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group, f16,
+                          f32, kernel, ldmatrix, mma_sync, register_tensor, repeat, shared_tensor, spatial,
+                          syncthreads, threadIdx)
+
+from .matmul_tc import ACC_FRAGMENT, row_swizzle
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """A convolution's sizes (NCHW input, OIHW weights) and window attributes."""
+    batch: int
+    channels: int
+    height: int
+    width: int
+    out_channels: int
+    kernel: tuple[int, int]
+    out_size: tuple[int, int]
+    strides: tuple[int, int] = (1, 1)
+    pads: tuple[int, int] = (0, 0)                 # top, left (bottom and right only shape the output)
+    dilations: tuple[int, int] = (1, 1)
+    groups: int = 1
+
+    @property
+    def group_channels(self) -> int:
+        return self.channels // self.groups
+
+    @property
+    def gemm(self) -> tuple[int, int, int]:
+        """M, N, K of one group's GEMM."""
+        return (self.batch * self.out_size[0] * self.out_size[1], self.out_channels // self.groups,
+                self.kernel[0] * self.kernel[1] * self.group_channels)
+
+
+def copy_width(s: ConvShape) -> int:
+    """Elements per cp_async: the largest of 8, 4, 2 dividing the channels per group (a copy
+    then never straddles two pixels and starts aligned), else 1 (synchronous loads)."""
+    return next((v for v in (8, 4, 2) if s.group_channels % v == 0), 1)
+
+
+def make_kernel(s: ConvShape, dtype=f16, bm: int = 128, bn: int = 128, bk: int = 32, warps=(2, 2),
+                stages: int = 3, bias: bool = False):
+    threads = warps[0] * warps[1] * 32
+    wtm, wtn = bm // warps[0], bn // warps[1]            # warp tile
+    mt_n, nt_n = wtm // 16, wtn // 8                     # mma tiles per warp
+    if dtype not in (f16, bf16) or wtm % 16 or wtn % 16 or bk % 16 or stages < 2:
+        raise ValueError(f"conv2d_tc({dtype}, {bm}x{bn}x{bk}, warps={warps}, stages={stages}): need f16/bf16, "
+                         "warp tiles of multiples of 16, bk a multiple of 16 and stages ≥ 2")
+    M, N, K = s.gemm
+    vec = copy_width(s)
+    B, C, H, W, O = s.batch, s.channels, s.height, s.width, s.out_channels
+    (KH, KW), (OH, OW), (sh, sw), (pt, pl), (dh, dw) = s.kernel, s.out_size, s.strides, s.pads, s.dilations
+    cg, G = s.group_channels, s.groups
+    a_copy = auto_map(bm, bk // vec, workers=threads)    # (row, chunk) of the A tile per thread
+    b_copy = auto_map(bn, bk // vec, workers=threads)
+    c_map = spatial(*warps) * repeat(mt_n, nt_n) * ACC_FRAGMENT
+    name = (f"conv2d_tc_{dtype.short}_{bm}x{bn}x{bk}_s{stages}_n{B}c{C}h{H}w{W}_o{O}k{KH}x{KW}"
+            f"_s{sh}x{sw}p{pt}x{pl}d{dh}x{dw}g{G}{'_bias' if bias else ''}")
+
+    @kernel(grid=((M + bm - 1) // bm, (N + bn - 1) // bn, G), block=threads, name=name)
+    def conv2d_tc(x: dtype[B, H, W, C], w: dtype[O, K], b: dtype[O if bias else 1], y: dtype[B, O, OH, OW]):
+        # b: the bias, or (bias=False) a one-element view it never reads
+        sa = shared_tensor(dtype, [stages, bm, bk], layout=row_swizzle(bk))
+        sb = shared_tensor(dtype, [stages, bn, bk], layout=row_swizzle(bk))
+        fa = register_tensor(dtype, [mt_n, 8])          # one 16x16 A fragment per m tile
+        fb = register_tensor(dtype, [nt_n // 2, 2, 4])  # one k16xn8 B fragment per n tile, loaded in pairs
+        acc = register_tensor(f32, [mt_n, nt_n, 4])
+        tid = threadIdx.x
+        lane = tid % 32
+        warp_m = tid // 32 // warps[1] * wtm
+        warp_n = tid // 32 % warps[1] * wtn
+        m0 = blockIdx.x * bm
+        n0 = blockIdx.y * bn
+        c0 = blockIdx.z * cg                            # the group's first input channel
+        o0 = blockIdx.z * N                             # and output channel
+        for i, j, e in repeat(mt_n, nt_n, 4).on(0):
+            acc[i, j, e] = 0.0
+        k_tiles = (K + bk - 1) // bk
+        for t in range(k_tiles + stages - 1):
+            cp_async_wait_group(stages - 2)
+            syncthreads()
+            if t < k_tiles:
+                k0 = t * bk
+                for r, q in a_copy.on(tid):
+                    m = m0 + r
+                    k = k0 + q * vec
+                    n = m // (OH * OW)
+                    h = m // OW % OH * sh + k // (KW * cg) * dh - pt
+                    v = m % OW * sw + k // cg % KW * dw - pl
+                    ok = m < M and k < K and 0 <= h and h < H and 0 <= v and v < W
+                    if vec == 1:
+                        sa[t % stages, r, q] = x[n, h, v, c0 + k % cg] if ok else 0.0
+                    else:
+                        cp_async(sa[t % stages, r, q * vec], x[n if ok else 0, h if ok else 0, v if ok else 0,
+                                                               c0 + k % cg if ok else 0], elems=vec, valid=ok)
+                for r, q in b_copy.on(tid):
+                    k = k0 + q * vec
+                    ok = n0 + r < N and k < K
+                    if vec == 1:
+                        sb[t % stages, r, q] = w[o0 + n0 + r, k] if ok else 0.0
+                    else:
+                        cp_async(sb[t % stages, r, q * vec], w[o0 + n0 + r if ok else 0, k if ok else 0], elems=vec,
+                                 valid=ok)
+            cp_async_commit_group()
+            if t >= stages - 1:
+                st = (t - (stages - 1)) % stages
+                for ks in range(bk // 16, unroll=True):
+                    for mt in range(mt_n, unroll=True):
+                        ldmatrix(fa[mt], sa[st, warp_m + mt * 16 + lane % 16, ks * 16 + lane // 16 * 8], num=4)
+                    for p in range(nt_n // 2, unroll=True):
+                        ldmatrix(fb[p], sb[st, warp_n + p * 16 + lane // 16 * 8 + lane % 8,
+                                           ks * 16 + lane // 8 % 2 * 8], num=4)
+                    for mt in range(mt_n, unroll=True):
+                        for nt in range(nt_n, unroll=True):
+                            mma_sync(fa[mt], fb[nt // 2, nt % 2], acc[mt, nt])
+        for i, j in c_map.on(tid):
+            m = m0 + i
+            if m < M and n0 + j < N:
+                value = acc[i % wtm // 16, j % wtn // 8, i % 16 // 8 * 2 + j % 2]
+                y[m // (OH * OW), o0 + n0 + j, m // OW % OH, m % OW] = value + f32(b[o0 + n0 + j]) if bias else value
+    return conv2d_tc
