@@ -30,6 +30,8 @@ class OpItem:
     work: Callable                  # (shapes, element bytes) -> bytes moved or flops
     unit: str                       # "GB/s" or "TFLOP/s"
     tolerance: float                # relative Frobenius error allowed against torch
+    torch_inputs: Callable | None = None    # (torch, inputs) -> the baseline's own inputs, made before timing
+    compiled_row: bool = True               # also time torch.compile of torch_fn (False: it would call the same library)
 
 
 def _matmul_flops(shapes, _):
@@ -59,6 +61,45 @@ def _sdpa_flash(causal: bool):
     return sdpa
 
 
+# ResNet-50's convolutions (torchvision, stride on the 3x3): (channels, size, out channels,
+# kernel, stride); pads are kernel // 2. Each appears once, however many blocks repeat it.
+RESNET50_CONVS = ((3, 224, 64, 7, 2),
+                  (64, 56, 64, 1, 1), (64, 56, 64, 3, 1), (64, 56, 256, 1, 1), (256, 56, 64, 1, 1),
+                  (256, 56, 128, 1, 1), (128, 56, 128, 3, 2), (128, 28, 512, 1, 1), (256, 56, 512, 1, 2),
+                  (512, 28, 128, 1, 1), (128, 28, 128, 3, 1),
+                  (512, 28, 256, 1, 1), (256, 28, 256, 3, 2), (256, 14, 1024, 1, 1), (512, 28, 1024, 1, 2),
+                  (1024, 14, 256, 1, 1), (256, 14, 256, 3, 1),
+                  (1024, 14, 512, 1, 1), (512, 14, 512, 3, 2), (512, 7, 2048, 1, 1), (1024, 14, 2048, 1, 2),
+                  (2048, 7, 512, 1, 1), (512, 7, 512, 3, 1))
+
+
+def _conv_flops(shapes, _, stride=1, pad=0):
+    (n, c, h, w), (o, cg, kh, kw) = shapes[:2]
+    oh, ow = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+    return 2 * n * o * oh * ow * cg * kh * kw
+
+
+def _channels_last(torch, inputs):
+    """cuDNN's fastest f16 layout for the baseline (our plan takes NCHW and transposes itself, timed)."""
+    return [t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t for t in inputs]
+
+
+def conv_items() -> list[OpItem]:
+    """ResNet-50's conv2d layers, batch 1 and 16, f16, against cuDNN (benchmark mode, channels-last)."""
+    items = []
+    for batch in (1, 16):
+        for c, size, o, k, stride in RESNET50_CONVS:
+            pad = k // 2
+            items.append(OpItem(f"conv2d f16 ResNet-50 {k}x{k}/{stride} batch {batch}", "conv2d",
+                                ((batch, c, size, size), (o, c, k, k)), "f16",
+                                {"strides": (stride, stride), "pads": (pad,) * 4}, "F.conv2d (cuDNN, NHWC)",
+                                lambda torch, x, w, s=stride, p=pad: torch.nn.functional.conv2d(x, w, stride=s,
+                                                                                                padding=p),
+                                lambda shapes, n, s=stride, p=pad: _conv_flops(shapes, n, s, p), "TFLOP/s", 2e-3,
+                                torch_inputs=_channels_last, compiled_row=False))
+    return items
+
+
 def bench_items() -> list[OpItem]:
     items = []
     for dtype, tol in (("f32", 1e-5), ("f16", 2e-3), ("bf16", 1e-2)):
@@ -82,10 +123,7 @@ def bench_items() -> list[OpItem]:
                             lambda torch, a, b: torch.add(a, b), _binary_bytes, "GB/s", 1e-6))
         items.append(OpItem(f"gelu {dtype}", "gelu", ((1 << 26,),), dtype, {}, "F.gelu",
                             lambda torch, x: torch.nn.functional.gelu(x), _rows_bytes, "GB/s", 2e-3))
-    items.append(OpItem("conv2d f16 (ResNet-50 3x3, batch 16)", "conv2d", ((16, 64, 56, 56), (64, 64, 3, 3)), "f16",
-                        {"pads": (1, 1, 1, 1)}, "F.conv2d (cuDNN)",
-                        lambda torch, x, w: torch.nn.functional.conv2d(x, w, padding=1),
-                        lambda s, _: 2 * 16 * 64 * 56 * 56 * 64 * 9, "TFLOP/s", 2e-3))
+    items += conv_items()
     for d in (64, 128):                         # 16 heads, batch · sequence = 4096 tokens
         for seq, batch in ((128, 32), (1024, 4), (4096, 1)):
             for causal in (False, True):
@@ -117,12 +155,14 @@ def torch_dtype(torch, t: dt.DType):
 
 
 def setup_gpu():
-    """torch and taskmap.gpu on one primary context, TF32 off (the suite's conditions)."""
+    """torch and taskmap.gpu on one primary context, TF32 off, cuDNN picking its fastest
+    algorithm per shape (the suite's conditions)."""
     from taskmap import gpu
     import torch
     gpu.runtime.driver()                       # the primary context, shared with torch
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
     return torch, gpu
 
 
@@ -142,13 +182,14 @@ def measure(item: OpItem, torch, gpu) -> tuple[Row, Callable[[], None], list, in
     go = prepare_plan(plan, {p.name: a for p, a in zip(params, [*inputs, output])}, torch, gpu)
     go()
     torch.cuda.synchronize()
-    want = item.torch_fn(torch, *inputs)
+    baseline_inputs = item.torch_inputs(torch, inputs) if item.torch_inputs else inputs
+    want = item.torch_fn(torch, *baseline_inputs)
     err = ((output.double() - want.double()).norm() / want.double().norm().clamp_min(1e-30)).item()
     problem = "" if err <= item.tolerance else f"relative error {err:.3g} > {item.tolerance}"
     first = gpu.time_kernel(lambda s: go(), repeat=3, warmup=1)["median_us"]
     repeat = max(5, min(50, int(5e5 / first)))
     ours = gpu.time_kernel(lambda s: go(), repeat=repeat)["median_us"]
-    theirs = gpu.time_kernel(lambda s: item.torch_fn(torch, *inputs), repeat=repeat)["median_us"]
+    theirs = gpu.time_kernel(lambda s: item.torch_fn(torch, *baseline_inputs), repeat=repeat)["median_us"]
     work = item.work(item.shapes, t.bits // 8)
     scale = 1e3 if item.unit == "GB/s" else 1e6
     size = " x ".join("x".join(map(str, s)) for s in item.shapes)
@@ -166,6 +207,8 @@ def ops_rows(progress=print) -> list[Row]:
         progress(f"{row.kernel} {row.size}: {row.ours_us:.1f} us, {item.baseline} {row.baseline_us:.1f} us, "
                  f"ratio {row.ratio:.3f}" + (f"; WRONG RESULT: {row.problem}" if row.problem else ""))
         rows.append(row)
+        if not item.compiled_row:
+            continue
         compiled = _compiled_time(torch, gpu, item, inputs, repeat, progress)
         if compiled is not None:
             rows.append(replace(row, baseline="torch.compile", baseline_us=compiled))

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from taskmap.lang import f16
 from taskmap.spec.ops import get
-from tests.test_ops_schedules import FAST, LARGER, SLOW, _space_params, check_operator
+from tests.test_ops_schedules import FAST, IMPLICIT, LARGER, SLOW, _space_params, check_operator
 
 pytestmark = pytest.mark.gpu
 
@@ -30,3 +31,21 @@ def test_larger_shapes_on_gpu_match_reference(name, types, attrs):
 @pytest.mark.parametrize("template,name,types,attrs,point", _space_params())
 def test_space_points_on_gpu_match_reference(template, name, types, attrs, point):
     check_operator(name, types, attrs, point, launch=_launch())
+
+
+@pytest.mark.parametrize("types,attrs", IMPLICIT, ids=lambda v: getattr(v, "short", None))
+def test_implicit_gemm_conv_on_gpu_matches_reference(types, attrs):
+    from taskmap.refimpl.schedules.conv import ConvTcPoint
+    check_operator("conv2d", types, attrs, ConvTcPoint((64, 64, 32), (2, 2), 2), launch=_launch())
+
+
+def _implicit_points():
+    from taskmap.refimpl.schedules.conv import CONV_TC_TEMPLATE
+    return CONV_TC_TEMPLATE.space
+
+
+@pytest.mark.parametrize("point", _implicit_points(), ids=str)
+def test_every_implicit_gemm_conv_point_on_gpu_matches_reference(point):
+    """The whole space on a ResNet-like 3x3 layer with 16-byte copies, several m and o tiles."""
+    check_operator("conv2d", [f16[2, 64, 15, 15], f16[96, 64, 3, 3], f16[96]], {"pads": (1, 1, 1, 1)}, point,
+                   launch=_launch())
