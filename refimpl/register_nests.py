@@ -490,30 +490,55 @@ def _everywhere(e, nest: _Nest):
         case ir.Binary(op="&&", a=a, b=b):
             fa, fb = _everywhere(a, nest), _everywhere(b, nest)
             return None if fa is None or fb is None else lambda st: fa(st) and fb(st)
-        case ir.Binary(op=op, a=a, b=b) if op in num.COMPARE and a.dtype.is_integer and a.dtype == b.dtype:
-            ga, gb, cmp = _grid(a, nest), _grid(b, nest), num.COMPARE[op]
-            if ga is None or gb is None:
-                return None
-
-            def holds(st):
-                x, y = ga(st), gb(st)
-                return x is not None and y is not None and bool(np.all(cmp(x, y)))
-            return holds
+        case ir.Binary(op=op, a=a, b=b) if op in _DECIDE and a.dtype.is_integer and a.dtype == b.dtype:
+            return _comparison(op, a, b, nest)
     return None
 
 
-def _grid(e, nest: _Nest):
-    """`st -> int64 values of e over (n0, ..., lanes)` for e affine in the nest, or None when they
-    leave e's type (its wrapped value is then not the exact one); None if e is not affine."""
-    form = nest.affine(e)
-    if form is None:
-        return None
-    steps, terms, t = nest.steps(form[0])[..., None], [(c, compile_expr(x, nest.cx)) for c, x in form[1]], e.dtype
+# Whether `d op x` holds for every d in [lo, hi] (for "!=": where that is certain)
+_DECIDE = {"<": lambda lo, hi, x: hi < x, "<=": lambda lo, hi, x: hi <= x, ">": lambda lo, hi, x: lo > x,
+           ">=": lambda lo, hi, x: lo >= x, "==": lambda lo, hi, x: lo == hi == x,
+           "!=": lambda lo, hi, x: x < lo or x > hi}
 
-    def values(st):
-        v = steps + sum((c * np.asarray(f(st, None), np.int64) for c, f in terms), np.int64(0))
-        return v if t.min <= v.min() and v.max() <= t.max else None
-    return values
+
+def _comparison(op: str, a, b, nest: _Nest):
+    """`a op b` everywhere, for a and b affine in the nest: a = A + ua and b = B + ub, with A, B
+    the lane-invariant parts over the iterations (their ranges and that of A - B kept per batch)
+    and ua, ub uniform, so it holds everywhere iff every A - B compares with ub - ua. Evaluated
+    exactly in int64, which is the wrapped value where it stays inside the type (checked)."""
+    fa, fb = nest.affine(a), nest.affine(b)
+    if fa is None or fb is None:
+        return None
+    cx, t, decide, slot = nest.cx, a.dtype, _DECIDE[op], nest.cx.cache_slot()
+    parts = []
+    for coeffs, terms in (fa, fb):
+        parts.append((nest.steps(coeffs)[..., None], [(c, compile_expr(x, cx)) for c, x in terms if pure(x, cx.invariant)],
+                      [(c, compile_expr(x, cx)) for c, x in terms if not pure(x, cx.invariant)]))
+
+    def ranges(st):
+        va, vb = (steps + sum((c * np.asarray(f(st, None), np.int64) for c, f in inv), np.int64(0))
+                  for steps, inv, _ in parts)
+        d = va - vb
+        return int(va.min()), int(va.max()), int(vb.min()), int(vb.max()), int(d.min()), int(d.max())
+
+    def holds(st):
+        if st.cache[slot] is None:
+            st.cache[slot] = ranges(st)
+        amin, amax, bmin, bmax, dmin, dmax = st.cache[slot]
+        shifts = []
+        for _, _, uniform in parts:
+            u = 0
+            for c, f in uniform:
+                v = f(st, None)
+                if type(v) is np.ndarray:
+                    return False
+                u += c * int(v)
+            shifts.append(u)
+        ua, ub = shifts
+        if not (t.min <= amin + ua and amax + ua <= t.max and t.min <= bmin + ub and bmax + ub <= t.max):
+            return False             # a value wraps: the loop decides
+        return decide(dmin, dmax, ub - ua)
+    return holds
 
 
 def _into_scratch(fn, fa, fb, dtype, slot: int):

@@ -285,3 +285,42 @@ def test_select_guarded_nest_is_one_gather():
     loop = next(n for n in ir.walk(prog.kernel) if isinstance(n, ir.For) and isinstance(n.body[-1], ir.Store)
                 and isinstance(n.body[-1].value, ir.Select))
     assert compile_nest(loop, prog) is not None
+
+
+@kernel(grid=2, block=64)
+def guarded_shifted(x: f32[128, 4], out: f32[128, 4]):
+    """The guard's uniform part changes between executions of the nest: s = 0 holds everywhere
+    (one gather), s = 1 only for rows below 64 (the loop runs)."""
+    t = blockIdx.x * 64 + threadIdx.x
+    r = register_tensor(f32, [4])
+    for s in range(2):
+        for i in range(4):
+            r[i] = x[t, i] if t * 4 + i + s * 256 < 512 else 0.0
+    for i in range(4):
+        out[t, i] = r[i]
+
+
+def test_select_guard_with_a_uniform_part():
+    x = np.random.default_rng(6).standard_normal((128, 4)).astype(np.float32)
+    out = np.full((128, 4), np.nan, np.float32)
+    refimpl.interpret(guarded_shifted, x, out)
+    np.testing.assert_array_equal(out, np.concatenate([x[:64], np.zeros((64, 4), np.float32)]))
+
+
+@kernel(grid=2, block=64)
+def guarded_wrapping(x: f32[128, 4], out: f32[128, 4], big: i32):
+    """t·4 + i + big wraps past 2^31 - 1 for rows ≥ 64 (SPEC §2.3: i32 wraps), so the guard fails
+    there although the exact sum is positive: the nest must not decide it in int64."""
+    t = blockIdx.x * 64 + threadIdx.x
+    r = register_tensor(f32, [4])
+    for i in range(4):
+        r[i] = x[t, i] if t * 4 + i + big > 0 else 0.0
+    for i in range(4):
+        out[t, i] = r[i]
+
+
+def test_select_guard_that_wraps():
+    x = np.random.default_rng(7).standard_normal((128, 4)).astype(np.float32)
+    out = np.full((128, 4), np.nan, np.float32)
+    refimpl.interpret(guarded_wrapping, x, out, 2**31 - 256)
+    np.testing.assert_array_equal(out, np.concatenate([x[:64], np.zeros((64, 4), np.float32)]))
