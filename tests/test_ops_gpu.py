@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from taskmap.lang import f16
+from taskmap.lang import f16, f32
 from taskmap.spec.ops import get
-from tests.test_ops_schedules import FAST, IMPLICIT, LARGER, SLOW, _space_params, check_operator
+from tests.test_ops_schedules import (FAST, IMPLICIT_SIMT, IMPLICIT_TC, LARGER, SLOW, _space_params, check_operator,
+                                      implicit_case)
 
 pytestmark = pytest.mark.gpu
 
@@ -33,19 +34,19 @@ def test_space_points_on_gpu_match_reference(template, name, types, attrs, point
     check_operator(name, types, attrs, point, launch=_launch())
 
 
-@pytest.mark.parametrize("types,attrs", IMPLICIT, ids=lambda v: getattr(v, "short", None))
+@pytest.mark.parametrize("types,attrs", IMPLICIT_TC + IMPLICIT_SIMT, ids=lambda v: getattr(v, "short", None))
 def test_implicit_gemm_conv_on_gpu_matches_reference(types, attrs):
-    from taskmap.refimpl.schedules.conv import ConvTcPoint
-    check_operator("conv2d", types, attrs, ConvTcPoint((64, 64, 32), (2, 2), 2), launch=_launch())
+    check_operator("conv2d", types, attrs, implicit_case(types)[1], launch=_launch())
 
 
 def _implicit_points():
-    from taskmap.refimpl.schedules.conv import CONV_TC_TEMPLATE
-    return CONV_TC_TEMPLATE.space
+    from taskmap.refimpl.schedules.conv import CONV_SIMT_TEMPLATE, CONV_TC_TEMPLATE
+    return [(f16, p) for p in CONV_TC_TEMPLATE.space] + [(f32, p) for p in CONV_SIMT_TEMPLATE.space]
 
 
-@pytest.mark.parametrize("point", _implicit_points(), ids=str)
-def test_every_implicit_gemm_conv_point_on_gpu_matches_reference(point):
-    """The whole space on a ResNet-like 3x3 layer with 16-byte copies, several m and o tiles."""
-    check_operator("conv2d", [f16[2, 64, 15, 15], f16[96, 64, 3, 3], f16[96]], {"pads": (1, 1, 1, 1)}, point,
+@pytest.mark.parametrize("t,point", _implicit_points(), ids=str)
+def test_every_implicit_gemm_conv_point_on_gpu_matches_reference(t, point):
+    """Both whole spaces on a ResNet-like 3x3 layer (16-byte copies on tensor cores), several
+    m and o tiles."""
+    check_operator("conv2d", [t[2, 64, 15, 15], t[48, 64, 3, 3], t[48]], {"pads": (1, 1, 1, 1)}, point,
                    launch=_launch())

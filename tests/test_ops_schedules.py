@@ -132,7 +132,7 @@ SPACE_CASES = {               # one small, odd shape per template: (operator, ty
     "row_reduce": _example("sum", f32, 1), "row_norm": _example("layer_norm", f32, 0),
     "matmul_simt": _example("gemm", f32, 1), "matmul_tc": _example("matmul", f16, 2),
     "injective": _example("add", f32, 4), "window_pool": _example("avg_pool2d", f32, 3),
-    "window_conv": _example("conv2d", f32, 2), "conv2d_simt": LARGER[0], "conv2d_implicit_tc": LARGER[2],
+    "window_conv": _example("conv2d", f32, 2), "conv2d_implicit_simt": LARGER[0], "conv2d_implicit_tc": LARGER[2],
     "attention_tc": _example("attention", f16, 3), "attention_simt": _example("attention", f32, 2),
     "top_k_select": ("top_k", [f32[2, 300]], {"k": 4}),        # long enough for a block per row at some points
 }
@@ -246,30 +246,47 @@ def test_split_k_and_bias_use_a_temporary_and_an_epilogue():
     np.testing.assert_allclose(y, 0.5 * (a.astype(np.float64) @ b) + 2.0 * c, rtol=1e-6)
 
 
-# implicit-GEMM conv2d (f16/bf16) at a small tile, so the output positions, the output
-# channels and k span several tiles, with every edge case of the gather: padding on all sides,
-# strides, dilations, groups and copies of 8, 4, 2 and 1 elements (channels per group 16, 12, 6, 5)
-IMPLICIT = [
+# implicit-GEMM conv2d at a small tile, so output positions, output channels and k span
+# several tiles, with every edge case of the gather: padding on all sides, strides, dilations,
+# groups and (tensor cores) copies of 8, 4, 2 and 1 elements (channels per group 16, 12, 6, 5)
+IMPLICIT_TC = [
     ([f16[1, 16, 9, 9], f16[70, 16, 3, 3], f16[70]], {"pads": (2, 1, 0, 1), "strides": (1, 2)}),
     ([bf16[2, 24, 9, 7], bf16[70, 12, 2, 3]], {"pads": (1, 2, 1, 0), "group": 2, "dilations": (2, 2)}),
     ([f16[1, 12, 7, 8], f16[10, 6, 4, 3], f16[10]], {"group": 2, "strides": (2, 2), "pads": (1, 1, 1, 1)}),
     ([bf16[1, 5, 11, 4], bf16[3, 5, 5, 3]], {"pads": (2, 1, 2, 1), "dilations": (1, 2)}),
 ]
+IMPLICIT_SIMT = [       # f32 sums round in a different order: more input than output channels keeps the
+                        # depth check_operator scales its tolerance by near the true one
+    ([f32[1, 48, 9, 9], f32[20, 48, 3, 3], f32[20]], {"pads": (2, 1, 0, 1), "strides": (1, 2)}),
+    ([f32[2, 24, 9, 7], f32[20, 12, 2, 3]], {"pads": (1, 2, 1, 0), "group": 2, "dilations": (2, 2)}),
+    ([f32[1, 5, 11, 4], f32[3, 5, 5, 3]], {"pads": (2, 1, 2, 1), "dilations": (1, 2)}),
+]
 
 
-@pytest.mark.parametrize("types,attrs", IMPLICIT, ids=lambda v: getattr(v, "short", None))
+def implicit_case(types):
+    """(template name, a point of small tiles) for an IMPLICIT_TC or IMPLICIT_SIMT case."""
+    from taskmap.refimpl.schedules.conv import ConvSimtPoint, ConvTcPoint
+    if types[0].dtype == dt.float32:
+        return "conv2d_implicit_simt", ConvSimtPoint((2, 2), (8, 4), (2, 2), (1, 1), 8)
+    return "conv2d_implicit_tc", ConvTcPoint((64, 64, 32), (2, 2), 2)
+
+
+@pytest.mark.parametrize("types,attrs", IMPLICIT_TC + IMPLICIT_SIMT, ids=lambda v: getattr(v, "short", None))
 def test_implicit_gemm_conv_matches_reference_across_tiles(types, attrs):
-    from taskmap.refimpl.schedules.conv import ConvTcPoint
-    assert template_for("conv2d", types, attrs).name == "conv2d_implicit_tc"
-    check_operator("conv2d", types, attrs, ConvTcPoint((64, 64, 32), (2, 2), 2))
+    name, point = implicit_case(types)
+    assert template_for("conv2d", types, attrs).name == name
+    check_operator("conv2d", types, attrs, point)
 
 
 def test_implicit_gemm_conv_builds_no_patch_matrix():
-    """The temporaries are the channels-last copies of x and w, nothing of size M × K."""
-    types = [f16[2, 16, 9, 9], f16[32, 16, 3, 3]]
-    plan = schedule("conv2d", types, {"pads": (1, 1, 1, 1)})
+    """Tensor cores: the temporaries are the channels-last copies of x and w, nothing of size
+    M × K; f32: one kernel on x and w as given."""
+    attrs = {"pads": (1, 1, 1, 1)}
+    plan = schedule("conv2d", [f16[2, 16, 9, 9], f16[32, 16, 3, 3]], attrs)
     assert sorted(t.shape for t in plan.temps) == [(2, 9, 9, 16), (32, 3, 3, 16)]
     assert [k.name.split("_f16")[0] for k in plan.kernels] == ["conv2d_x_to_nhwc", "conv2d_w_to_ohwc", "conv2d_tc"]
+    plan = schedule("conv2d", [f32[2, 16, 9, 9], f32[32, 16, 3, 3]], attrs)
+    assert plan.temps == () and [k.name.split("_")[:2] for k in plan.kernels] == [["conv2d", "simt"]]
 
 
 @pytest.mark.parametrize("largest", [1, 0])

@@ -23,39 +23,12 @@ each k tile of it is gathered from the input while staging into shared memory.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from taskmap.lang import (auto_map, bf16, blockIdx, cp_async, cp_async_commit_group, cp_async_wait_group, f16,
                           f32, kernel, ldmatrix, mma_sync, register_tensor, repeat, shared_tensor, spatial,
                           syncthreads, threadIdx)
 
+from .conv_shape import ConvShape
 from .matmul_tc import ACC_FRAGMENT, row_swizzle
-
-
-@dataclass(frozen=True)
-class ConvShape:
-    """A convolution's sizes (NCHW input, OIHW weights) and window attributes."""
-    batch: int
-    channels: int
-    height: int
-    width: int
-    out_channels: int
-    kernel: tuple[int, int]
-    out_size: tuple[int, int]
-    strides: tuple[int, int] = (1, 1)
-    pads: tuple[int, int] = (0, 0)                 # top, left (bottom and right only shape the output)
-    dilations: tuple[int, int] = (1, 1)
-    groups: int = 1
-
-    @property
-    def group_channels(self) -> int:
-        return self.channels // self.groups
-
-    @property
-    def gemm(self) -> tuple[int, int, int]:
-        """M, N, K of one group's GEMM."""
-        return (self.batch * self.out_size[0] * self.out_size[1], self.out_channels // self.groups,
-                self.kernel[0] * self.kernel[1] * self.group_channels)
 
 
 def copy_width(s: ConvShape) -> int:

@@ -175,8 +175,10 @@ def simt_plan(g: Gemm, p: SimtPoint, names=("a", "b", "c", "y")) -> Plan:
     return plan_gemm(g, make, p.split_k, names)
 
 
-SIMT_CANDIDATES = tuple(product(SimtPoint, warps=((8, 1), (4, 2), (2, 4), (2, 2)), lanes=((2, 16), (4, 8), (8, 4)),
-                                micro=((4, 4), (2, 2)), repeats=((1, 1), (2, 2)), bk=(8, 16), split_k=(1, 4)))
+# the block's shape options (conv2d's implicit GEMM on the SIMT machinery takes the same)
+SIMT_OPTIONS = {"warps": ((8, 1), (4, 2), (2, 4), (2, 2)), "lanes": ((2, 16), (4, 8), (8, 4)),
+                "micro": ((4, 4), (2, 2)), "repeats": ((1, 1), (2, 2)), "bk": (8, 16)}
+SIMT_CANDIDATES = tuple(product(SimtPoint, **SIMT_OPTIONS, split_k=(1, 4)))
 
 
 # ---------------------------------------------------------------- the tensor-core template
