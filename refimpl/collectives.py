@@ -38,6 +38,7 @@ def syncthreads(st, sel, node):
         st.bb += 1
         st.wbar += 1
         memory.after_syncthreads(st)
+    st.barriers += 1
     mbarrier.after_syncthreads(st, sel)
 
 
@@ -48,6 +49,7 @@ def syncwarp(st, sel, node):
         st.wbar += 1
     else:
         st.wbar[sel] += 1
+    st.barriers += 1
 
 
 def require_full_warps(st, sel, node, what: str, phrase: str = "divergent warp collective", whole: bool = False):

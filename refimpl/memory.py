@@ -345,16 +345,18 @@ def _me(acc: Access) -> dict:
     return me
 
 
-_CONSTANT = ("thread", "warp", "block", "lanes")     # fixed for a batch (bb, wbar and ep change at barriers)
+_BARRIER_COUNTS = ("bb", "wbar")     # change at barriers (st.barriers); ep at mbarrier arrivals; the rest never
 
 
 def _tiled(st, name: str, v: np.ndarray, repeats: int) -> np.ndarray:
-    """A lane field repeated for each iteration of a register nest (kept for the batch where fixed)."""
-    if name not in _CONSTANT:
+    """A lane field repeated for each iteration of a register nest, kept while it holds."""
+    if name == "ep":
         return np.tile(v, repeats)
-    if (name, repeats) not in st.tiles:
-        st.tiles[name, repeats] = np.tile(v, repeats)
-    return st.tiles[name, repeats]
+    when = st.barriers if name in _BARRIER_COUNTS else 0
+    kept = st.tiles.get((name, repeats))
+    if kept is None or kept[0] != when:
+        kept = st.tiles[name, repeats] = (when, np.tile(v, repeats))
+    return kept[1]
 
 
 def _unordered(rec: Who, f, me: dict, candidates) -> np.ndarray:
@@ -486,8 +488,10 @@ def _race_write(acc: Access, atomic: bool):
     w.ensure()
     old = w.thread.take(f)
     same = old == me["thread"]
-    cand = ~same & (old != NONE)
-    _conflict(acc, w, f, me, cand & ~sh.atomic[f] if atomic else cand, "written", "written")
+    all_same = bool(same.all())         # then nothing can conflict with the last writers
+    if not all_same:
+        cand = ~same & (old != NONE)
+        _conflict(acc, w, f, me, cand & ~sh.atomic[f] if atomic else cand, "written", "written")
     if sh.r.thread is not None:
         r = sh.r.thread[f]
         _conflict(acc, sh.r, f, me, (r != NONE) & (r != me["thread"]), "read", "written")
@@ -496,7 +500,7 @@ def _race_write(acc: Access, atomic: bool):
         _record_group(w, f, me, np.flatnonzero((old != NONE) & sh.atomic[f]),   # atomics of several threads
                       acc.space.scope == "shared")
     else:
-        if not same.all():          # else each element's last writer is the writing thread (and its warp) already
+        if not all_same:            # else each element's last writer is the writing thread (and its warp) already
             w.thread[f] = me["thread"]
             dup = np.flatnonzero(w.thread.take(f) != me["thread"])
             if dup.size:

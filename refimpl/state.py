@@ -34,6 +34,7 @@ class State:
         self.var_init: list = [None] * len(prog.var_slots)
         self.spaces = spaces
         self.wbar = np.zeros(self.L, np.int32)        # bb, wbar: changed in place by collectives only (memory.RaceShadow)
+        self.barriers = 0                             # bumped by the collectives whenever bb or wbar change
         self.gblock = np.repeat(blocks.astype(np.int32), self.T)
         self.gwarp = (self.gblock.astype(np.int64) * self.WPB + self.tid // 32).astype(np.int32)
         self.bb = self.gblock.astype(np.int64) << 32                  # block << 32 | syncthreads count (memory.Who)

@@ -324,3 +324,24 @@ def test_select_guard_that_wraps():
     out = np.full((128, 4), np.nan, np.float32)
     refimpl.interpret(guarded_wrapping, x, out, 2**31 - 256)
     np.testing.assert_array_equal(out, np.concatenate([x[:64], np.zeros((64, 4), np.float32)]))
+
+
+@kernel(grid=1, block=64)
+def rewrite_then_read(x: f32[64, 4], out: f32[64, 4]):
+    """The second store nest rewrites the tile after a barrier (its barrier stamps must be the new
+    ones); the read of a neighbour's elements without a barrier then races."""
+    t = threadIdx.x
+    s = shared_tensor(f32, [256])
+    for i in range(4):
+        s[t * 4 + i] = x[t, i]
+    syncthreads()
+    for i in range(4):
+        s[t * 4 + i] = x[t, i] * 2.0
+    for i in range(4):
+        out[t, i] = s[(t + 1) % 64 * 4 + i]
+
+
+def test_store_nest_after_a_barrier_stamps_the_new_interval():
+    with pytest.raises(refimpl.KernelTrap, match="data race on shared memory") as e:
+        refimpl.interpret(rewrite_then_read, np.ones((64, 4), np.float32), np.zeros((64, 4), np.float32))
+    assert "s[4] written by thread (1,0,0) and read by thread (0,0,0)" in str(e.value)
