@@ -8,7 +8,7 @@ import pytest
 from taskmap.lang import f16, f32
 from taskmap.spec.ops import get
 from tests.test_ops_schedules import (FAST, IMPLICIT_SIMT, IMPLICIT_TC, LARGER, SLOW, _space_params, check_operator,
-                                      implicit_case)
+                                      implicit_attrs, implicit_case)
 
 pytestmark = pytest.mark.gpu
 
@@ -36,7 +36,7 @@ def test_space_points_on_gpu_match_reference(template, name, types, attrs, point
 
 @pytest.mark.parametrize("types,attrs", IMPLICIT_TC + IMPLICIT_SIMT, ids=lambda v: getattr(v, "short", None))
 def test_implicit_gemm_conv_on_gpu_matches_reference(types, attrs):
-    check_operator("conv2d", types, attrs, implicit_case(types)[1], launch=_launch())
+    check_operator("conv2d", types, implicit_attrs(attrs), implicit_case(types, attrs)[1], launch=_launch())
 
 
 def _implicit_points():

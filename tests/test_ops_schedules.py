@@ -248,12 +248,16 @@ def test_split_k_and_bias_use_a_temporary_and_an_epilogue():
 
 # implicit-GEMM conv2d at a small tile, so output positions, output channels and k span
 # several tiles, with every edge case of the gather: padding on all sides, strides, dilations,
-# groups and (tensor cores) copies of 8, 4, 2 and 1 elements (channels per group 16, 12, 6, 5)
+# groups, (tensor cores) channels per group padded to 8 or not (16, 12, 6, 5), a 1x1 layer the
+# window template would otherwise take, and split-K (explicit, and chosen: 1 output tile, 18 k tiles)
 IMPLICIT_TC = [
     ([f16[1, 16, 9, 9], f16[70, 16, 3, 3], f16[70]], {"pads": (2, 1, 0, 1), "strides": (1, 2)}),
     ([bf16[2, 24, 9, 7], bf16[70, 12, 2, 3]], {"pads": (1, 2, 1, 0), "group": 2, "dilations": (2, 2)}),
     ([f16[1, 12, 7, 8], f16[10, 6, 4, 3], f16[10]], {"group": 2, "strides": (2, 2), "pads": (1, 1, 1, 1)}),
     ([bf16[1, 5, 11, 4], bf16[3, 5, 5, 3]], {"pads": (2, 1, 2, 1), "dilations": (1, 2)}),
+    ([f16[2, 32, 5, 3], f16[24, 32, 1, 1], f16[24]], {}),
+    ([bf16[1, 16, 9, 9], bf16[70, 16, 3, 3], bf16[70]], {"pads": (2, 1, 0, 1), "strides": (1, 2), "split_k": 4}),
+    ([f16[1, 64, 5, 5], f16[8, 64, 3, 3], f16[8]], {"pads": (1, 1, 1, 1), "split_k": None}),
 ]
 IMPLICIT_SIMT = [       # f32 sums round in a different order: more input than output channels keeps the
                         # depth check_operator scales its tolerance by near the true one
@@ -263,19 +267,24 @@ IMPLICIT_SIMT = [       # f32 sums round in a different order: more input than o
 ]
 
 
-def implicit_case(types):
+def implicit_case(types, attrs):
     """(template name, a point of small tiles) for an IMPLICIT_TC or IMPLICIT_SIMT case."""
     from taskmap.refimpl.schedules.conv import ConvSimtPoint, ConvTcPoint
     if types[0].dtype == dt.float32:
         return "conv2d_implicit_simt", ConvSimtPoint((2, 2), (8, 4), (2, 2), (1, 1), 8)
-    return "conv2d_implicit_tc", ConvTcPoint((64, 64, 32), (2, 2), 2)
+    return "conv2d_implicit_tc", ConvTcPoint((64, 64, 32), (2, 2), 2, attrs.get("split_k", 1))
+
+
+def implicit_attrs(attrs):
+    """The operator's attributes of an IMPLICIT case (without the point's split_k)."""
+    return {k: v for k, v in attrs.items() if k != "split_k"}
 
 
 @pytest.mark.parametrize("types,attrs", IMPLICIT_TC + IMPLICIT_SIMT, ids=lambda v: getattr(v, "short", None))
 def test_implicit_gemm_conv_matches_reference_across_tiles(types, attrs):
-    name, point = implicit_case(types)
-    assert template_for("conv2d", types, attrs).name == name
-    check_operator("conv2d", types, attrs, point)
+    name, point = implicit_case(types, attrs)
+    assert template_for("conv2d", types, implicit_attrs(attrs)).name == name
+    check_operator("conv2d", types, implicit_attrs(attrs), point)
 
 
 def test_implicit_gemm_conv_builds_no_patch_matrix():
@@ -287,6 +296,18 @@ def test_implicit_gemm_conv_builds_no_patch_matrix():
     assert [k.name.split("_f16")[0] for k in plan.kernels] == ["conv2d_x_to_nhwc", "conv2d_w_to_ohwc", "conv2d_tc"]
     plan = schedule("conv2d", [f32[2, 16, 9, 9], f32[32, 16, 3, 3]], attrs)
     assert plan.temps == () and [k.name.split("_")[:2] for k in plan.kernels] == [["conv2d", "simt"]]
+
+
+def test_implicit_gemm_conv_pads_channels_and_splits_k_to_fill_the_gpu():
+    from taskmap.refimpl.schedules.conv import MAX_SPLITS
+    plan = schedule("conv2d", [f16[1, 3, 9, 9], f16[64, 3, 7, 7]], {"pads": (3, 3, 3, 3)})    # ResNet's first layer
+    temps = {t.name: t.shape for t in plan.temps}
+    assert (temps["x_nhwc"], temps["w_ohwc"]) == ((1, 9, 9, 8), (64, 7, 7, 8))            # 16-byte copies
+    deep = schedule("conv2d", [f16[1, 512, 7, 7], f16[512, 512, 3, 3]], {"pads": (1, 1, 1, 1)})   # 4 output tiles
+    assert deep.kernels[-1].name == f"conv2d_split_epilogue_k{MAX_SPLITS}"
+    assert ("partial", (MAX_SPLITS, 512, 7, 7)) in [(t.name, t.shape) for t in deep.temps]
+    wide = schedule("conv2d", [f16[16, 64, 56, 56], f16[64, 64, 3, 3]], {"pads": (1, 1, 1, 1)})   # 392 tiles
+    assert "partial" not in [t.name for t in wide.temps]
 
 
 @pytest.mark.parametrize("largest", [1, 0])

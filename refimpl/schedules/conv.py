@@ -5,12 +5,20 @@ memory — no patch matrix in global memory — and bias + product, rounded once
 straight into the NCHW output.
 
 - f16/bf16 on tensor cores (`conv_tc`): two injective transposes first put x in NHWC and w in
-  [O, KH, KW, C/group] (channels-last operands for 16-byte copies; the operator stays NCHW).
+  [O, KH, KW, C/group], the channels of each group padded with zeros to a multiple of 8
+  (channels-last operands for 16-byte copies; the operator stays NCHW). It also takes the
+  convolutions with 16 or more channels per group that the window template would unroll
+  (1x1 layers): those are GEMMs tensor cores do better.
 - f32 on CUDA cores (`conv_simt`), reading x and w as given.
+- Split-K (tensor cores) where the output tiles are too few to occupy the GPU (small images
+  at batch 1, deep layers): each split sums its own range of k tiles into an f32 partial
+  output (NCHW, the splits stacked along N), and an injective epilogue sums the splits in order, adds the bias,
+  rounds once and writes NCHW (its plain stores are what epilogue fusion rewrites then).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 from taskmap.spec import dtypes as dt
 from taskmap.spec import ir
@@ -20,7 +28,7 @@ from .conv_shape import conv_shape
 from .injective import injective_kernel
 from .matmul import SIMT_OPTIONS, SimtPoint, TcPoint, simt_resources, tc_resources
 from .plan import Launch, Plan, Tensor, View
-from .space import product
+from .space import SM90, product
 from .template import Template
 from .window import small_convolution
 
@@ -30,6 +38,7 @@ class ConvTcPoint:
     tile: tuple[int, int, int] = (128, 128, 32)      # bm (output positions), bn (output channels), bk
     warps: tuple[int, int] = (2, 2)
     stages: int = 3
+    split_k: int | None = None      # None: as many splits as fill the GPU (`k_splits`)
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,22 @@ def conv_simt_resources(p: ConvSimtPoint):
 
 CONV_TC_CANDIDATES = tuple(product(ConvTcPoint, tile=((64, 64, 32), (128, 64, 32), (64, 128, 32), (128, 128, 32),
                                                       (128, 128, 64), (256, 128, 32), (128, 256, 32)),
-                                   warps=((2, 2), (2, 4), (4, 2)), stages=(2, 3, 4)))
+                                   warps=((2, 2), (2, 4), (4, 2)), stages=(2, 3, 4), split_k=(None, 1, 4)))
+MAX_SPLITS = 16
+MIN_SPLIT_TILES = 4          # k tiles a split keeps at least: fewer, and the partial sums' traffic dominates
+
+
+def k_splits(s, tile, split_k: int | None) -> int:
+    """split_k, or when None the fewest splits (a power of two, at most MAX_SPLITS) that give
+    every multiprocessor a block, as far as the k tiles go."""
+    if split_k is not None:
+        return split_k
+    (M, N, K), (bm, bn, bk) = s.gemm, tile
+    blocks, k_tiles = math.ceil(M / bm) * math.ceil(N / bn) * s.groups, math.ceil(K / bk)
+    splits = 1
+    while splits < MAX_SPLITS and blocks * splits < SM90.multiprocessors and k_tiles >= 2 * splits * MIN_SPLIT_TILES:
+        splits *= 2
+    return splits
 CONV_SIMT_CANDIDATES = tuple(product(ConvSimtPoint, **SIMT_OPTIONS))
 
 
@@ -61,12 +85,34 @@ def _global(name, shape, dtype) -> ir.Buffer:
     return ir.Buffer(name, dtype, tuple(ir.const(s) for s in shape), "global")
 
 
-def _permuted(name, src, order, dtype) -> ir.Kernel:
-    """dst = src permuted so that dst's axis d is src's axis order[d]."""
-    shape = tuple(src.shape[a] for a in order)
-    axes = tuple(ir.Var(f"i{d}", dt.int32) for d in range(len(shape)))
-    index = tuple(axes[order.index(a)] for a in range(len(shape)))
-    return injective_kernel(name, _global("dst", shape, dtype), axes, ir.Load(_global("src", src.shape, dtype), index))
+def _channels_last(name, src, groups: int, padded: int) -> ir.Kernel:
+    """dst[a, b, c, ch] = src[a, channel of ch, b, c] (x NCHW -> NHWC, w OIHW -> OHWI) with each
+    group's channels padded with zeros to `padded`: dst's channel g · padded + c is src's
+    g · (C / groups) + c where c < C / groups."""
+    lead, channels, kh, kw = src.shape
+    per_group = channels // groups
+    a, b, c, ch = (ir.Var(v, dt.int32) for v in ("a", "b", "c", "ch"))
+    g, within = ir.binary("/", ch, padded), ir.binary("%", ch, padded)
+    channel = ir.binary("+", ir.binary("*", g, per_group), within) if groups > 1 else within
+    value = ir.Load(_global("src", src.shape, src.dtype), (a, channel, b, c))
+    if padded != per_group:
+        value = ir.Select(ir.binary("<", within, per_group), value, ir.const(0.0, src.dtype))
+    return injective_kernel(name, _global("dst", (lead, kh, kw, groups * padded), src.dtype), (a, b, c, ch), value)
+
+
+def _split_epilogue(s, splits: int, dtype, bias: bool) -> ir.Kernel:
+    """y[n, o, i, j] = Σ_split partial[split · N + n, o, i, j] (+ bias[o]), summed in split order
+    and rounded once."""
+    shape = (s.batch, s.out_channels) + s.out_size
+    partial = _global("partial", (splits * s.batch,) + shape[1:], dt.float32)
+    n, o, i, j = (ir.Var(v, dt.int32) for v in "noij")
+    total = ir.Load(partial, (n, o, i, j))
+    for k in range(1, splits):
+        total = ir.binary("+", total, ir.Load(partial, (ir.binary("+", n, k * s.batch), o, i, j)))
+    if bias:
+        total = ir.binary("+", total, ir.Cast(ir.Load(_global("bias", (s.out_channels,), dtype), (o,)), dt.float32))
+    y = _global("y", shape, dtype)
+    return injective_kernel(f"conv2d_split_epilogue_k{splits}", y, (n, o, i, j), ir.Cast(total, dtype))
 
 
 def _operands(op, types, attrs):
@@ -82,14 +128,23 @@ def _operands(op, types, attrs):
 def implicit_tc_plan(op, types, attrs, point: ConvTcPoint) -> Plan:
     s, inputs, y, b = _operands(op, types, attrs)
     xt, (O, cg, KH, KW) = types[0].dtype, types[1].shape
+    padded = -(-cg // conv_tc.VEC) * conv_tc.VEC
+    s = replace(s, channels=s.groups * padded)           # the kernel's view: padded channels
     x_nhwc = Tensor("x_nhwc", (s.batch, s.height, s.width, s.channels), xt)
-    w_ohwc = Tensor("w_ohwc", (O, KH, KW, cg), xt)
+    w_ohwc = Tensor("w_ohwc", (O, KH, KW, padded), xt)
     bm, bn, bk = point.tile
-    main = conv_tc.make_kernel(s, xt, bm, bn, bk, point.warps, point.stages, bias=len(types) > 2)
-    launches = (Launch(_permuted("conv2d_x_to_nhwc", types[0], (0, 2, 3, 1), xt), ("x", x_nhwc.name)),
-                Launch(_permuted("conv2d_w_to_ohwc", types[1], (0, 2, 3, 1), xt), ("w", w_ohwc.name)),
-                Launch(main, (x_nhwc.name, View(w_ohwc.name, (O, s.gemm[2])), b, "y")))
-    return Plan(inputs, (y,), (x_nhwc, w_ohwc), launches)
+    splits, bias = k_splits(s, point.tile, point.split_k), len(types) > 2
+    main = conv_tc.make_kernel(s, xt, bm, bn, bk, point.warps, point.stages, bias=bias and splits == 1,
+                               splits=splits)
+    transposes = (Launch(_channels_last("conv2d_x_to_nhwc", types[0], s.groups, padded), ("x", x_nhwc.name)),
+                  Launch(_channels_last("conv2d_w_to_ohwc", types[1], 1, padded), ("w", w_ohwc.name)))
+    w_view = View(w_ohwc.name, (O, s.gemm[2]))
+    if splits == 1:
+        return Plan(inputs, (y,), (x_nhwc, w_ohwc), transposes + (Launch(main, (x_nhwc.name, w_view, b, "y")),))
+    partial = Tensor("partial", (splits * s.batch,) + y.shape[1:], dt.float32)
+    epilogue = Launch(_split_epilogue(s, splits, xt, bias), ("partial",) + (("bias",) if bias else ()) + ("y",))
+    return Plan(inputs, (y,), (x_nhwc, w_ohwc, partial),
+                transposes + (Launch(main, (x_nhwc.name, w_view, View("w", (1,)), "partial")), epilogue))
 
 
 def implicit_simt_plan(op, types, attrs, point: ConvSimtPoint) -> Plan:
@@ -99,11 +154,14 @@ def implicit_simt_plan(op, types, attrs, point: ConvSimtPoint) -> Plan:
     return Plan(inputs, (y,), (), (Launch(main, ("x", View("w", (s.out_channels, s.gemm[2])), b, "y")),))
 
 
-def _large(dtypes):
-    return lambda types, attrs: types[0].dtype in dtypes and not small_convolution(types, attrs)
+def _tensor_core(types, attrs):
+    """f16/bf16, beyond the window template's reach or with 16 channels per group or more."""
+    return types[0].dtype in (dt.float16, dt.bfloat16) and (not small_convolution(types, attrs) or
+                                                             types[1].shape[1] >= 16)
 
 
-CONV_SIMT_TEMPLATE = Template("conv2d_implicit_simt", ("conv2d",), _large((dt.float32,)), CONV_SIMT_CANDIDATES,
+CONV_SIMT_TEMPLATE = Template("conv2d_implicit_simt", ("conv2d",), lambda types, attrs: types[0].dtype == dt.float32 and
+                              not small_convolution(types, attrs), CONV_SIMT_CANDIDATES,
                               ConvSimtPoint(), conv_simt_resources, implicit_simt_plan)
-CONV_TC_TEMPLATE = Template("conv2d_implicit_tc", ("conv2d",), _large((dt.float16, dt.bfloat16)), CONV_TC_CANDIDATES,
+CONV_TC_TEMPLATE = Template("conv2d_implicit_tc", ("conv2d",), _tensor_core, CONV_TC_CANDIDATES,
                             ConvTcPoint(), conv_tc_resources, implicit_tc_plan)

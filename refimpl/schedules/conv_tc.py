@@ -6,9 +6,10 @@ k = (p, q, c) a window element (K = KH·KW·C/group, channel fastest). A is neve
 each k tile of it is gathered from the input while staging into shared memory.
 
 - **Operands are channels-last.** The plan hands over x as NHWC and w as [O, KH, KW, C/group]
-  (two injective transposes), so a run of `vec` consecutive k of one A row is `vec`
-  consecutive channels of one input pixel — one aligned 16-byte `cp_async` when C/group is a
-  multiple of 8 — and a B row is contiguous along k like matmul_tc's transposed B.
+  (two injective transposes, which also pad C/group with zero channels to a multiple of 8),
+  so 8 consecutive k of one A row are 8 consecutive channels of one input pixel — one
+  aligned 16-byte `cp_async` — and a B row is contiguous along k like matmul_tc's
+  transposed B.
 - **Padding and edges zero-fill.** A copy whose pixel (i·sh + p·dh - top, j·sw + q·dw - left)
   lies in the padding, or whose m or k is past the end, is issued with `valid=False` and its
   source index clamped to 0 (SPEC.md §5.4), so no address leaves the tensor.
@@ -30,23 +31,20 @@ from taskmap.lang import (auto_map, bf16, blockIdx, cp_async, cp_async_commit_gr
 from .conv_shape import ConvShape
 from .matmul_tc import ACC_FRAGMENT, row_swizzle
 
-
-def copy_width(s: ConvShape) -> int:
-    """Elements per cp_async: the largest of 8, 4, 2 dividing the channels per group (a copy
-    then never straddles two pixels and starts aligned), else 1 (synchronous loads)."""
-    return next((v for v in (8, 4, 2) if s.group_channels % v == 0), 1)
+VEC = 8          # elements per cp_async (16 bytes): the channels per group must be a multiple
 
 
 def make_kernel(s: ConvShape, dtype=f16, bm: int = 128, bn: int = 128, bk: int = 32, warps=(2, 2),
-                stages: int = 3, bias: bool = False):
+                stages: int = 3, bias: bool = False, splits: int = 1):
     threads = warps[0] * warps[1] * 32
     wtm, wtn = bm // warps[0], bn // warps[1]            # warp tile
     mt_n, nt_n = wtm // 16, wtn // 8                     # mma tiles per warp
-    if dtype not in (f16, bf16) or wtm % 16 or wtn % 16 or bk % 16 or stages < 2:
-        raise ValueError(f"conv2d_tc({dtype}, {bm}x{bn}x{bk}, warps={warps}, stages={stages}): need f16/bf16, "
-                         "warp tiles of multiples of 16, bk a multiple of 16 and stages ≥ 2")
+    if dtype not in (f16, bf16) or wtm % 16 or wtn % 16 or bk % 16 or stages < 2 or s.group_channels % VEC:
+        raise ValueError(f"conv2d_tc({dtype}, {bm}x{bn}x{bk}, warps={warps}, stages={stages}, {s.group_channels} "
+                         "channels per group): need f16/bf16, warp tiles of multiples of 16, bk a multiple of 16, "
+                         f"stages ≥ 2 and channels per group a multiple of {VEC}")
     M, N, K = s.gemm
-    vec = copy_width(s)
+    vec = VEC
     B, C, H, W, O = s.batch, s.channels, s.height, s.width, s.out_channels
     (KH, KW), (OH, OW), (sh, sw), (pt, pl), (dh, dw) = s.kernel, s.out_size, s.strides, s.pads, s.dilations
     cg, G = s.group_channels, s.groups
@@ -54,11 +52,12 @@ def make_kernel(s: ConvShape, dtype=f16, bm: int = 128, bn: int = 128, bk: int =
     b_copy = auto_map(bn, bk // vec, workers=threads)
     c_map = spatial(*warps) * repeat(mt_n, nt_n) * ACC_FRAGMENT
     name = (f"conv2d_tc_{dtype.short}_{bm}x{bn}x{bk}_s{stages}_n{B}c{C}h{H}w{W}_o{O}k{KH}x{KW}"
-            f"_s{sh}x{sw}p{pt}x{pl}d{dh}x{dw}g{G}{'_bias' if bias else ''}")
+            f"_s{sh}x{sw}p{pt}x{pl}d{dh}x{dw}g{G}{'_bias' if bias else ''}{f'_k{splits}' if splits > 1 else ''}")
+    out = dtype if splits == 1 else f32                # y, or split-K's f32 partial sums: NCHW stacked by split
 
-    @kernel(grid=((M + bm - 1) // bm, (N + bn - 1) // bn, G), block=threads, name=name)
-    def conv2d_tc(x: dtype[B, H, W, C], w: dtype[O, K], b: dtype[O if bias else 1], y: dtype[B, O, OH, OW]):
-        # b: the bias, or (bias=False) a one-element view it never reads
+    @kernel(grid=((M + bm - 1) // bm, (N + bn - 1) // bn, splits * G), block=threads, name=name)
+    def conv2d_tc(x: dtype[B, H, W, C], w: dtype[O, K], b: dtype[O if bias else 1], y: out[splits * B, O, OH, OW]):
+        # b: the bias, or (bias=False, or split-K: the plan's epilogue adds it) a one-element view never read
         sa = shared_tensor(dtype, [stages, bm, bk], layout=row_swizzle(bk))
         sb = shared_tensor(dtype, [stages, bn, bk], layout=row_swizzle(bk))
         fa = register_tensor(dtype, [mt_n, 8])          # one 16x16 A fragment per m tile
@@ -70,16 +69,21 @@ def make_kernel(s: ConvShape, dtype=f16, bm: int = 128, bn: int = 128, bk: int =
         warp_n = tid // 32 % warps[1] * wtn
         m0 = blockIdx.x * bm
         n0 = blockIdx.y * bn
-        c0 = blockIdx.z * cg                            # the group's first input channel
-        o0 = blockIdx.z * N                             # and output channel
+        c0 = blockIdx.z % G * cg                        # the group's first input channel
+        o0 = blockIdx.z % G * N                         # and output channel
         for i, j, e in repeat(mt_n, nt_n, 4).on(0):
             acc[i, j, e] = 0.0
         k_tiles = (K + bk - 1) // bk
+        t0 = 0
+        if splits > 1:                                  # split blockIdx.z // G: its range of k tiles
+            per_split = (k_tiles + splits - 1) // splits
+            t0 = blockIdx.z // G * per_split
+            k_tiles = max(0, min(per_split, k_tiles - t0))
         for t in range(k_tiles + stages - 1):
             cp_async_wait_group(stages - 2)
             syncthreads()
             if t < k_tiles:
-                k0 = t * bk
+                k0 = (t0 + t) * bk
                 for r, q in a_copy.on(tid):
                     m = m0 + r
                     k = k0 + q * vec
@@ -87,19 +91,13 @@ def make_kernel(s: ConvShape, dtype=f16, bm: int = 128, bn: int = 128, bk: int =
                     h = m // OW % OH * sh + k // (KW * cg) * dh - pt
                     v = m % OW * sw + k // cg % KW * dw - pl
                     ok = m < M and k < K and 0 <= h and h < H and 0 <= v and v < W
-                    if vec == 1:
-                        sa[t % stages, r, q] = x[n, h, v, c0 + k % cg] if ok else 0.0
-                    else:
-                        cp_async(sa[t % stages, r, q * vec], x[n if ok else 0, h if ok else 0, v if ok else 0,
-                                                               c0 + k % cg if ok else 0], elems=vec, valid=ok)
+                    cp_async(sa[t % stages, r, q * vec], x[n if ok else 0, h if ok else 0, v if ok else 0,
+                                                           c0 + k % cg if ok else 0], elems=vec, valid=ok)
                 for r, q in b_copy.on(tid):
                     k = k0 + q * vec
                     ok = n0 + r < N and k < K
-                    if vec == 1:
-                        sb[t % stages, r, q] = w[o0 + n0 + r, k] if ok else 0.0
-                    else:
-                        cp_async(sb[t % stages, r, q * vec], w[o0 + n0 + r if ok else 0, k if ok else 0], elems=vec,
-                                 valid=ok)
+                    cp_async(sb[t % stages, r, q * vec], w[o0 + n0 + r if ok else 0, k if ok else 0], elems=vec,
+                             valid=ok)
             cp_async_commit_group()
             if t >= stages - 1:
                 st = (t - (stages - 1)) % stages
@@ -116,5 +114,6 @@ def make_kernel(s: ConvShape, dtype=f16, bm: int = 128, bn: int = 128, bk: int =
             m = m0 + i
             if m < M and n0 + j < N:
                 value = acc[i % wtm // 16, j % wtn // 8, i % 16 // 8 * 2 + j % 2]
-                y[m // (OH * OW), o0 + n0 + j, m // OW % OH, m % OW] = value + f32(b[o0 + n0 + j]) if bias else value
+                image = (blockIdx.z // G * B if splits > 1 else 0) + m // (OH * OW)
+                y[image, o0 + n0 + j, m // OW % OH, m % OW] = value + f32(b[o0 + n0 + j]) if bias else value
     return conv2d_tc

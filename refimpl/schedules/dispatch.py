@@ -8,8 +8,9 @@ from .plan import Plan
 from .template import Template
 from .tune_cache import cached_point
 
+# first match wins: the tensor-core conv before the window template (it takes some small ones)
 TEMPLATES: tuple[Template, ...] = (row_ops.REDUCE_TEMPLATE, row_ops.NORM_TEMPLATE) + matmul.TEMPLATES + (
-    window.POOL_TEMPLATE, window.CONV_TEMPLATE, conv.CONV_SIMT_TEMPLATE, conv.CONV_TC_TEMPLATE,
+    window.POOL_TEMPLATE, conv.CONV_TC_TEMPLATE, window.CONV_TEMPLATE, conv.CONV_SIMT_TEMPLATE,
     topk.TOPK_TEMPLATE) + attention.TEMPLATES
 
 

@@ -19,6 +19,7 @@ class Limits:
     shared_opt_in: int = 227 * 1024       # cudaFuncAttributeMaxDynamicSharedMemorySize (the runtime opts in)
     registers: int = 255                  # 32-bit registers a thread can address
     registers_per_block: int = 65536      # the register file of one SM
+    multiprocessors: int = 132            # H100 / H200 SXM: blocks one wave runs at one block per SM
 
 
 SM90 = Limits()
