@@ -293,7 +293,7 @@ def test_implicit_gemm_conv_builds_no_patch_matrix():
     attrs = {"pads": (1, 1, 1, 1)}
     plan = schedule("conv2d", [f16[2, 16, 9, 9], f16[32, 16, 3, 3]], attrs)
     assert sorted(t.shape for t in plan.temps) == [(2, 9, 9, 16), (32, 3, 3, 16)]
-    assert [k.name.split("_f16")[0] for k in plan.kernels] == ["conv2d_x_to_nhwc", "conv2d_w_to_ohwc", "conv2d_tc"]
+    assert [k.name.split("_f16")[0] for k in plan.kernels] == ["conv2d_channels_last"] * 2 + ["conv2d_tc"]
     plan = schedule("conv2d", [f32[2, 16, 9, 9], f32[32, 16, 3, 3]], attrs)
     assert plan.temps == () and [k.name.split("_")[:2] for k in plan.kernels] == [["conv2d", "simt"]]
 

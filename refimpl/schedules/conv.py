@@ -24,6 +24,7 @@ from taskmap.spec import dtypes as dt
 from taskmap.spec import ir
 
 from . import conv_simt, conv_tc
+from .conv_layout import channels_last_kernel
 from .conv_shape import conv_shape
 from .injective import injective_kernel
 from .matmul import SIMT_OPTIONS, SimtPoint, TcPoint, simt_resources, tc_resources
@@ -85,21 +86,6 @@ def _global(name, shape, dtype) -> ir.Buffer:
     return ir.Buffer(name, dtype, tuple(ir.const(s) for s in shape), "global")
 
 
-def _channels_last(name, src, groups: int, padded: int) -> ir.Kernel:
-    """dst[a, b, c, ch] = src[a, channel of ch, b, c] (x NCHW -> NHWC, w OIHW -> OHWI) with each
-    group's channels padded with zeros to `padded`: dst's channel g · padded + c is src's
-    g · (C / groups) + c where c < C / groups."""
-    lead, channels, kh, kw = src.shape
-    per_group = channels // groups
-    a, b, c, ch = (ir.Var(v, dt.int32) for v in ("a", "b", "c", "ch"))
-    g, within = ir.binary("/", ch, padded), ir.binary("%", ch, padded)
-    channel = ir.binary("+", ir.binary("*", g, per_group), within) if groups > 1 else within
-    value = ir.Load(_global("src", src.shape, src.dtype), (a, channel, b, c))
-    if padded != per_group:
-        value = ir.Select(ir.binary("<", within, per_group), value, ir.const(0.0, src.dtype))
-    return injective_kernel(name, _global("dst", (lead, kh, kw, groups * padded), src.dtype), (a, b, c, ch), value)
-
-
 def _split_epilogue(s, splits: int, dtype, bias: bool) -> ir.Kernel:
     """y[n, o, i, j] = Σ_split partial[split · N + n, o, i, j] (+ bias[o]), summed in split order
     and rounded once."""
@@ -136,8 +122,12 @@ def implicit_tc_plan(op, types, attrs, point: ConvTcPoint) -> Plan:
     splits, bias = k_splits(s, point.tile, point.split_k), len(types) > 2
     main = conv_tc.make_kernel(s, xt, bm, bn, bk, point.warps, point.stages, bias=bias and splits == 1,
                                splits=splits)
-    transposes = (Launch(_channels_last("conv2d_x_to_nhwc", types[0], s.groups, padded), ("x", x_nhwc.name)),
-                  Launch(_channels_last("conv2d_w_to_ohwc", types[1], 1, padded), ("w", w_ohwc.name)))
+    pixels, taps = s.height * s.width, KH * KW
+    x_last = channels_last_kernel(s.batch, types[0].shape[1], pixels, xt, s.groups, padded)
+    w_last = channels_last_kernel(O, cg, taps, xt, 1, padded)
+    transposes = (Launch(x_last, (View("x", (s.batch, types[0].shape[1], pixels)),
+                                  View(x_nhwc.name, (s.batch, pixels, s.channels)))),
+                  Launch(w_last, (View("w", (O, cg, taps)), View(w_ohwc.name, (O, taps, padded)))))
     w_view = View(w_ohwc.name, (O, s.gemm[2]))
     if splits == 1:
         return Plan(inputs, (y,), (x_nhwc, w_ohwc), transposes + (Launch(main, (x_nhwc.name, w_view, b, "y")),))
