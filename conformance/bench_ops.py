@@ -30,8 +30,8 @@ class OpItem:
     work: Callable                  # (shapes, element bytes) -> bytes moved or flops
     unit: str                       # "GB/s" or "TFLOP/s"
     tolerance: float                # relative Frobenius error allowed against torch
-    torch_inputs: Callable | None = None    # (torch, inputs) -> the baseline's own inputs, made before timing
-    compiled_row: bool = True               # also time torch.compile of torch_fn (False: it would call the same library)
+    torch_inputs: Callable | None = None    # (torch, inputs) -> the baseline's inputs, made before timing
+    compiled_row: bool = True               # also time torch.compile of torch_fn (False: it calls the same library)
 
 
 def _matmul_flops(shapes, _):

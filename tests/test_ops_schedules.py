@@ -303,6 +303,8 @@ def test_implicit_gemm_conv_pads_channels_and_splits_k_to_fill_the_gpu():
     plan = schedule("conv2d", [f16[1, 3, 9, 9], f16[64, 3, 7, 7]], {"pads": (3, 3, 3, 3)})    # ResNet's first layer
     temps = {t.name: t.shape for t in plan.temps}
     assert (temps["x_nhwc"], temps["w_ohwc"]) == ((1, 9, 9, 8), (64, 7, 7, 8))            # 16-byte copies
+    pointwise = schedule("conv2d", [f16[1, 32, 9, 9], f16[64, 32, 1, 1]], {})       # OIHW is OHWI: w read as given
+    assert [t.name for t in pointwise.temps] == ["x_nhwc"] and len(pointwise.launches) == 2
     deep = schedule("conv2d", [f16[1, 512, 7, 7], f16[512, 512, 3, 3]], {"pads": (1, 1, 1, 1)})   # 4 output tiles
     assert deep.kernels[-1].name == f"conv2d_split_epilogue_k{MAX_SPLITS}"
     assert ("partial", (MAX_SPLITS, 512, 7, 7)) in [(t.name, t.shape) for t in deep.temps]

@@ -116,25 +116,31 @@ def implicit_tc_plan(op, types, attrs, point: ConvTcPoint) -> Plan:
     xt, (O, cg, KH, KW) = types[0].dtype, types[1].shape
     padded = -(-cg // conv_tc.VEC) * conv_tc.VEC
     s = replace(s, channels=s.groups * padded)           # the kernel's view: padded channels
+    pixels, taps, K = s.height * s.width, KH * KW, s.gemm[2]
     x_nhwc = Tensor("x_nhwc", (s.batch, s.height, s.width, s.channels), xt)
-    w_ohwc = Tensor("w_ohwc", (O, KH, KW, padded), xt)
+    temps = [x_nhwc]
+    C = types[0].shape[1]
+    launches = [Launch(channels_last_kernel(s.batch, C, pixels, xt, s.groups, padded),
+                       (View("x", (s.batch, C, pixels)), View(x_nhwc.name, (s.batch, pixels, s.channels))))]
+    if taps == 1 and padded == cg:                       # a 1x1 kernel's OIHW weights are already [O, K]
+        w_view = View("w", (O, K))
+    else:
+        w_ohwc = Tensor("w_ohwc", (O, KH, KW, padded), xt)
+        temps.append(w_ohwc)
+        launches.append(Launch(channels_last_kernel(O, cg, taps, xt, 1, padded),
+                               (View("w", (O, cg, taps)), View(w_ohwc.name, (O, taps, padded)))))
+        w_view = View(w_ohwc.name, (O, K))
     bm, bn, bk = point.tile
     splits, bias = k_splits(s, point.tile, point.split_k), len(types) > 2
     main = conv_tc.make_kernel(s, xt, bm, bn, bk, point.warps, point.stages, bias=bias and splits == 1,
                                splits=splits)
-    pixels, taps = s.height * s.width, KH * KW
-    x_last = channels_last_kernel(s.batch, types[0].shape[1], pixels, xt, s.groups, padded)
-    w_last = channels_last_kernel(O, cg, taps, xt, 1, padded)
-    transposes = (Launch(x_last, (View("x", (s.batch, types[0].shape[1], pixels)),
-                                  View(x_nhwc.name, (s.batch, pixels, s.channels)))),
-                  Launch(w_last, (View("w", (O, cg, taps)), View(w_ohwc.name, (O, taps, padded)))))
-    w_view = View(w_ohwc.name, (O, s.gemm[2]))
     if splits == 1:
-        return Plan(inputs, (y,), (x_nhwc, w_ohwc), transposes + (Launch(main, (x_nhwc.name, w_view, b, "y")),))
+        launches.append(Launch(main, (x_nhwc.name, w_view, b, "y")))
+        return Plan(inputs, (y,), tuple(temps), tuple(launches))
     partial = Tensor("partial", (splits * s.batch,) + y.shape[1:], dt.float32)
-    epilogue = Launch(_split_epilogue(s, splits, xt, bias), ("partial",) + (("bias",) if bias else ()) + ("y",))
-    return Plan(inputs, (y,), (x_nhwc, w_ohwc, partial),
-                transposes + (Launch(main, (x_nhwc.name, w_view, View("w", (1,)), "partial")), epilogue))
+    launches += [Launch(main, (x_nhwc.name, w_view, View("w", (1,)), partial.name)),
+                 Launch(_split_epilogue(s, splits, xt, bias), (partial.name,) + (("bias",) if bias else ()) + ("y",))]
+    return Plan(inputs, (y,), tuple(temps) + (partial,), tuple(launches))
 
 
 def implicit_simt_plan(op, types, attrs, point: ConvSimtPoint) -> Plan:
