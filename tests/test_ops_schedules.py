@@ -312,6 +312,12 @@ def test_implicit_gemm_conv_pads_channels_and_splits_k_to_fill_the_gpu():
     assert "partial" not in [t.name for t in wide.temps]
 
 
+@pytest.mark.parametrize("t", [f16, f32])
+def test_implicit_gemm_conv_rejects_tensors_beyond_i32_indexing(t):
+    with pytest.raises(ValueError, match="conv2d: x has 4294967296 elements, beyond the i32 index space"):
+        schedule("conv2d", [t[4096, 64, 128, 128], t[64, 64, 3, 3]], {"pads": (1, 1, 1, 1)})
+
+
 @pytest.mark.parametrize("largest", [1, 0])
 def test_top_k_orders_nan_and_ties_as_the_definition_says(largest):
     """NaN above every number (last when smallest-first), NaNs and equal values by position:

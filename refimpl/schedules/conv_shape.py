@@ -1,7 +1,10 @@
 """`ConvShape`: a conv2d's sizes and window attributes, as its implicit-GEMM kernels take them."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+from .injective import MAX_INDEX
 
 
 @dataclass(frozen=True)
@@ -36,3 +39,13 @@ def conv_shape(types, attrs, y_shape) -> ConvShape:
     (N, C, H, W), (O, _, KH, KW) = types[0].shape, types[1].shape
     return ConvShape(N, C, H, W, O, (KH, KW), tuple(y_shape[2:]), tuple(attrs["strides"]), tuple(attrs["pads"][:2]),
                      tuple(attrs["dilations"]), attrs["group"])
+
+
+def check_index_space(s: ConvShape, splits: int = 1) -> None:
+    """The kernels index x, w and the (split-stacked) output with i32 arithmetic: each must have
+    fewer than 2^31 elements."""
+    sizes = {"x": s.batch * s.channels * s.height * s.width, "w": s.out_channels * s.gemm[2],
+             "y": splits * s.batch * s.out_channels * math.prod(s.out_size)}
+    for name, n in sizes.items():
+        if n > MAX_INDEX:
+            raise ValueError(f"conv2d: {name} has {n} elements, beyond the i32 index space of the implicit GEMM")

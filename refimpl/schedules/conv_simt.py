@@ -21,7 +21,7 @@ from __future__ import annotations
 from taskmap.lang import blockIdx, f32, fma, kernel, register_tensor, repeat, shared_tensor, spatial, syncthreads, \
     threadIdx
 
-from .conv_shape import ConvShape
+from .conv_shape import ConvShape, check_index_space
 from .matmul_simt import load_map, tile_shape
 
 
@@ -41,6 +41,7 @@ def make_kernel(s: ConvShape, warps=(8, 1), lanes=(2, 16), micro=(4, 4), repeats
     a_load, a_sr, a_sc, a_rc = load_map(bk, bm, threads)       # k-major: consecutive threads along m
     b_load, b_sr, b_sc, b_rc = load_map(bn, bk, threads)       # o-major: along k
     M, N, K = s.gemm
+    check_index_space(s)
     B, C, H, W, O = s.batch, s.channels, s.height, s.width, s.out_channels
     (KH, KW), (OH, OW), (sh, sw), (pt, pl), (dh, dw) = s.kernel, s.out_size, s.strides, s.pads, s.dilations
     cg, G = s.group_channels, s.groups

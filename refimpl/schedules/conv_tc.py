@@ -6,7 +6,8 @@ k = (p, q, c) a window element (K = KH·KW·C/group, channel fastest). A is neve
 each k tile of it is gathered from the input while staging into shared memory.
 
 - **Operands are channels-last.** The plan hands over x as NHWC and w as [O, KH, KW, C/group]
-  (two injective transposes, which also pad C/group with zero channels to a multiple of 8),
+  (two shared-tile transposes, `conv_layout`, which also pad C/group with zero channels to a
+  multiple of 8; a 1x1 layer's weights are that layout already),
   so 8 consecutive k of one A row are 8 consecutive channels of one input pixel — one
   aligned 16-byte `cp_async` — and a B row is contiguous along k like matmul_tc's
   transposed B.
@@ -19,8 +20,10 @@ each k tile of it is gathered from the input while staging into shared memory.
   accumulator layout `ACC_FRAGMENT` for the epilogue.
 - **Epilogue.** Each accumulator element adds the bias in f32, rounds once and is stored
   with a plain guarded store straight into the NCHW output (so epilogue fusion can rewrite
-  it). `blockIdx.x` walks the m tiles (no 65535 limit), `blockIdx.y` the o tiles,
-  `blockIdx.z` the groups.
+  it). With `splits` > 1 (split-K) split s sums its own contiguous range of k tiles and
+  stores them unrounded into an f32 partial output, NCHW images s·N … s·N + N-1, which the
+  plan's epilogue sums. `blockIdx.x` walks the m tiles (no 65535 limit), `blockIdx.y` the
+  o tiles, `blockIdx.z` split · groups + group.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from taskmap.lang import (auto_map, bf16, blockIdx, cp_async, cp_async_commit_gr
                           f32, kernel, ldmatrix, mma_sync, register_tensor, repeat, shared_tensor, spatial,
                           syncthreads, threadIdx)
 
-from .conv_shape import ConvShape
+from .conv_shape import ConvShape, check_index_space
 from .matmul_tc import ACC_FRAGMENT, row_swizzle
 
 VEC = 8          # elements per cp_async (16 bytes): the channels per group must be a multiple
@@ -44,6 +47,7 @@ def make_kernel(s: ConvShape, dtype=f16, bm: int = 128, bn: int = 128, bk: int =
                          "channels per group): need f16/bf16, warp tiles of multiples of 16, bk a multiple of 16, "
                          f"stages ≥ 2 and channels per group a multiple of {VEC}")
     M, N, K = s.gemm
+    check_index_space(s, splits)
     vec = VEC
     B, C, H, W, O = s.batch, s.channels, s.height, s.width, s.out_channels
     (KH, KW), (OH, OW), (sh, sw), (pt, pl), (dh, dw) = s.kernel, s.out_size, s.strides, s.pads, s.dilations
