@@ -41,12 +41,13 @@ def test_implicit_gemm_conv_on_gpu_matches_reference(types, attrs):
 
 def _implicit_points():
     from taskmap.refimpl.schedules.conv import CONV_SIMT_TEMPLATE, CONV_TC_TEMPLATE
-    return [(f16, p) for p in CONV_TC_TEMPLATE.space] + [(f32, p) for p in CONV_SIMT_TEMPLATE.space]
+    return [(f16, p) for p in CONV_TC_TEMPLATE.space if p.split_k != 4] + \
+        [(f32, p) for p in CONV_SIMT_TEMPLATE.space]
 
 
 @pytest.mark.parametrize("t,point", _implicit_points(), ids=str)
 def test_every_implicit_gemm_conv_point_on_gpu_matches_reference(t, point):
     """Both whole spaces on a ResNet-like 3x3 layer (16-byte copies on tensor cores), several
-    m and o tiles."""
+    m and o tiles (split_k=4 left to the IMPLICIT_TC case: None already splits this one)."""
     check_operator("conv2d", [t[2, 64, 15, 15], t[48, 64, 3, 3], t[48]], {"pads": (1, 1, 1, 1)}, point,
                    launch=_launch())

@@ -36,7 +36,7 @@ from .window import small_convolution
 
 @dataclass(frozen=True)
 class ConvTcPoint:
-    tile: tuple[int, int, int] = (128, 128, 32)      # bm (output positions), bn (output channels), bk
+    tile: tuple[int, int, int] = (128, 64, 32)       # bm (output positions), bn (output channels), bk
     warps: tuple[int, int] = (2, 2)
     stages: int = 3
     split_k: int | None = None      # None: as many splits as fill the GPU (`k_splits`)
@@ -52,8 +52,10 @@ class ConvSimtPoint:
 
 
 def conv_tc_resources(p: ConvTcPoint):
-    """matmul_tc's: the same tiles, fragments and stages (B staged [bn, bk], the same size)."""
-    return tc_resources(TcPoint(p.tile, p.warps, p.stages))
+    """matmul_tc's (the same tiles, fragments and stages; B staged [bn, bk], the same size) and
+    the shared tile the epilogue stages C through."""
+    r = tc_resources(TcPoint(p.tile, p.warps, p.stages))
+    return r and replace(r, shared_bytes=r.shared_bytes + conv_tc.out_tile_bytes(*p.tile[:2]))
 
 
 def conv_simt_resources(p: ConvSimtPoint):

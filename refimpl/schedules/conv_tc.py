@@ -18,11 +18,13 @@ each k tile of it is gathered from the input while staging into shared memory.
   refill the stage computed last iteration, compute the oldest), swizzled shared tiles
   (`row_swizzle`), `ldmatrix` fragments of an m-major A and an n-major B, and the
   accumulator layout `ACC_FRAGMENT` for the epilogue.
-- **Epilogue.** Each accumulator element adds the bias in f32, rounds once and is stored
-  with a plain guarded store straight into the NCHW output (so epilogue fusion can rewrite
-  it). With `splits` > 1 (split-K) split s sums its own contiguous range of k tiles and
-  stores them unrounded into an f32 partial output, NCHW images s·N … s·N + N-1, which the
-  plan's epilogue sums. `blockIdx.x` walks the m tiles (no 65535 limit), `blockIdx.y` the
+- **Epilogue.** The accumulators go through a shared f32 tile [bn, bm] (o-major) so that
+  the stores run along m: consecutive threads write consecutive output pixels of one
+  channel (NCHW). Each element adds the bias in f32, rounds once and is stored with a plain
+  guarded store straight into the NCHW output (so epilogue fusion can rewrite it). With
+  `splits` > 1 (split-K) split s sums its own contiguous range of k tiles and stores them
+  unrounded into an f32 partial output, NCHW images s·N … s·N + N-1, which the plan's
+  epilogue sums. `blockIdx.x` walks the m tiles (no 65535 limit), `blockIdx.y` the
   o tiles, `blockIdx.z` split · groups + group.
 """
 from __future__ import annotations
@@ -35,6 +37,12 @@ from .conv_shape import ConvShape, check_index_space
 from .matmul_tc import ACC_FRAGMENT, row_swizzle
 
 VEC = 8          # elements per cp_async (16 bytes): the channels per group must be a multiple
+OUT_PAD = 4      # f32 words padding each o row of the staged C tile: the fragment's 4 column pairs in other banks
+
+
+def out_tile_bytes(bm: int, bn: int) -> int:
+    """Shared memory of the staged f32 C tile."""
+    return 4 * bn * (bm + OUT_PAD)
 
 
 def make_kernel(s: ConvShape, dtype=f16, bm: int = 128, bn: int = 128, bk: int = 32, warps=(2, 2),
@@ -55,6 +63,7 @@ def make_kernel(s: ConvShape, dtype=f16, bm: int = 128, bn: int = 128, bk: int =
     a_copy = auto_map(bm, bk // vec, workers=threads)    # (row, chunk) of the A tile per thread
     b_copy = auto_map(bn, bk // vec, workers=threads)
     c_map = spatial(*warps) * repeat(mt_n, nt_n) * ACC_FRAGMENT
+    out_map = auto_map(bn, bm, workers=threads)          # (o, m) of the C tile per thread, along m
     name = (f"conv2d_tc_{dtype.short}_{bm}x{bn}x{bk}_s{stages}_n{B}c{C}h{H}w{W}_o{O}k{KH}x{KW}"
             f"_s{sh}x{sw}p{pt}x{pl}d{dh}x{dw}g{G}{'_bias' if bias else ''}{f'_k{splits}' if splits > 1 else ''}")
     out = dtype if splits == 1 else f32                # y, or split-K's f32 partial sums: NCHW stacked by split
@@ -67,6 +76,7 @@ def make_kernel(s: ConvShape, dtype=f16, bm: int = 128, bn: int = 128, bk: int =
         fa = register_tensor(dtype, [mt_n, 8])          # one 16x16 A fragment per m tile
         fb = register_tensor(dtype, [nt_n // 2, 2, 4])  # one k16xn8 B fragment per n tile, loaded in pairs
         acc = register_tensor(f32, [mt_n, nt_n, 4])
+        so = shared_tensor(f32, [bn, bm + OUT_PAD])
         tid = threadIdx.x
         lane = tid % 32
         warp_m = tid // 32 // warps[1] * wtm
@@ -114,10 +124,12 @@ def make_kernel(s: ConvShape, dtype=f16, bm: int = 128, bn: int = 128, bk: int =
                     for mt in range(mt_n, unroll=True):
                         for nt in range(nt_n, unroll=True):
                             mma_sync(fa[mt], fb[nt // 2, nt % 2], acc[mt, nt])
-        for i, j in c_map.on(tid):
+        for i, j in c_map.on(tid):                      # the C tile, o-major, into shared memory
+            so[j, i] = acc[i % wtm // 16, j % wtn // 8, i % 16 // 8 * 2 + j % 2]
+        syncthreads()
+        for j, i in out_map.on(tid):                    # and out along m: runs of output pixels
             m = m0 + i
             if m < M and n0 + j < N:
-                value = acc[i % wtm // 16, j % wtn // 8, i % 16 // 8 * 2 + j % 2]
                 image = (blockIdx.z // G * B if splits > 1 else 0) + m // (OH * OW)
-                y[image, o0 + n0 + j, m // OW % OH, m % OW] = value + f32(b[o0 + n0 + j]) if bias else value
+                y[image, o0 + n0 + j, m // OW % OH, m % OW] = so[j, i] + f32(b[o0 + n0 + j]) if bias else so[j, i]
     return conv2d_tc
