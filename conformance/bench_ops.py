@@ -73,6 +73,9 @@ RESNET50_CONVS = ((3, 224, 64, 7, 2),
                   (2048, 7, 512, 1, 1), (512, 7, 512, 3, 1))
 
 
+CONV_LABEL, CONV_BASELINE = "conv2d f16 ResNet-50", "F.conv2d (cuDNN, NHWC)"
+
+
 def _conv_flops(shapes, _, stride=1, pad=0):
     (n, c, h, w), (o, cg, kh, kw) = shapes[:2]
     oh, ow = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
@@ -90,14 +93,20 @@ def conv_items() -> list[OpItem]:
     for batch in (1, 16):
         for c, size, o, k, stride in RESNET50_CONVS:
             pad = k // 2
-            items.append(OpItem(f"conv2d f16 ResNet-50 {k}x{k}/{stride} batch {batch}", "conv2d",
+            items.append(OpItem(f"{CONV_LABEL} {k}x{k}/{stride} batch {batch}", "conv2d",
                                 ((batch, c, size, size), (o, c, k, k)), "f16",
-                                {"strides": (stride, stride), "pads": (pad,) * 4}, "F.conv2d (cuDNN, NHWC)",
+                                {"strides": (stride, stride), "pads": (pad,) * 4}, CONV_BASELINE,
                                 lambda torch, x, w, s=stride, p=pad: torch.nn.functional.conv2d(x, w, stride=s,
                                                                                                 padding=p),
                                 lambda shapes, n, s=stride, p=pad: _conv_flops(shapes, n, s, p), "TFLOP/s", 2e-3,
                                 torch_inputs=_channels_last, compiled_row=False))
     return items
+
+
+def conv_geomean(rows) -> float | None:
+    """The geometric mean of the conv_items rows' ratios (issue 10's conv target), None without any."""
+    ratios = [r.ratio for r in rows if r.kernel.startswith(CONV_LABEL) and r.baseline == CONV_BASELINE]
+    return math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None
 
 
 def bench_items() -> list[OpItem]:
@@ -213,6 +222,9 @@ def ops_rows(progress=print) -> list[Row]:
         if compiled is not None:
             rows.append(replace(row, baseline="torch.compile", baseline_us=compiled))
             progress(f"{row.kernel} {row.size}: torch.compile {compiled:.1f} us, ratio {compiled / row.ours_us:.3f}")
+    geomean = conv_geomean(rows)
+    if geomean is not None:
+        progress(f"{CONV_LABEL} layers, batch 1 and 16: geometric mean ratio {geomean:.3f} against {CONV_BASELINE}")
     return rows
 
 

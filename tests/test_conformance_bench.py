@@ -104,3 +104,13 @@ def test_models_suite_is_left_out_with_its_reason_never_estimated(tmp_path, monk
 def test_plot_without_matplotlib_is_refused_before_measuring(tmp_path, capsys):
     assert cli.main(["bench", "--suite", "interp", "--plot", str(tmp_path / "p.png")]) == 2
     assert "--plot needs matplotlib" in capsys.readouterr().err
+
+
+def test_conv_geomean_takes_the_conv_rows_against_cudnn_only():
+    from taskmap.conformance.bench import Row
+    from taskmap.conformance.bench_ops import CONV_BASELINE, CONV_LABEL, conv_geomean
+    rows = [Row(f"{CONV_LABEL} 3x3/1 batch 16 [k]", "s", 10.0, CONV_BASELINE, 5.0, "", ""),
+            Row(f"{CONV_LABEL} 1x1/1 batch 1 [k]", "s", 10.0, CONV_BASELINE, 40.0, "", ""),
+            Row("matmul f16 [k]", "s", 10.0, "torch.mm (cuBLAS)", 1.0, "", "")]
+    assert abs(conv_geomean(rows) - 2.0 ** 0.5) < 1e-12          # sqrt(0.5 · 4)
+    assert conv_geomean(rows[2:]) is None

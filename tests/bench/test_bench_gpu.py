@@ -61,7 +61,6 @@ def test_conv2d_resnet50_vs_cudnn(benchmark):
     """Issue 10's conv target: over ResNet-50's conv layers at batch 1 and 16 (f16), the
     geometric mean of cuDNN time / ours ≥ 0.8 (cuDNN in benchmark mode on channels-last
     inputs; our plan from NCHW, its transposes timed). Every layer's result checked first."""
-    import math
     import torch
     from taskmap.conformance import bench_ops
     setup = bench_ops.setup_gpu()
@@ -71,7 +70,7 @@ def test_conv2d_resnet50_vs_cudnn(benchmark):
         rows.append(row)
         if item.shapes == ((16, 64, 56, 56), (64, 64, 3, 3)):
             go = run_item
-    geomean = math.exp(sum(math.log(r.ratio) for r in rows) / len(rows))
+    geomean = bench_ops.conv_geomean(rows)
     benchmark.extra_info.update(geomean=geomean, ratios={f"{r.kernel.split(' [')[0]} {r.size}": r.ratio for r in rows})
 
     def run():
