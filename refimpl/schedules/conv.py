@@ -4,16 +4,18 @@ window elements, its A operand (the input patches) gathered from x while staging
 memory — no patch matrix in global memory — and bias + product, rounded once, stored
 straight into the NCHW output.
 
-- f16/bf16 on tensor cores (`conv_tc`): two injective transposes first put x in NHWC and w in
-  [O, KH, KW, C/group], the channels of each group padded with zeros to a multiple of 8
-  (channels-last operands for 16-byte copies; the operator stays NCHW). It also takes the
-  convolutions with 16 or more channels per group that the window template would unroll
-  (1x1 layers): those are GEMMs tensor cores do better.
+- f16/bf16 on tensor cores (`conv_tc`): two shared-tile transposes (`conv_layout`) first put
+  x in NHWC and w in [O, KH, KW, C/group] (a 1x1 layer's weights are that already), the
+  channels of each group padded with zeros to a multiple of 8: channels-last operands for
+  16-byte copies, while the operator stays NCHW (a producer's injective epilogue fuses into
+  the x transpose as a prologue). It also takes the convolutions with 16 or more channels
+  per group that the window template would unroll (1x1 layers): GEMMs tensor cores do better.
 - f32 on CUDA cores (`conv_simt`), reading x and w as given.
 - Split-K (tensor cores) where the output tiles are too few to occupy the GPU (small images
   at batch 1, deep layers): each split sums its own range of k tiles into an f32 partial
-  output (NCHW, the splits stacked along N), and an injective epilogue sums the splits in order, adds the bias,
-  rounds once and writes NCHW (its plain stores are what epilogue fusion rewrites then).
+  output (NCHW, the splits stacked along N), and an injective epilogue sums the splits in
+  order, adds the bias, rounds once and writes NCHW (its plain stores are then what
+  epilogue fusion rewrites).
 """
 from __future__ import annotations
 
@@ -66,6 +68,7 @@ def conv_simt_resources(p: ConvSimtPoint):
 CONV_TC_CANDIDATES = tuple(product(ConvTcPoint, tile=((64, 64, 32), (128, 64, 32), (64, 128, 32), (128, 128, 32),
                                                       (128, 128, 64), (256, 128, 32), (128, 256, 32)),
                                    warps=((2, 2), (2, 4), (4, 2)), stages=(2, 3, 4), split_k=(None, 1, 4)))
+CONV_SIMT_CANDIDATES = tuple(product(ConvSimtPoint, **SIMT_OPTIONS))
 MAX_SPLITS = 16
 MIN_SPLIT_TILES = 4          # k tiles a split keeps at least: fewer, and the partial sums' traffic dominates
 
@@ -81,7 +84,6 @@ def k_splits(s, tile, split_k: int | None) -> int:
     while splits < MAX_SPLITS and blocks * splits < SM90.multiprocessors and k_tiles >= 2 * splits * MIN_SPLIT_TILES:
         splits *= 2
     return splits
-CONV_SIMT_CANDIDATES = tuple(product(ConvSimtPoint, **SIMT_OPTIONS))
 
 
 def _global(name, shape, dtype) -> ir.Buffer:
@@ -158,8 +160,12 @@ def _tensor_core(types, attrs):
                                                              types[1].shape[1] >= 16)
 
 
-CONV_SIMT_TEMPLATE = Template("conv2d_implicit_simt", ("conv2d",), lambda types, attrs: types[0].dtype == dt.float32 and
-                              not small_convolution(types, attrs), CONV_SIMT_CANDIDATES,
-                              ConvSimtPoint(), conv_simt_resources, implicit_simt_plan)
-CONV_TC_TEMPLATE = Template("conv2d_implicit_tc", ("conv2d",), _tensor_core, CONV_TC_CANDIDATES,
-                            ConvTcPoint(), conv_tc_resources, implicit_tc_plan)
+def _cuda_core(types, attrs):
+    """f32 beyond the window template's reach."""
+    return types[0].dtype == dt.float32 and not small_convolution(types, attrs)
+
+
+CONV_SIMT_TEMPLATE = Template("conv2d_implicit_simt", ("conv2d",), _cuda_core, CONV_SIMT_CANDIDATES, ConvSimtPoint(),
+                              conv_simt_resources, implicit_simt_plan)
+CONV_TC_TEMPLATE = Template("conv2d_implicit_tc", ("conv2d",), _tensor_core, CONV_TC_CANDIDATES, ConvTcPoint(),
+                            conv_tc_resources, implicit_tc_plan)

@@ -56,12 +56,11 @@ def make_kernel(s: ConvShape, dtype=f16, bm: int = 128, bn: int = 128, bk: int =
                          f"stages ≥ 2 and channels per group a multiple of {VEC}")
     M, N, K = s.gemm
     check_index_space(s, splits)
-    vec = VEC
     B, C, H, W, O = s.batch, s.channels, s.height, s.width, s.out_channels
     (KH, KW), (OH, OW), (sh, sw), (pt, pl), (dh, dw) = s.kernel, s.out_size, s.strides, s.pads, s.dilations
     cg, G = s.group_channels, s.groups
-    a_copy = auto_map(bm, bk // vec, workers=threads)    # (row, chunk) of the A tile per thread
-    b_copy = auto_map(bn, bk // vec, workers=threads)
+    a_copy = auto_map(bm, bk // VEC, workers=threads)    # (row, chunk) of the A tile per thread
+    b_copy = auto_map(bn, bk // VEC, workers=threads)
     c_map = spatial(*warps) * repeat(mt_n, nt_n) * ACC_FRAGMENT
     out_map = auto_map(bn, bm, workers=threads)          # (o, m) of the C tile per thread, along m
     name = (f"conv2d_tc_{dtype.short}_{bm}x{bn}x{bk}_s{stages}_n{B}c{C}h{H}w{W}_o{O}k{KH}x{KW}"
@@ -100,17 +99,17 @@ def make_kernel(s: ConvShape, dtype=f16, bm: int = 128, bn: int = 128, bk: int =
                 k0 = (t0 + t) * bk
                 for r, q in a_copy.on(tid):
                     m = m0 + r
-                    k = k0 + q * vec
+                    k = k0 + q * VEC
                     n = m // (OH * OW)
                     h = m // OW % OH * sh + k // (KW * cg) * dh - pt
                     v = m % OW * sw + k // cg % KW * dw - pl
                     ok = m < M and k < K and 0 <= h and h < H and 0 <= v and v < W
-                    cp_async(sa[t % stages, r, q * vec], x[n if ok else 0, h if ok else 0, v if ok else 0,
-                                                           c0 + k % cg if ok else 0], elems=vec, valid=ok)
+                    cp_async(sa[t % stages, r, q * VEC], x[n if ok else 0, h if ok else 0, v if ok else 0,
+                                                           c0 + k % cg if ok else 0], elems=VEC, valid=ok)
                 for r, q in b_copy.on(tid):
-                    k = k0 + q * vec
+                    k = k0 + q * VEC
                     ok = n0 + r < N and k < K
-                    cp_async(sb[t % stages, r, q * vec], w[o0 + n0 + r if ok else 0, k if ok else 0], elems=vec,
+                    cp_async(sb[t % stages, r, q * VEC], w[o0 + n0 + r if ok else 0, k if ok else 0], elems=VEC,
                              valid=ok)
             cp_async_commit_group()
             if t >= stages - 1:
