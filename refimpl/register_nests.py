@@ -300,7 +300,8 @@ class _MemoryAccess:
 
     def _batch(self, st, sp):
         """(offsets from the instance start with the uniform terms left out, shaped (n0, ..., lanes),
-        their flat storage indices, per dimension the index range, the lanes of the iterations)."""
+        their flat storage indices, per dimension the index range, the lanes of the iterations,
+        the flat indices by uniform shift formed so far: see _NestAccess.flat)."""
         off, bounds = np.zeros(self.shape + (1,), np.int64), []
         for steps, terms, stride in zip(self.steps, self.invariant, sp.strides):
             lane = sum((c * np.asarray(f(st, None), np.int64) for c, f in terms), np.int64(0))
@@ -308,7 +309,7 @@ class _MemoryAccess:
             off = off + stride * (steps[..., None] + lane)
         off = np.broadcast_to(off, self.shape + (st.L,))
         lanes = np.tile(st.all_lanes, int(np.prod(self.shape)))
-        return (int(off.min()), int(off.max())), np.ascontiguousarray(off + sp.base), bounds, lanes
+        return (int(off.min()), int(off.max())), np.ascontiguousarray(off + sp.base), bounds, lanes, {}
 
     def _locate(self, st):
         """(space, the batch's offsets, the uniform shift) with every index in bounds, else None."""
@@ -332,8 +333,8 @@ class _MemoryAccess:
         return sp, batch, shift
 
     def _access(self, st, sp, batch, shift: int):
-        (lo, hi), rel, _, lanes = batch
-        return _NestAccess(st, sp, lanes, rel, shift, self.node, (lo + shift, hi + shift))
+        (lo, hi), rel, _, lanes, flats = batch
+        return _NestAccess(st, sp, lanes, rel, shift, self.node, (lo + shift, hi + shift), flats)
 
     def gather(self, st):
         """(storage, flat indices into it) of every iteration's element, checked as the loop's reads;
@@ -389,14 +390,25 @@ class _NestAccess(memory.Access):
     flat indices are formed only when needed (deferred shared reads usually are dropped at the
     next barrier unrecorded). Trap messages come from the loop, never from here."""
 
-    def __init__(self, st, space, lanes, rel, shift: int, node, span):
+    def __init__(self, st, space, lanes, rel, shift: int, node, span, flats: dict):
         self.st, self.space, self.index, self.lanes, self.node, self.span = st, space, [], lanes, node, span
         self.repeats = rel.size // st.L
-        self._rel, self._shift = rel, shift
+        self._rel, self._shift, self._flats = rel, shift, flats
 
     @cached_property
     def flat(self):
-        return self._rel.reshape(-1) + self._shift
+        """Kept per batch for the last few shifts: a loop over the stages of a multi-buffered
+        shared tile stores at a few shifts over and over (read-only: the checks share them)."""
+        flat = self._flats.get(self._shift)
+        if flat is None:
+            if len(self._flats) >= _FLATS_KEPT:
+                self._flats.clear()
+            flat = self._flats[self._shift] = self._rel.reshape(-1) + self._shift
+            flat.flags.writeable = False
+        return flat
+
+
+_FLATS_KEPT = 4
 
 
 class _Value:
@@ -442,7 +454,7 @@ def _value(e, t, store: ir.Store, nest: _Nest):
 
                 def gathered(st, views):
                     src, flat = views[read]
-                    return num.from_storage(src.take(flat), b.dtype)
+                    return num.from_storage(src.take(flat, mode="clip"), b.dtype)   # in bounds (_locate)
                 gathered.read = read
                 return gathered
             case ir.Select(cond=c, a=a) if a.dtype == x.dtype:
