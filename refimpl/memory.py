@@ -83,6 +83,8 @@ class Who:
     def __init__(self, n: int, clock=None, warp_barriers: bool = True):
         self.n = n
         self.thread = None
+        self.thread_writes = 0      # changes of `thread` so far (they invalidate `sole_writers`)
+        self.sole_writers = {}      # id(f) -> (f, threads, thread_writes): thread[f] == threads then
         self.clock = clock          # mbarrier ordering (refimpl/mbarrier.py Clock), None without mbarriers
         self.warp_barriers = warp_barriers
 
@@ -96,6 +98,20 @@ class Who:
             self.block = self.bb.view(np.int32)[1::2]        # bb's high half (little-endian)
             if self.clock is not None:
                 self.ep = np.zeros(self.n, np.int32)         # the accessing thread's arrival count then
+
+    def known_written_by(self, f, threads) -> bool:
+        """Is every element of f known, without a gather, to be last written by the corresponding
+        thread of `threads`? So where it held for the same read-only f and threads arrays and
+        `thread` has not changed since (a register nest storing a shared tile's stage again)."""
+        kept = self.sole_writers.get(id(f))
+        return kept is not None and kept[0] is f and kept[1] is threads and kept[2] == self.thread_writes
+
+    def remember_written_by(self, f, threads):
+        """thread[f] == threads holds now (see known_written_by)."""
+        if not f.flags.writeable:
+            if len(self.sole_writers) >= 8:
+                self.sole_writers.clear()
+            self.sole_writers[id(f)] = (f, threads, self.thread_writes)
 
     def stamp(self, f, me: dict):
         """Record the accessing threads' arrival counts (only where mbarriers order accesses)."""
@@ -463,6 +479,7 @@ def _record_group(rec: Who, f, me: dict, merge, one_block: bool):
     """Record the lanes' accesses, joined with the prior record at positions `merge` and with
     each other where several lanes hit one element: disagreeing fields become MANY.
     one_block: every access to an element comes from one block (shared memory)."""
+    rec.thread_writes += 1
     for name, key, many in (("thread", "thread", MANY), ("warp", "warp", MANY), ("bb", "block", MANY_BB)):
         arr, mine, check, mykey = getattr(rec, name), me[name], getattr(rec, key), me[key]
         if one_block and name == "bb":
@@ -488,9 +505,13 @@ def _race_write(acc: Access, atomic: bool):
     sh.writes_since_barrier = True
     w = sh.w
     w.ensure()
-    old = w.thread.take(f, mode="clip")
-    same = old == me["thread"]
-    all_same = bool(same.all())         # then nothing can conflict with the last writers
+    all_same = not atomic and w.known_written_by(f, me["thread"])  # then nothing can conflict with the last writers
+    if not all_same:
+        old = w.thread.take(f, mode="clip")
+        same = old == me["thread"]
+        all_same = bool(same.all())
+        if all_same and not atomic:
+            w.remember_written_by(f, me["thread"])
     if not all_same:
         cand = ~same & (old != NONE)
         _conflict(acc, w, f, me, cand & ~sh.atomic[f] if atomic else cand, "written", "written")
@@ -504,9 +525,11 @@ def _race_write(acc: Access, atomic: bool):
     else:
         if not all_same:            # else each element's last writer is the writing thread (and its warp) already
             w.thread[f] = me["thread"]
+            w.thread_writes += 1
             dup = np.flatnonzero(w.thread.take(f, mode="clip") != me["thread"])
             if dup.size:
                 _race_trap(acc, int(dup[0]), w, int(f[dup[0]]), "written", "written", same_instruction=True)
+            w.remember_written_by(f, me["thread"])
             w.warp[f] = me["warp"]
         w.bb[f] = me["bb"]
     if w.wbar is not None:
@@ -527,6 +550,7 @@ def forget_writer(space: Space, flat):
     the guard checks instead of the barrier stamps."""
     if space.race is not None and space.race.w.thread is not None:
         space.race.w.thread[flat] = NONE
+        space.race.w.thread_writes += 1
         space.race.atomic[flat] = False
 
 

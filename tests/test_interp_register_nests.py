@@ -345,3 +345,29 @@ def test_store_nest_after_a_barrier_stamps_the_new_interval():
     with pytest.raises(refimpl.KernelTrap, match="data race on shared memory") as e:
         refimpl.interpret(rewrite_then_read, np.ones((64, 4), np.float32), np.zeros((64, 4), np.float32))
     assert "s[4] written by thread (1,0,0) and read by thread (0,0,0)" in str(e.value)
+
+
+@kernel(grid=1, block=64)
+def restage(x: f32[64, 4], out: f32[64, 4]):
+    """The same store nest runs again after another nest gave its elements other writers (a
+    thread's neighbour): its writer records must be renewed (the nest knows them unchanged only
+    while no other write changed them); the read of a neighbour's elements without a barrier
+    in the second round then races with the neighbour's store."""
+    t = threadIdx.x
+    s = shared_tensor(f32, [256])
+    for r in range(2):
+        for i in range(4):
+            s[t * 4 + i] = x[t, i]
+        if r == 1:
+            for i in range(4):
+                out[t, i] = s[(t + 1) % 64 * 4 + i]
+        syncthreads()
+        for i in range(4):
+            s[(t + 1) % 64 * 4 + i] = x[t, i] * 2.0
+        syncthreads()
+
+
+def test_store_nest_rerun_renews_its_writer_records():
+    with pytest.raises(refimpl.KernelTrap, match="data race on shared memory") as e:
+        refimpl.interpret(restage, np.ones((64, 4), np.float32), np.zeros((64, 4), np.float32))
+    assert "s[4] written by thread (1,0,0) and read by thread (0,0,0)" in str(e.value)
