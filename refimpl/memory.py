@@ -85,6 +85,7 @@ class Who:
         self.thread = None
         self.thread_writes = 0      # changes of `thread` so far (they invalidate `sole_writers`)
         self.sole_writers = {}      # id(f) -> (f, threads, thread_writes): thread[f] == threads then
+        self.stamps = []            # (f, bb) barrier stamps not yet written into bb (see RaceShadow)
         self.clock = clock          # mbarrier ordering (refimpl/mbarrier.py Clock), None without mbarriers
         self.warp_barriers = warp_barriers
 
@@ -113,6 +114,11 @@ class Who:
                 self.sole_writers.clear()
             self.sole_writers[id(f)] = (f, threads, self.thread_writes)
 
+    def write_stamps(self):
+        for f, bb in self.stamps:
+            self.bb[f] = bb
+        self.stamps.clear()
+
     def stamp(self, f, me: dict):
         """Record the accessing threads' arrival counts (only where mbarriers order accesses)."""
         if self.clock is not None:
@@ -129,7 +135,14 @@ class RaceShadow:
     followed by such a write). Recording them later is exact: the lanes' barrier counts change
     only after record_all_deferred or drop_deferred. For the same reason a read need not look
     for a racing writer when `writes_since_barrier` is False (always True for global memory:
-    blocks do not synchronize)."""
+    blocks do not synchronize).
+
+    The same holds for the barrier stamps of a shared write by threads that already are each
+    element's last writer (a store nest's rerun, `w.stamps`): only the low half of `bb` changes
+    (the block stays), which only `ordered` reads, and after a block barrier of every lane the
+    element's older stamp orders it before every later access just as the new one would; so
+    they are written before `ordered` or another write of `bb` needs them, or at a barrier that
+    orders some lanes only, and dropped at a block barrier of every lane."""
 
     def __init__(self, n: int, defer_reads: bool = False, clock=None, warp_barriers: bool = True):
         self.w = Who(n, clock, warp_barriers)    # last writer (a group only for atomics)
@@ -154,6 +167,8 @@ MANY_BB = np.int64(MANY) << 32
 def ordered(rec: Who, f, me: dict):
     """Is the recorded access of elements f ordered before the lanes' accesses `me`: same
     block and an earlier block barrier count, or same warp and an earlier warp count?"""
+    if rec.stamps:
+        rec.write_stamps()
     gap = me["bb"] - rec.bb.take(f, mode="clip")    # take: faster than fancy indexing (see MANY)
     out = (gap > 0) & (gap < (1 << 32))
     rest = np.flatnonzero(~out)
@@ -454,6 +469,8 @@ def record_all_deferred(st):
     for sp in st.spaces:
         if sp is not None and sp.race is not None and sp.race.deferred:
             record_deferred(sp.race)
+        if sp is not None and sp.race is not None and sp.race.w.stamps:
+            sp.race.w.write_stamps()
 
 
 def after_syncthreads(st):
@@ -462,6 +479,7 @@ def after_syncthreads(st):
     for sp in st.spaces:
         if sp is not None and sp.race is not None and sp.race.deferred is not None:
             sp.race.writes_since_barrier = False
+            sp.race.w.stamps.clear()
             if sp.race.deferred:
                 drop_deferred(sp.race)
 
@@ -480,6 +498,8 @@ def _record_group(rec: Who, f, me: dict, merge, one_block: bool):
     each other where several lanes hit one element: disagreeing fields become MANY.
     one_block: every access to an element comes from one block (shared memory)."""
     rec.thread_writes += 1
+    if rec.stamps:
+        rec.write_stamps()
     for name, key, many in (("thread", "thread", MANY), ("warp", "warp", MANY), ("bb", "block", MANY_BB)):
         arr, mine, check, mykey = getattr(rec, name), me[name], getattr(rec, key), me[key]
         if one_block and name == "bb":
@@ -505,7 +525,7 @@ def _race_write(acc: Access, atomic: bool):
     sh.writes_since_barrier = True
     w = sh.w
     w.ensure()
-    all_same = not atomic and w.known_written_by(f, me["thread"])  # then nothing can conflict with the last writers
+    known = all_same = not atomic and w.known_written_by(f, me["thread"])  # then nothing can conflict with the last writers
     if not all_same:
         old = w.thread.take(f, mode="clip")
         same = old == me["thread"]
@@ -531,7 +551,12 @@ def _race_write(acc: Access, atomic: bool):
                 _race_trap(acc, int(dup[0]), w, int(f[dup[0]]), "written", "written", same_instruction=True)
             w.remember_written_by(f, me["thread"])
             w.warp[f] = me["warp"]
-        w.bb[f] = me["bb"]
+        if known and acc.repeats and sh.deferred is not None and w.wbar is None and w.clock is None:
+            w.stamps.append((f, me["bb"]))      # a shared tile's stage rewritten (see RaceShadow)
+        else:
+            if w.stamps:
+                w.write_stamps()
+            w.bb[f] = me["bb"]
     if w.wbar is not None:
         w.wbar[f] = me["wbar"]
     w.stamp(f, me)

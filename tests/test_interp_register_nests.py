@@ -371,3 +371,24 @@ def test_store_nest_rerun_renews_its_writer_records():
     with pytest.raises(refimpl.KernelTrap, match="data race on shared memory") as e:
         refimpl.interpret(restage, np.ones((64, 4), np.float32), np.zeros((64, 4), np.float32))
     assert "s[4] written by thread (1,0,0) and read by thread (0,0,0)" in str(e.value)
+
+
+@kernel(grid=1, block=64)
+def restage_and_read(x: f32[64, 4], out: f32[64, 4]):
+    """The same threads rewrite a shared tile each round (its barrier stamps are kept aside until
+    needed); in the last round a read of a neighbour's elements without a barrier races."""
+    t = threadIdx.x
+    s = shared_tensor(f32, [256])
+    for r in range(3):
+        for i in range(4):
+            s[t * 4 + i] = x[t, i]
+        if r == 2:
+            for i in range(4):
+                out[t, i] = s[(t + 1) % 64 * 4 + i]
+        syncthreads()
+
+
+def test_store_nest_rerun_stamps_its_barrier_interval():
+    with pytest.raises(refimpl.KernelTrap, match="data race on shared memory") as e:
+        refimpl.interpret(restage_and_read, np.ones((64, 4), np.float32), np.zeros((64, 4), np.float32))
+    assert "s[4] written by thread (1,0,0) and read by thread (0,0,0)" in str(e.value)
