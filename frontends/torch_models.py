@@ -95,6 +95,6 @@ def to_onnx(module, inputs: dict):
     buffer = io.BytesIO()
     options = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     with torch.no_grad():
-        torch.onnx.export(_by_name(copy.deepcopy(module), list(inputs)), _tensors(inputs), buffer, input_names=list(inputs), opset_version=OPSET,
-                          do_constant_folding=True, **options)
+        torch.onnx.export(_by_name(copy.deepcopy(module), list(inputs)), _tensors(inputs), buffer,
+                          input_names=list(inputs), opset_version=OPSET, do_constant_folding=True, **options)
     return onnx.shape_inference.infer_shapes(onnx.load_from_string(buffer.getvalue()))

@@ -266,10 +266,8 @@ def _load(kernels, arch: str, progress, images: dict[str, bytes]) -> dict[int, C
     """id(kernel) -> its loaded kernel, one module per distinct code; the codes neither in
     `images` (code digest -> cubin) nor in the cubin cache compiled first, in a process pool."""
     unique = {id(k): k for k in kernels}
-    by_ir = {}                  # equal kernels (a model's repeated layers) emitted once; they would
-    for k in unique.values():   # share one module below anyway (by code digest)
-        if k not in by_ir:
-            by_ir[k] = emit_kernel(k)
+    # equal kernels (a model's repeated layers) emitted once; they share one module below anyway
+    by_ir = {k: emit_kernel(k) for k in dict.fromkeys(unique.values())}
     emitted = {i: by_ir[k] for i, k in unique.items()}
     distinct = {e.code_digest: e for e in emitted.values()}
     missing = {e.source for d, e in distinct.items() if d not in images}

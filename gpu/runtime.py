@@ -30,6 +30,13 @@ _PARAM_FORMAT = {dt.boolean: "?", dt.int8: "b", dt.int16: "h", dt.int32: "i", dt
                  dt.uint32: "I", dt.float16: "H", dt.bfloat16: "H", dt.float32: "f", dt.float64: "d"}
 
 
+def parameter_codes(kernel: ir.Kernel, tensor_maps: int) -> list[str]:
+    """The struct code of each launch parameter: the TMA tensor maps first (SPEC §5.11), then
+    a device pointer per tensor and the value of each scalar."""
+    return [f"{tensor_map.MAP_BYTES}s"] * tensor_maps + [
+        "P" if isinstance(p, ir.Buffer) else _PARAM_FORMAT[p.dtype] for p in kernel.params]
+
+
 class KernelFault(RuntimeError):
     """The kernel trapped or faulted on the device (SPEC §10 checks run only in the interpreter)."""
 
@@ -130,8 +137,7 @@ class CompiledKernel:
                 self.module = drv.module_from_buffer(image)
         self.image = image
         self.function = self.module.get_function(self.emitted.name)
-        codes = [f"{tensor_map.MAP_BYTES}s"] * len(self.emitted.tensor_maps) + [
-            "P" if isinstance(p, ir.Buffer) else _PARAM_FORMAT[p.dtype] for p in kernel.params]
+        codes = parameter_codes(kernel, len(self.emitted.tensor_maps))
         self.function.prepare(packing_format(codes, param_offsets(image, self.emitted.name)))
         self.registers = self.function.get_attribute(drv.function_attribute.NUM_REGS)
         self.static_shared = self.function.get_attribute(drv.function_attribute.SHARED_SIZE_BYTES)

@@ -82,11 +82,11 @@ def _assert_parameter_layouts(kernels, image):
     padding in front of the first TMA tensor map, which the compiler aligns in the constant bank."""
     from taskmap.gpu.cubin_params import packing_format, param_offsets
     from taskmap.gpu.emit import emit_kernel
-    from taskmap.gpu.runtime import _PARAM_FORMAT
+    from taskmap.gpu.runtime import parameter_codes
     with_maps = 0
     for k in kernels:
         maps = len(emit_kernel(k).tensor_maps)
-        codes = ["128s"] * maps + ["P" if isinstance(p, ir.Buffer) else _PARAM_FORMAT[p.dtype] for p in k.params]
+        codes = parameter_codes(k, maps)
         got = packing_format(codes, param_offsets(image, k.name))
         if maps:
             with_maps += 1
