@@ -33,6 +33,9 @@ storage and version counters, so a replaced weight or an in-place update (an opt
 load_state_dict) builds a program with the new values instead of running stale ones.
 `options={"freeze": False}` passes them as inputs per call. Training graphs (forward and
 backward) never freeze.
+
+torch.compile refuses `mode` and `options` together, so a mode can also be named among the
+options: `options={"mode": "max-autotune", "tune": "quick"}` (CUDA graphs and a quick tuning).
 """
 from __future__ import annotations
 
@@ -71,17 +74,22 @@ class GraphBreakWarning(UserWarning):
 def compile_options(mode, options) -> Settings:
     """torch.compile's `mode` and `options` as Settings: taskmap.compile's keyword arguments
     (checked against its signature), what the mode asks for, and this backend's own options."""
+    options = dict(options or {})
+    if "mode" in options:
+        if mode not in (None, "default"):
+            raise TaskmapError(f"torch.compile(backend='taskmap'): mode {mode!r} and options['mode'] "
+                               f"{options['mode']!r} both given; name the mode once")
+        mode = options.pop("mode")
     if mode not in MODES:
         raise TaskmapError(f"torch.compile(backend='taskmap'): unknown mode {mode!r}; "
                            f"use one of {', '.join(repr(m) for m in MODES if m)}")
-    options = dict(options or {})
     own = {k: options.pop(k, v) for k, v in BACKEND_OPTIONS.items()}
     accepted = set(inspect.signature(compile_graph).parameters) - {"model", "backend", "dims"}
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise TaskmapError(f"torch.compile(backend='taskmap'): unknown option(s) {', '.join(unknown)}; "
                            f"taskmap.compile takes {', '.join(sorted(accepted))}, this backend "
-                           f"{', '.join(BACKEND_OPTIONS)}")
+                           f"{', '.join(BACKEND_OPTIONS)}, mode")
     wants = MODES[mode]
     return Settings({"tune": wants.get("tune"), **options}, wants.get("cuda_graphs", False), **own)
 

@@ -207,9 +207,12 @@ def tensor_input(b: Builder, name: str, a):
 
 def frozen_input(b: Builder, name: str, t) -> V:
     """A tensor as a constant of the graph (a weight: uploaded once with the program); its
-    values are read now, from the device if it is on one."""
+    values are read now, from the device if it is on one (outside the fake mode AOTAutograd
+    may be tracing in: a graph's lifted constants are real tensors)."""
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
     dtype_of(t.dtype)
-    return b.stored(storage_of(t.detach().cpu()), b.fresh(name))
+    with unset_fake_temporarily():
+        return b.stored(storage_of(t.detach().cpu()), b.fresh(name))
 
 
 def traced_as_input(b: Builder, node):

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional
 
-from taskmap.frontends.torch_backend import (GraphBreakWarning, check_devices,  # noqa: E402
+from taskmap.frontends.torch_backend import (GraphBreakWarning, check_devices, compile_options,  # noqa: E402
                                               taskmap_backend)
 from taskmap.spec.errors import TaskmapError  # noqa: E402
 
@@ -250,6 +250,16 @@ def test_modes_pass_and_unknown_modes_and_options_are_refused():
         compiled(m, options={"warp_size": 32})(x)
     with pytest.raises(TaskmapError, match="unknown mode"):
         taskmap_backend(None, [], mode="fastest")
+
+
+def test_a_mode_can_be_named_among_the_options():      # torch.compile refuses mode= with options=
+    settings = compile_options(None, {"mode": "max-autotune", "tune": "quick"})
+    assert settings.cuda_graphs and settings.compile == {"tune": "quick"}
+    assert compile_options(None, {"mode": "reduce-overhead"}).cuda_graphs
+    with pytest.raises(TaskmapError, match="both given; name the mode once"):
+        compile_options("reduce-overhead", {"mode": "max-autotune"})
+    with pytest.raises(TaskmapError, match="unknown mode 'fast'"):
+        compile_options(None, {"mode": "fast"})
 
 
 def test_tensors_off_the_cpu_get_a_clear_error():

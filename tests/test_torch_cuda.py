@@ -33,7 +33,7 @@ def _cuda():
     torch._dynamo.reset()
 
 
-def strict(model, mode="default", **kw):
+def strict(model, mode=None, **kw):
     """`model` compiled for taskmap with every op in taskmap (a graph break is an error)."""
     c = torch.compile(model, backend="taskmap", mode=mode, **kw)
 
@@ -92,7 +92,7 @@ def test_max_autotune_tunes_on_the_gpu_once_then_reuses_the_cache(tmp_path, monk
     with torch.no_grad():
         for _ in range(2):
             torch._dynamo.reset()
-            check(strict(m, "max-autotune", options={"tune": "quick"})(x), m(x), atol=1e-4)
+            check(strict(m, options={"mode": "max-autotune", "tune": "quick"})(x), m(x), atol=1e-4)
     first, second = reports[:len(reports) // 2], reports[len(reports) // 2:]
     assert first and not any(t.cached for t in first) and all(t.cached for t in second)
     assert any((tmp_path / "tuned").iterdir())
