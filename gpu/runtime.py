@@ -59,31 +59,37 @@ def _driver():
     except drv.Error as e:
         raise Unavailable(f"no CUDA device ({str(e).strip()})") from None
     ctx = drv.Device(0).retain_primary_context()     # the context torch uses too
-    ctx.push()
-    atexit.register(_pop, ctx)
-    _current.context = ctx
+    atexit.register(lambda: _current.__dict__.pop("context", None))     # the exiting thread's push
     return drv, ctx
 
 
-def _pop(ctx):
-    try:
-        ctx.pop()
-    except Exception:                 # interpreter shutdown: the context may already be gone
-        pass
-
-
 # A context is current per thread: torch runs backward passes in autograd's own threads, and a
-# caller may launch from any thread, so each thread makes the primary context current once.
+# caller may launch from any thread, so each thread pushes the primary context once (onto
+# pycuda's stack too: pycuda allocates only under a context it pushed itself).
 _current = threading.local()
+
+
+class _PushedInThread:
+    """The primary context pushed in one thread, popped when that thread ends (its thread-local
+    data is released in the thread itself, before pycuda's per-thread cleanup, which aborts
+    the process on a non-empty context stack) or, for the thread that exits Python, at exit."""
+
+    def __init__(self, ctx):
+        ctx.push()
+        self.ctx = ctx
+
+    def __del__(self):
+        try:
+            self.ctx.pop()
+        except Exception:             # interpreter shutdown: the context may already be gone
+            pass
 
 
 def driver():
     """pycuda.driver with the primary context of device 0 current in this thread; raises Unavailable."""
     drv, ctx = _driver()
     if getattr(_current, "context", None) is None:
-        if drv.Context.get_current() is None:
-            ctx.push()
-        _current.context = ctx
+        _current.context = _PushedInThread(ctx)
     return drv
 
 
