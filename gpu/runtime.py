@@ -59,37 +59,43 @@ def _driver():
     except drv.Error as e:
         raise Unavailable(f"no CUDA device ({str(e).strip()})") from None
     ctx = drv.Device(0).retain_primary_context()     # the context torch uses too
-    atexit.register(lambda: _current.__dict__.pop("context", None))     # the exiting thread's push
+    ctx.push()
+    atexit.register(_pop, ctx)
+    _current.context = ctx
     return drv, ctx
 
 
-# A context is current per thread: torch runs backward passes in autograd's own threads, and a
-# caller may launch from any thread, so each thread pushes the primary context once (onto
-# pycuda's stack too: pycuda allocates only under a context it pushed itself).
+def _pop(ctx):
+    try:
+        ctx.pop()
+    except Exception:                 # interpreter shutdown: the context may already be gone
+        pass
+
+
+# A context is current per thread: torch runs backward passes in autograd's own threads (where
+# torch has made the primary context current already), and a caller may launch from any
+# thread, so a thread with no current context pushes the primary context once.
 _current = threading.local()
 
 
 class _PushedInThread:
-    """The primary context pushed in one thread, popped when that thread ends (its thread-local
-    data is released in the thread itself, before pycuda's per-thread cleanup, which aborts
-    the process on a non-empty context stack) or, for the thread that exits Python, at exit."""
+    """The primary context pushed in a thread of the caller's, popped when that thread ends:
+    its thread-local data is released in the thread itself, before pycuda's per-thread
+    cleanup, which aborts the process on a non-empty context stack."""
 
     def __init__(self, ctx):
         ctx.push()
         self.ctx = ctx
 
     def __del__(self):
-        try:
-            self.ctx.pop()
-        except Exception:             # interpreter shutdown: the context may already be gone
-            pass
+        _pop(self.ctx)
 
 
 def driver():
     """pycuda.driver with the primary context of device 0 current in this thread; raises Unavailable."""
     drv, ctx = _driver()
     if getattr(_current, "context", None) is None:
-        _current.context = _PushedInThread(ctx)
+        _current.context = ctx if drv.Context.get_current() is not None else _PushedInThread(ctx)
     return drv
 
 
@@ -231,6 +237,7 @@ class CompiledKernel:
         def go(stream=None):
             fn._set_block_shape(*block)
             fn._launch_kernel(grid, block, arg_buf, shared, stream)
+        go.arguments = args          # arg_buf holds their raw device pointers: they live as long as go
         return go
 
 

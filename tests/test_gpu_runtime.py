@@ -170,6 +170,25 @@ def test_graph_replays_the_captured_launch_sequence():
     np.testing.assert_array_equal(a.get(), np.full(32, 30))
 
 
+def test_a_prepared_call_keeps_its_arguments_alive():
+    """It holds their raw pointers: a buffer freed under it would be written after its free."""
+    import gc
+    import weakref
+    from taskmap import gpu
+    import pycuda.gpuarray as gpuarray
+    a = gpuarray.zeros(32, np.int32)
+    alive = weakref.ref(a)
+    go = gpu.compile(increment).prepared(a)
+    del a
+    gc.collect()
+    go()
+    assert alive() is not None
+    np.testing.assert_array_equal(alive().get(), np.ones(32))
+    del go
+    gc.collect()
+    assert alive() is None
+
+
 def test_time_kernel_reports_device_time():
     from taskmap import gpu
     import pycuda.gpuarray as gpuarray
