@@ -73,12 +73,18 @@ class Builder:
         self.nodes: list[Node] = []
         self.constants: list[Constant] = []
         self._count = 0
+        self._taken: set[str] = set()          # the FX names of inputs (a partition's may be `add_8`)
 
     def fresh(self, base: str) -> str:
-        self._count += 1
-        return f"{base}_{self._count}"
+        while True:
+            self._count += 1
+            name = f"{base}_{self._count}"
+            if name not in self._taken:
+                self._taken.add(name)
+                return name
 
     def input(self, name: str, t: TensorType) -> V:
+        self._taken.add(name)
         self.inputs.append(Value(name, t))
         return V(name, t)
 
@@ -89,6 +95,7 @@ class Builder:
     def stored(self, storage: np.ndarray, name: str | None = None) -> V:
         """A constant holding a storage array as it is (a torch tensor's, from storage_of)."""
         c = Constant.of(name or self.fresh("const"), storage)
+        self._taken.add(c.name)
         self.constants.append(c)
         return V(c.name, c.type)
 

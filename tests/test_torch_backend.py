@@ -202,6 +202,21 @@ def test_nn_module_matches_eager(name):
     check(*run_strict(_seeded(make), r(*shape)))
 
 
+def test_graph_input_names_never_collide_with_the_names_of_new_values():
+    """A partition's inputs are named after the parent graph's nodes (`add_1`, ...)."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from taskmap.frontends.torch_graph import to_graph
+    from taskmap.spec.graph.reference import run_reference
+
+    def fn(add_1, mul_2):
+        return (add_1 + mul_2) * mul_2
+    args = (r(2, 3), r(2, 3))
+    graph, _ = to_graph(make_fx(fn)(*args), args)
+    (got,) = run_reference(graph, *[a.numpy() for a in args])
+    torch.testing.assert_close(torch.from_numpy(got), fn(*args))
+
+
 def test_unsupported_ops_break_the_graph_with_one_warning_naming_each():
     def fn(x):
         return torch.relu(torch.cumsum(x, 0)) + torch.sort(x).values.sum() * 2
