@@ -206,11 +206,14 @@ def test_graph_input_names_never_collide_with_the_names_of_new_values():
     """A partition's inputs are named after the parent graph's nodes (`add_1`, ...)."""
     from taskmap.frontends.torch_graph import to_graph
     from taskmap.spec.graph.reference import run_reference
+    args = (r(2, 3), r(2, 3))
     g = torch.fx.Graph()
     a, b = g.placeholder("add_1"), g.placeholder("mul_2")
     total = g.call_function(torch.ops.aten.add.Tensor, (a, b))
-    g.output(g.call_function(torch.ops.aten.mul.Tensor, (total, b)))
-    args = (r(2, 3), r(2, 3))
+    product = g.call_function(torch.ops.aten.mul.Tensor, (total, b))
+    g.output(product)
+    for node, value in zip((a, b, total, product), (*args, args[0] + args[1], (args[0] + args[1]) * args[1])):
+        node.meta["val"] = value                # what tracing records
     graph, _ = to_graph(torch.fx.GraphModule(torch.nn.Module(), g), args)
     assert [v.name for v in graph.inputs] == ["add_1", "mul_2"]
     (got,) = run_reference(graph, *[x.numpy() for x in args])
