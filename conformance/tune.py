@@ -29,7 +29,7 @@ def tune_one(op_name: str, types, attrs: dict, level: str, torch, progress=print
     from taskmap.refimpl.schedules import schedule, tune_report
     arch = gpu.runtime.device_limits()["arch"]
     start = time.perf_counter()
-    if compile_ahead(tuning.candidate_sources(op_name, types, attrs, level), arch,
+    if compile_ahead(tuning.candidate_sources(op_name, types, attrs, level, arch), arch,
                      lambda line: progress(f"\r{line}", end="")):
         progress("")
     report = tune_report(op_name, types, attrs, level, measure=tuning.measure, check=tuning.checker(op_name, attrs),

@@ -25,7 +25,7 @@ import numpy as np
 from taskmap.refimpl import empty
 from taskmap.refimpl.schedules import Plan, View, points, run, schedule, template_for, tune_report
 from taskmap.refimpl.schedules.tune import Tuned, small_types
-from taskmap.refimpl.schedules.tune_cache import cached_point
+from taskmap.refimpl.schedules.tune_cache import ARCH, cached_point
 from taskmap.spec.binding import bind
 from taskmap.spec.graph import Graph
 from taskmap.spec.ops import get
@@ -95,12 +95,21 @@ def _mismatch(name: str, got: np.ndarray, want: np.ndarray, t, depth: int) -> st
     return f"{name}{at}: {g[at]} vs the reference {w[at]} (tolerance {tol:g})"
 
 
-def candidate_sources(op_name: str, types, attrs: dict, level: str) -> set[str]:
-    """The CUDA sources of every kernel a search at `level` runs: each candidate point's plan of
-    the problem and of its small check problem (what to compile ahead)."""
+def candidate_sources(op_name: str, types, attrs: dict, level: str, arch: str = ARCH) -> set[str]:
+    """The CUDA sources of every kernel a search at `level` on `arch` runs: each candidate point's
+    plan of the problem and of its small check problem (what to compile ahead). A point that
+    cannot schedule this problem (a wgmma point on a K that is no multiple of 8) has none:
+    tune_report rejects it with its reason."""
     template = template_for(op_name, types, attrs)
-    return {emit_kernel(k).source for p in points(template, level)
-            for ts in (types, small_types(op_name, types, attrs)) for k in schedule(op_name, ts, attrs, p).kernels}
+    sources = set()
+    for p in points(template, level, arch):
+        for ts in (types, small_types(op_name, types, attrs)):
+            try:
+                kernels = schedule(op_name, ts, attrs, p).kernels
+            except ValueError:
+                continue
+            sources.update(emit_kernel(k).source for k in kernels)
+    return sources
 
 
 def tune_graph(graph: Graph, level: str = "default", progress: Callable[[str], None] | None = None) -> list[Tuned]:
@@ -115,6 +124,7 @@ def tune_graph(graph: Graph, level: str = "default", progress: Callable[[str], N
         problems.setdefault((n.op, tuple(ins), repr(sorted(n.attributes.items()))), (n.op, ins, n.attributes))
     misses = [(op, ins, attrs) for op, ins, attrs in problems.values()
               if cached_point(op, ins, attrs, template_for(op, ins, attrs), arch) is None]
-    compile_ahead(set().union(*(candidate_sources(op, ins, attrs, level) for op, ins, attrs in misses)), arch, progress)
+    compile_ahead(set().union(*(candidate_sources(op, ins, attrs, level, arch) for op, ins, attrs in misses)),
+                  arch, progress)
     return [tune_report(op, ins, attrs, level, measure=measure, check=checker(op, attrs), arch=arch,
                         progress=progress) for op, ins, attrs in problems.values()]

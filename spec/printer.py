@@ -25,7 +25,7 @@ def expr_str(e, prec: int = 0) -> str:
         case ir.Binary(op=op, a=a, b=b) if op in ("min", "max"):
             return f"{op}({expr_str(a)}, {expr_str(b)})"
         case ir.Binary(op=op, a=a, b=b):
-            p = _PREC[op]
+            p = _PREC.get(op, 0)             # an op the verifier rejects still prints (in its error window)
             s = f"{expr_str(a, p)} {op} {expr_str(b, p + 1)}"
             return f"({s})" if p < prec else s
         case ir.Select(cond=c, a=a, b=b):

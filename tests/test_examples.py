@@ -45,7 +45,7 @@ PRINTED = {  # kernel -> lines its printed IR must contain (stripped, without th
                           "trans=True)",
                           "mma_sync.m16n8k16(fa[mt], fb[nt / 2, nt % 2], acc[mt, nt])"],
     matmul_tc.matmul_tc_bf16: ["shared bf16 sa[3, 64, 32] swizzle(2, 3, 3)"],
-    matmul_wgmma.matmul_wgmma: ["shared f16 sa[4, 128, 64] swizzle(3, 3, 3)", "tma_load(sa[s], a[m0, 64 * s], full[s])",
+    matmul_wgmma.matmul_wgmma: ["shared f16 sa[4, 128, 64] swizzle(3, 3, 3)", "tma_load(sa[s], a[a0, 64 * s], full[s])",
                                 "mbarrier_wait(full[s], j / 4 % 2)", "wgmma_wait_group(1)",
                                 "wgmma.m64n128k16(acc, wgmma_desc(sa[s, 64 * wg, 16 * kk], sbo=1024, swizzle=128, "
                                 "lbo=16), wgmma_desc(sb[s, 0, 16 * kk], sbo=1024, swizzle=128, lbo=16))"],

@@ -27,6 +27,7 @@ from taskmap.lang import bf16, f16, f32, i32
 from taskmap.refimpl.schedules import SM90, Plan, Resources, Tensor, View, evaluate, fits, run, schedule
 from taskmap.refimpl.schedules import TEMPLATES, template_for
 from taskmap.refimpl.schedules.generic import INJECTIVE_TEMPLATE
+from taskmap.refimpl.schedules.matmul import WgmmaPoint
 from taskmap.refimpl.schedules.plan import Launch
 from taskmap.refimpl.traps import KernelTrap
 from taskmap.spec import dtypes as dt
@@ -142,7 +143,8 @@ def _example(name, t, k):
 
 SPACE_CASES = {               # one small, odd shape per template: (operator, types, attributes)
     "row_reduce": _example("sum", f32, 1), "row_norm": _example("layer_norm", f32, 0),
-    "matmul_simt": _example("gemm", f32, 1), "matmul_tc": _example("matmul", f16, 2),
+    "matmul_simt": _example("gemm", f32, 1),
+    "matmul_tc": ("matmul", [f16[2, 3, 24], f16[24, 5]], {}),      # K a multiple of 8: wgmma points too
     "injective": _example("add", f32, 4), "window_pool": _example("avg_pool2d", f32, 3),
     "window_conv": _example("conv2d", f32, 2), "conv2d_implicit_simt": LARGER[0], "conv2d_implicit_tc": LARGER[2],
     "attention_tc": _example("attention", f16, 3), "attention_simt": _example("attention", f32, 2),
@@ -188,6 +190,50 @@ def test_a_point_outside_the_space_is_rejected():
         schedule("matmul", [f32[4, 5], f32[5, 3]], point=SimtPoint(lanes=(4, 4)))
 
 
+# ---------------------------------------------------------------- Hopper (wgmma) points
+
+WGMMA_CASES = [         # K multiples of 8 (TMA rows), other sizes odd; B N-major (transposed first) or not
+    ("matmul", [f16[100, 40], f16[40, 72]], {}),
+    ("matmul", [f16[2, 70, 24], f16[2, 24, 9]], {}),
+    ("matmul", [bf16[2, 70, 24], bf16[24, 9]], {}),                  # one B for both batches
+    ("gemm", [f16[50, 16], f16[30, 16], f16[30]], {"trans_b": 1, "alpha": 0.5, "beta": 2.0}),
+    ("batch_matmul", [bf16[3, 20, 8], bf16[3, 8, 17]], {}),
+]
+
+
+@pytest.mark.parametrize("name,types,attrs", WGMMA_CASES, ids=lambda v: getattr(v, "short", None))
+@pytest.mark.parametrize("point", [WgmmaPoint(64, 1, 3), WgmmaPoint()], ids=str)
+def test_wgmma_points_match_reference(name, types, attrs, point):
+    check_operator(name, types, attrs, point)
+
+
+def test_wgmma_plans_transpose_an_n_major_b_first():
+    plan = schedule("matmul", [f16[100, 40], f16[40, 72]], {}, WgmmaPoint())
+    assert [k.name for k in plan.kernels] == ["transpose_b", "matmul_wgmma_f16_128x128x4_f16"]
+    assert [(t.name, t.shape) for t in plan.temps] == [("b_t", (72, 40))]
+    given = schedule("gemm", [f16[50, 16], f16[30, 16]], {"trans_b": 1}, WgmmaPoint())
+    assert [k.name for k in given.kernels] == ["matmul_wgmma_f16_128x128x4_f16"] and not given.temps
+
+
+@pytest.mark.parametrize("types,attrs,why", [
+    ([f16[4, 5], f16[5, 3]], {}, "K=5"),
+    ([f16[16, 4], f16[16, 3]], {"trans_a": 1}, "trans_a=True"),
+    ([f16[2, 3, 4, 8], f16[1, 3, 8, 5]], {}, r"b batch \(1, 3\) of \(2, 3\)"),
+])
+def test_a_wgmma_point_says_what_it_cannot_do(types, attrs, why):
+    with pytest.raises(ValueError, match=f"matmul_wgmma point .*needs A K-major.*{why}.*use a TcPoint"):
+        schedule("gemm" if attrs else "matmul", types, attrs, WgmmaPoint())
+
+
+def test_every_tuning_level_weighs_mma_sync_against_wgmma():
+    from taskmap.refimpl.schedules.matmul import TcPoint
+    from taskmap.refimpl.schedules.tune import LEVELS, points
+    template = template_for("matmul", [f16[64, 64], f16[64, 64]])
+    for level in LEVELS:
+        kinds = {type(p) for p in points(template, level)}
+        assert kinds == {TcPoint, WgmmaPoint}, level
+
+
 # ---------------------------------------------------------------- nvcc
 
 def _default_kernels():
@@ -203,6 +249,8 @@ def _default_kernels():
                                ("top_k", [i32[2, 77, 2]], {"k": 10, "axis": 1, "largest": 0}),
                                ("top_k", [f32[2, 1500]], {"k": 3})):
         kernels += schedule(name, types, attrs).kernels
+    for name, types, attrs in WGMMA_CASES:
+        kernels += schedule(name, types, attrs, WgmmaPoint()).kernels
     return kernels
 
 

@@ -77,6 +77,16 @@ def test_kernel_decorator_verifies_at_decoration_time():
             a[threadIdx.x] = 0.0
 
 
+def test_an_unknown_binary_operator_is_reported_with_its_window():
+    """Built in Python (the DSL cannot spell it): the window prints the operator it rejects."""
+    @kernel(block=32)
+    def k(a: i32[32]):
+        a[threadIdx.x] = threadIdx.x + 1
+    broken = ir.rewrite(k, lambda n: ir.Binary("//", n.a, n.b) if isinstance(n, ir.Binary) and n.op == "+" else n)
+    error = rejected(broken, "unknown operation")
+    assert "binary operator '//'" in str(error) and "threadIdx.x // 1" in str(error)
+
+
 def test_every_phrase_is_documented_in_spec_and_exercised():
     spec = (ROOT / "spec" / "SPEC.md").read_text()
     table = spec[spec.index("9.1 **Error phrases**"):spec.index("9.2 **Scopes.**")]

@@ -1,22 +1,24 @@
 """Matmul, batched matmul and gemm: the problem (`Gemm`), its plan, and the two templates.
 
 A plan is one main kernel — SIMT (f32, `matmul_simt`) or tensor-core (f16/bf16 in, f32
-accumulation, `matmul_tc`) — writing `alpha · A·B` straight into the output; with split-K
+accumulation: `mma_sync` in `matmul_tc`, or Hopper's TMA + wgmma in `matmul_wgmma`) — writing `alpha · A·B` straight into the output; with split-K
 or a C operand (gemm's `beta · C`) the main kernel writes f32 partial products to a
 temporary instead and an injective epilogue kernel sums the splits in a fixed order, scales,
 adds `beta · C` (broadcast as ONNX Gemm allows) and rounds to the output dtype once.
 Batch operands that broadcast other than all-or-nothing are first expanded by an injective
-kernel.
+kernel. The tensor-core template's space holds points of both tensor-core kernels; wgmma
+reads B K-major, so an N-major B is first transposed by an injective kernel (about 5% of a
+4096³ product's time), and it needs K-major A rows of 16 bytes (K a multiple of 8).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from taskmap.spec import dtypes as dt
 from taskmap.spec import ir
 
-from . import matmul_simt, matmul_tc
+from . import matmul_simt, matmul_tc, matmul_wgmma
 from .injective import injective_kernel
 from .plan import Launch, Plan, Tensor, View
 from .space import Resources, product, register_estimate
@@ -222,9 +224,73 @@ def tc_plan(g: Gemm, p: TcPoint, names=("a", "b", "c", "y")) -> Plan:
     return plan_gemm(g, make, p.split_k, names)
 
 
+@dataclass(frozen=True)
+class WgmmaPoint:
+    """A point of the Hopper kernel (matmul_wgmma): a (64·warpgroups) × bn tile, `stages` TMA stages."""
+    bn: int = 128
+    warpgroups: int = 2
+    stages: int = 4
+    arch = "sm_90"                  # the only arch with wgmma (the tuner tries these points there alone)
+
+
+def wgmma_resources(p: WgmmaPoint) -> Resources | None:
+    try:
+        matmul_wgmma.check_shape(dt.float16, p.bn, p.stages)
+    except ValueError:
+        return None
+    return Resources(128 * p.warpgroups, matmul_wgmma.shared_bytes(dt.float16, p.bn, p.warpgroups, p.stages),
+                     register_estimate(p.bn // 2))
+
+
+def wgmma_plan(g: Gemm, p: WgmmaPoint, names=("a", "b", "c", "y")) -> Plan:
+    """The wgmma plan of `g`: B transposed to [N, K] first unless given so (trans_b)."""
+    if g.trans_a or g.K % 8 or (not g.trans_b and _batch_count(g.b_batch, g.batch) is None):
+        raise ValueError(f"matmul_wgmma point {p}: needs A K-major (no trans_a) with K a multiple of 8 "
+                         f"(16-byte rows for TMA) and B's batch 1 or the whole batch, got trans_a={g.trans_a}, "
+                         f"K={g.K}, b batch {g.b_batch} of {g.batch}; use a TcPoint")
+
+    def make(batch, batch_a, batch_b, splits, alpha, out):
+        return matmul_wgmma.make_kernel(g.dtype, p.bn, p.warpgroups, p.stages, out=out, batch=batch,
+                                        batch_a=batch_a, batch_b=batch_b, alpha=alpha)
+    plan = plan_gemm(replace(g, trans_b=True) if not g.trans_b else g, make, 1, names)
+    return plan if g.trans_b else _with_b_transposed(plan, g, names[1])
+
+
+def _with_b_transposed(plan: Plan, g: Gemm, b_name: str) -> Plan:
+    """`plan` (made for a [*, N, K] B named b_name) reading instead the given [*, K, N] B through
+    a temporary it transposes first: b_t[z·N + n, k] = b[z·K + k, n]."""
+    rows = _batch_count(g.b_batch, g.batch)
+    given = Tensor(b_name, g.b_given or g.b_shape, g.dtype)
+    t = Tensor(f"{b_name}_t", (rows * g.N, g.K), g.dtype)
+    src, dst = _global("b", (rows * g.K, g.N), g.dtype), _global("b_t", t.shape, g.dtype)
+    r, k = _axes(2)
+    z, n = ir.binary("/", r, g.N), ir.binary("%", r, g.N)
+    body = ir.Load(src, (ir.binary("+", ir.binary("*", z, g.K), k), n))
+    transpose = Launch(injective_kernel(f"transpose_{b_name}", dst, (r, k), body),
+                       (View(b_name, (rows * g.K, g.N)), t.name))
+    launches = tuple(_retarget(x, b_name, t.name) for x in plan.launches)
+    inputs = tuple(given if x.name == b_name else x for x in plan.inputs)
+    return replace(plan, inputs=inputs, temps=(t,) + plan.temps, launches=(transpose,) + launches)
+
+
+def _retarget(launch: Launch, old: str, new: str) -> Launch:
+    """`launch` reading buffer `new` where it read a view of `old` (the same shape)."""
+    args = tuple(View(new, a.shape) if isinstance(a, View) and a.name == old else a for a in launch.args)
+    return replace(launch, args=args)
+
+
+def tensor_core_plan(g: Gemm, p, names=("a", "b", "c", "y")) -> Plan:
+    return wgmma_plan(g, p, names) if isinstance(p, WgmmaPoint) else tc_plan(g, p, names)
+
+
+def tensor_core_resources(p) -> Resources | None:
+    return wgmma_resources(p) if isinstance(p, WgmmaPoint) else tc_resources(p)
+
+
 TC_CANDIDATES = tuple(product(TcPoint, tile=((64, 64, 32), (128, 128, 32), (128, 128, 64), (128, 256, 32),
                                              (256, 128, 32), (128, 64, 32), (64, 128, 64)),
                               warps=((2, 2), (2, 4), (4, 2)), stages=(2, 3, 4), split_k=(1, 4)))
+WGMMA_CANDIDATES = tuple(product(WgmmaPoint, bn=(64, 128, 256), warpgroups=(1, 2), stages=(3, 4)))
 
 
 # ---------------------------------------------------------------- the operators
@@ -251,6 +317,6 @@ SIMT_TEMPLATE = Template("matmul_simt", MATMUL_OPS, lambda types, attrs: not typ
                          types[0].dtype == dt.float32, SIMT_CANDIDATES, SimtPoint(), simt_resources,
                          lambda op, types, attrs, point: simt_plan(problem(op, types, attrs), point))
 TC_TEMPLATE = Template("matmul_tc", MATMUL_OPS, lambda types, attrs: types[0].dtype in (dt.float16, dt.bfloat16),
-                       TC_CANDIDATES, TcPoint(), tc_resources,
-                       lambda op, types, attrs, point: tc_plan(problem(op, types, attrs), point))
+                       TC_CANDIDATES + WGMMA_CANDIDATES, TcPoint(), tensor_core_resources,
+                       lambda op, types, attrs, point: tensor_core_plan(problem(op, types, attrs), point))
 TEMPLATES: tuple[Template, ...] = (SIMT_TEMPLATE, TC_TEMPLATE)

@@ -39,7 +39,7 @@ from .tune_cache import ARCH, cache_key, lookup_key, store
 LEVELS = ("quick", "default", "full")
 QUICK_POINTS = 6
 DEFAULT_POINTS = 24
-SMALL_DIM = 72            # `small_types` caps each dimension near this (odd remainders kept)
+SMALL_DIM = 72            # `small_types` caps each dimension near this (a multiple of 8: remainders kept)
 
 
 @dataclass(frozen=True)
@@ -56,23 +56,32 @@ class Tuned:
     cached: bool
 
 
-def points(template: Template, level: str = "default") -> tuple:
-    """The points a search at `level` tries, the default first."""
+def points(template: Template, level: str = "default", arch: str = ARCH) -> tuple:
+    """The points a search at `level` on `arch` tries: the default first, then the first point
+    of each other kind of kernel the space holds (mma_sync and wgmma matmuls: every level weighs
+    them against each other), then a sample of the rest. A point whose kind names the one arch
+    it runs on (`WgmmaPoint.arch`: wgmma is sm_90a's alone) is left out elsewhere."""
     if level not in LEVELS:
         raise ValueError(f"unknown tuning level {level!r}; expected one of {', '.join(LEVELS)}")
-    others = [p for p in template.space if p != template.default]
+    space = [p for p in template.space if getattr(p, "arch", arch) == arch]
+    kinds = {type(template.default): template.default}
+    for p in space:
+        kinds.setdefault(type(p), p)
+    first = tuple(kinds.values())
+    others = [p for p in space if p not in first]
     order = list(range(len(others)))
     random.Random(template.name).shuffle(order)          # quick within default within full
-    count = {"quick": QUICK_POINTS - 1, "default": DEFAULT_POINTS - 1, "full": len(others)}[level]
-    return (template.default, *(others[i] for i in sorted(order[:count])))
+    count = {"quick": QUICK_POINTS, "default": DEFAULT_POINTS, "full": len(space)}[level] - len(first)
+    return (*first, *(others[i] for i in sorted(order[:max(0, count)])))
 
 
 def small_types(op_name: str, types, attrs: dict | None = None) -> list:
-    """`types` with every dimension above SMALL_DIM replaced by SMALL_DIM + (d % 7), the same
-    d always mapping to the same value so that matching dimensions keep matching; `types`
-    itself when the operator rejects the smaller shapes (an attribute fixes a size)."""
+    """`types` with every dimension above SMALL_DIM replaced by SMALL_DIM + (d % 8), the same
+    d always mapping to the same value so that matching dimensions keep matching, and to one
+    with the same remainders by 2, 4 and 8 (what vector copies and TMA rows depend on);
+    `types` itself when the operator rejects the smaller shapes (an attribute fixes a size)."""
     op = get(op_name)
-    small = [t.dtype[tuple(d if d <= SMALL_DIM else SMALL_DIM + d % 7 for d in t.shape)] for t in types]
+    small = [t.dtype[tuple(d if d <= SMALL_DIM else SMALL_DIM + d % 8 for d in t.shape)] for t in types]
     try:
         op.infer_fn(op.check_types(small), op.attributes(attrs or {}))
     except (ValueError, TypeError, LookupError):
@@ -100,7 +109,7 @@ def tune_report(op_name: str, types, attrs: dict | None = None, level: str = "de
                          "pass measure= (taskmap.gpu.tuning measures on the GPU)")
     small = small_types(op_name, types, attrs)
     times, rejected = {}, {}
-    candidates = points(template, level)
+    candidates = points(template, level, arch)
     for n, point in enumerate(candidates, 1):
         problem = None
         try:
