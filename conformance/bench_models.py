@@ -26,6 +26,7 @@ import numpy as np
 
 from .bench import Row
 
+SDPA = "sdpa"                  # transformers' fused attention: torch at its best (and capturable in a CUDA graph)
 TOLERANCE = 1e-3              # relative Frobenius error of our outputs against ONNX Runtime (CPU)
 
 
@@ -42,8 +43,9 @@ ITEMS = (
     ModelItem("ResNet-50", "resnet50", "resnet50", {}),
     ModelItem("MobileNet-V2", "mobilenet_v2", "mobilenet_v2", {}),
     ModelItem("Inception-V3-style", "inception_v3", None, {}),
-    ModelItem("BERT-base seq 128", "bert_base", "bert", {}, 30522),
-    ModelItem("GPT-2 small seq 128", "gpt2_small", "gpt2_lm", {"use_cache": False}, 50257),
+    ModelItem("BERT-base seq 128", "bert_base", "bert", {"attn_implementation": SDPA}, 30522),
+    ModelItem("GPT-2 small seq 128", "gpt2_small", "gpt2_lm", {"use_cache": False, "attn_implementation": SDPA},
+              50257),
 )
 
 
@@ -96,16 +98,16 @@ def _ort_cuda(model, feeds: dict, torch):
     return lambda: session.run_with_iobinding(binding)
 
 
-def _torch_baselines(item: ModelItem, feeds: dict, torch) -> list[tuple[str, object]]:
-    """(name, zero-argument call) for torch eager, eager in a CUDA graph, reduce-overhead."""
+def _torch_baselines(item: ModelItem, feeds: dict, torch, progress) -> list[tuple[str, object]]:
+    """(name, zero-argument call) for torch eager, eager in a CUDA graph, reduce-overhead; one
+    that cannot be built here is left out with its reason said."""
     from taskmap.frontends import torch_models
     if item.torch_model is None or torch_models.unavailable(item.torch_model):
         return []
     module = torch_models.build(item.torch_model, item.torch_config, seed=0).cuda()
     args = [torch.from_numpy(a).cuda() for a in feeds.values()]
-    out = []
-    with torch.no_grad():
-        out.append(("torch eager", lambda: module(*args)))
+
+    def graphed():
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
@@ -115,11 +117,22 @@ def _torch_baselines(item: ModelItem, feeds: dict, torch) -> list[tuple[str, obj
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             module(*args)
-        out.append(("torch eager, CUDA graph", graph.replay))
-        compiled = torch.compile(module, mode="reduce-overhead")
+        return graph.replay
+
+    def compiled():
+        fn = torch.compile(module, mode="reduce-overhead")
         for _ in range(3):
-            compiled(*args)
-        out.append(("torch.compile reduce-overhead", lambda: compiled(*args)))
+            fn(*args)
+        return lambda: fn(*args)
+
+    out = []
+    with torch.no_grad():
+        for name, make in (("torch eager", lambda: lambda: module(*args)), ("torch eager, CUDA graph", graphed),
+                           ("torch.compile reduce-overhead", compiled)):
+            try:
+                out.append((name, make()))
+            except Exception as e:  # noqa: BLE001 — a missing baseline is reported, never estimated
+                progress(f"{item.label}: {name} baseline left out: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
     return out
 
 
@@ -173,7 +186,7 @@ def models_rows(progress=print) -> list[Row]:
             progress(f"{item.label}: no ONNX Runtime CUDA provider (onnxruntime-gpu): that baseline is left out")
         else:
             baselines.append(("ONNX Runtime CUDA EP", ort_cuda))
-        baselines += _torch_baselines(item, feeds, torch)
+        baselines += _torch_baselines(item, feeds, torch, progress)
         size = " ".join(f"{n}{list(a.shape)}" for n, a in feeds.items())
         for name, run in baselines:
             with torch.no_grad():
@@ -184,7 +197,12 @@ def models_rows(progress=print) -> list[Row]:
                      + (f"; WRONG RESULT: {problem}" if problem else ""))
         if not baselines:
             progress(f"{item.label}: ours {ours:.1f} us; no baseline available here, no row")
-        via_torch = _taskmap_torch_row(item, feeds, baselines, torch, gpu)
+        try:
+            via_torch = _taskmap_torch_row(item, feeds, baselines, torch, gpu)
+        except Exception as e:  # noqa: BLE001 — our torch path failing is reported in its row's place
+            via_torch = None
+            progress(f"{item.label}: torch.compile(backend='taskmap') FAILED: {type(e).__name__}: "
+                     f"{str(e).splitlines()[0][:300]}")
         if via_torch is not None:
             rows.append(via_torch)
             progress(f"{item.label}: torch.compile(backend='taskmap') {via_torch.ours_us:.1f} us, torch.compile "

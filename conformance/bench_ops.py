@@ -32,6 +32,7 @@ class OpItem:
     tolerance: float                # relative Frobenius error allowed against torch
     torch_inputs: Callable | None = None    # (torch, inputs) -> the baseline's inputs, made before timing
     compiled_row: bool = True               # also time torch.compile of torch_fn (False: it calls the same library)
+    point: object = None                    # the schedule's point (None: its template's default)
 
 
 def _matmul_flops(shapes, _):
@@ -109,12 +110,29 @@ def conv_geomean(rows) -> float | None:
     return math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None
 
 
+def wgmma_items() -> list[OpItem]:
+    """The Hopper matmul (refimpl.schedules.matmul's WgmmaPoint, sm_90 only) on row-major B (the
+    plan transposes B first) and on B given [N, K] (gemm trans_b: cuBLAS's TN layout, no transpose)."""
+    from taskmap.refimpl.schedules.matmul import WgmmaPoint
+    items = []
+    for dtype, tol in (("f16", 2e-3), ("bf16", 1e-2)):
+        for n in (4096, 8192):
+            items.append(OpItem(f"matmul {dtype} wgmma", "matmul", ((n, n), (n, n)), dtype, {}, "torch.mm (cuBLAS)",
+                                lambda torch, a, b: torch.mm(a, b), _matmul_flops, "TFLOP/s", tol,
+                                compiled_row=False, point=WgmmaPoint()))
+            items.append(OpItem(f"gemm trans_b {dtype} wgmma", "gemm", ((n, n), (n, n)), dtype, {"trans_b": 1},
+                                "torch.mm(a, b.t()) (cuBLAS)", lambda torch, a, b: torch.mm(a, b.t()), _matmul_flops,
+                                "TFLOP/s", tol, compiled_row=False, point=WgmmaPoint()))
+    return items
+
+
 def bench_items() -> list[OpItem]:
     items = []
     for dtype, tol in (("f32", 1e-5), ("f16", 2e-3), ("bf16", 1e-2)):
         for n in ((4096,) if dtype != "f16" else (4096, 8192)):
             items.append(OpItem(f"matmul {dtype}", "matmul", ((n, n), (n, n)), dtype, {}, "torch.mm (cuBLAS)",
                                 lambda torch, a, b: torch.mm(a, b), _matmul_flops, "TFLOP/s", tol))
+    items += wgmma_items()
     for dtype, tol in (("f32", 1e-5), ("f16", 2e-3)):
         for rows, cols in ((16384, 4096), (2048, 32768)):
             shape = (rows, cols)
@@ -186,7 +204,7 @@ def measure(item: OpItem, torch, gpu) -> tuple[Row, Callable[[], None], list, in
     gen = torch.Generator(device="cuda").manual_seed(0)
     inputs = [torch.randn(s, device="cuda", generator=gen).to(torch_dtype(torch, t)) for s in item.shapes]
     output = torch.empty(out_type.shape, dtype=torch_dtype(torch, out_type.dtype), device="cuda")
-    plan = schedule(item.op, types, item.attrs)
+    plan = schedule(item.op, types, item.attrs, item.point)
     params = plan.inputs + plan.outputs
     go = prepare_plan(plan, {p.name: a for p, a in zip(params, [*inputs, output])}, torch, gpu)
     go()

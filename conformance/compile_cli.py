@@ -1,7 +1,8 @@
 """`taskmap compile MODEL [--backend interp|cuda] [--run] [--profile] [--dims N=2] [--graph] [--save FILE]`.
 
 MODEL is an .onnx file or the name of a built-in model builder (frontends.onnx_models.REDUCED:
-mlp, cnn, transformer_encoder, ...). Prints the fusion groups (steps) with their kernels and the
+mlp, cnn, transformer_encoder, ...; FULL: resnet50, bert_base, gpt2_small, and with --full
+mobilenet_v2, inception_v3 at full size). Prints the fusion groups (steps) with their kernels and the
 memory plan; --graph also prints the graph after the pipeline; --run runs the program on seeded
 random inputs and, where onnxruntime is installed, prints the largest difference from it;
 --profile (cuda) prints each launch's GPU time (CUDA events around each launch, launches one by
@@ -20,6 +21,8 @@ def add_parser(sub) -> None:
     c = sub.add_parser("compile", help="compile an ONNX model (or a built-in one) and print its kernels",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("model", metavar="MODEL", help="an .onnx file, or a built-in model: mlp, cnn, transformer_encoder, ...")
+    c.add_argument("--full", action="store_true",
+                   help="the full-size built-in model of that name (mobilenet_v2, inception_v3: reduced by default)")
     c.add_argument("--backend", choices=("interp", "cuda"), default="interp", help="where the program runs (interp)")
     c.add_argument("--run", dest="execute", action="store_true", help="run it on random inputs (and compare with onnxruntime)")
     c.add_argument("--profile", action="store_true", help="cuda: time every kernel on the GPU (and the CUDA-graph replay)")
@@ -46,12 +49,17 @@ def _dims(text: str) -> dict[str, int]:
     return out
 
 
-def _model(name: str):
+def _model(name: str, full: bool = False):
+    """The ONNX model MODEL names: a reduced built-in, a full-size one (FULL: resnet50, bert_base,
+    ...; --full for a name both have), or an .onnx path."""
     from taskmap.frontends import onnx_models
+    if name in onnx_models.FULL and (full or name not in onnx_models.REDUCED):
+        return onnx_models.FULL[name]()
     if name in onnx_models.REDUCED:
         return onnx_models.REDUCED[name]()
     if not name.endswith(".onnx"):
-        raise ValueError(f"{name}: not an .onnx file nor a built-in model ({', '.join(onnx_models.REDUCED)})")
+        raise ValueError(f"{name}: not an .onnx file nor a built-in model (reduced: {', '.join(onnx_models.REDUCED)}; "
+                         f"full size: {', '.join(onnx_models.FULL)})")
     return name
 
 
@@ -75,7 +83,7 @@ def run(args) -> int:
         return 2
     try:
         from taskmap.frontends.compiler import compile as compile_model
-        model = _model(args.model)
+        model = _model(args.model, args.full)
         prog = compile_model(model, backend=args.backend, fusion=args.fusion, tune=args.tune, dims=_dims(args.dims),
                              progress=lambda line: print(line, file=sys.stderr, flush=True))
     except (TaskmapError, ValueError) as e:

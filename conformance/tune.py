@@ -33,12 +33,12 @@ def tune_one(op_name: str, types, attrs: dict, level: str, torch, progress=print
                      lambda line: progress(f"\r{line}", end="")):
         progress("")
     report = tune_report(op_name, types, attrs, level, measure=tuning.measure, check=tuning.checker(op_name, attrs),
-                         arch=arch)
+                         arch=arch, progress=lambda line: progress(f"  {line}"))
     result = {"point": report.point, "cached": report.cached, "tried": report.tried,
               "rejected": len(report.rejected), "tune_s": time.perf_counter() - start,
               "tuned_us": tuning.measure(schedule(op_name, types, attrs, report.point)) * 1e6,
               "default_us": tuning.measure(schedule(op_name, types, attrs)) * 1e6}
-    baseline = next((i for i in bench_ops.bench_items() if i.op == op_name), None)
+    baseline = next((i for i in bench_ops.bench_items() if i.op == op_name and i.attrs == attrs), None)
     if baseline is not None:
         gen = torch.Generator(device="cuda").manual_seed(0)
         inputs = [torch.randn(t.shape, device="cuda", generator=gen).to(bench_ops.torch_dtype(torch, t.dtype))

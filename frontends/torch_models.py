@@ -48,8 +48,9 @@ def _torchvision(fn: str, config: dict):
 
 def _transformers(model_class: str, config_class: str, config: dict):
     import transformers
-    # eager attention: plain MatMul / Softmax in the export rather than a fused SDPA call
-    cfg = getattr(transformers, config_class)(attn_implementation="eager", **config)
+    # eager attention unless the config says otherwise: plain MatMul / Softmax in the export rather
+    # than a fused SDPA call (the benchmarks' torch baselines ask for "sdpa", torch's fastest)
+    cfg = getattr(transformers, config_class)(**{"attn_implementation": "eager", **config})
     return getattr(transformers, model_class)(cfg)
 
 

@@ -75,7 +75,7 @@ def test_every_ops_bench_item_has_a_plan_and_a_checked_type():
         t = dt.by_name(item.dtype)
         types = [t[s] for s in item.shapes]
         get(item.op).infer(types, **item.attrs)
-        assert schedule(item.op, types, item.attrs).launches, item.label
+        assert schedule(item.op, types, item.attrs, item.point).launches, item.label
 
 
 def test_models_suite_is_left_out_with_its_reason_never_estimated(tmp_path, monkeypatch, capsys):

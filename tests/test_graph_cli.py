@@ -43,3 +43,12 @@ def test_profile_needs_cuda_and_save_writes_a_loadable_program(capsys, tmp_path)
     assert f"saved to {path}" in capsys.readouterr().out
     import taskmap
     assert taskmap.load(path).kernels
+
+
+def test_built_in_names_pick_the_reduced_model_unless_full_is_asked_for():
+    from taskmap.conformance.compile_cli import _model
+    assert _model("mobilenet_v2").graph.name == _model("mobilenet_v2", full=True).graph.name
+    reduced, full = (sum(len(t.raw_data) or len(t.float_data) for t in m.graph.initializer)
+                     for m in (_model("mobilenet_v2"), _model("mobilenet_v2", full=True)))
+    assert full > 10 * reduced
+    assert _model("resnet50").graph.input[0].type.tensor_type.shape.dim[2].dim_value == 224

@@ -290,7 +290,10 @@ def tensor_core_resources(p) -> Resources | None:
 TC_CANDIDATES = tuple(product(TcPoint, tile=((64, 64, 32), (128, 128, 32), (128, 128, 64), (128, 256, 32),
                                              (256, 128, 32), (128, 64, 32), (64, 128, 64)),
                               warps=((2, 2), (2, 4), (4, 2)), stages=(2, 3, 4), split_k=(1, 4)))
-WGMMA_CANDIDATES = tuple(product(WgmmaPoint, bn=(64, 128, 256), warpgroups=(1, 2), stages=(3, 4)))
+# the tuner weighs each kind's first point against the others at every level: WgmmaPoint() (the
+# 128 x 128 tile of examples/matmul_wgmma, the measured best) goes first
+WGMMA_CANDIDATES = (WgmmaPoint(),) + tuple(p for p in product(WgmmaPoint, bn=(64, 128, 256), warpgroups=(1, 2),
+                                                              stages=(3, 4)) if p != WgmmaPoint())
 
 
 # ---------------------------------------------------------------- the operators
