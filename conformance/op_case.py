@@ -17,7 +17,7 @@ import numpy as np
 from taskmap.spec import dtypes as dt
 from taskmap.spec.lang import TensorType
 from taskmap.spec.ops import OpError, get
-from taskmap.spec.ops.registry import TOLERANCE, Operator
+from taskmap.spec.ops.registry import TOLERANCE, Operator, reduction_atol
 
 from . import arrays
 from .backends import BACKENDS
@@ -123,7 +123,7 @@ class OpCase(Case):
 
     def _compare(self, plan, inputs, outputs, want, seconds: float) -> Outcome:
         problems, max_abs, max_rel = [], 0.0, 0.0
-        depth = max(1, math.prod(self.inputs[0].shape) // max(1, math.prod(np.shape(want[0]))))
+        depth = self.op.task(self.types, **self.attrs).reduction_depth
         for t, got, w in zip(plan.outputs, outputs, want, strict=True):
             got = np.asarray(got)
             if np.shape(w) != got.shape:
@@ -142,8 +142,9 @@ class OpCase(Case):
     def tolerance_for(self, t: dt.DType, depth: int) -> Tolerance:
         if t in (self.tolerance or {}):
             return self.tolerance[t]
-        base = DEFAULT_TOLERANCE.get(t, 0.0)
-        return Tolerance(base, base * math.sqrt(depth))
+        if t not in DEFAULT_TOLERANCE:
+            return Tolerance(0.0, 0.0)
+        return Tolerance(DEFAULT_TOLERANCE[t], reduction_atol(t, depth))
 
     def _what(self, plan) -> str:
         shapes = " ".join(f"{i.dtype.short}{list(i.shape)}" for i in self.inputs)

@@ -8,7 +8,7 @@ max-autotune).
 `measure(plan)` times the plan's launches (prepared ahead) on zeroed device buffers of its own
 with CUDA events; `checker(op, attrs)` runs a plan of the small problem (every dimension capped,
 tune.small_types) with NumPy inputs through gpu.launch and compares it with the operator's NumPy
-reference at SPEC §11.3's tolerances (atol scaled by the square root of the reduction depth), so
+reference at SPEC §11.3's tolerances (registry.reduction_atol), so
 a point that computes something else never wins. `tune_graph` tunes each distinct (operator,
 input types, attributes) of the graph's anchors (injective nodes keep the default point: fusion
 rewrites their kernels anyway) whose template has a choice to make, compiling every candidate
@@ -29,7 +29,7 @@ from taskmap.refimpl.schedules.tune_cache import ARCH, cached_point
 from taskmap.spec.binding import bind
 from taskmap.spec.graph import Graph
 from taskmap.spec.ops import get
-from taskmap.spec.ops.registry import TOLERANCE, to_storage, values_of
+from taskmap.spec.ops.registry import TOLERANCE, reduction_atol, to_storage, values_of
 
 from .build import compile_ahead
 from .emit import emit_kernel
@@ -71,7 +71,7 @@ def checker(op_name: str, attrs: dict) -> Callable[[Plan], str | None]:
         inputs = op.sample(np.random.default_rng(0), types, **attrs)
         outputs = [np.array(empty(t.shape, t.dtype)) for t in plan.outputs]      # garbage: unwritten shows
         run(plan, *inputs, *outputs, launch=launch)
-        depth = max(1, math.prod(types[0].shape) // max(1, math.prod(plan.outputs[0].shape)))
+        depth = op.task(types, **attrs).reduction_depth
         for t, got, want in zip(plan.outputs, outputs, op.reference(*inputs, **attrs)):
             problem = _mismatch(t.name, got, want, t.dtype, depth)
             if problem:
@@ -88,7 +88,7 @@ def _mismatch(name: str, got: np.ndarray, want: np.ndarray, t, depth: int) -> st
     g, w = values_of(got, t), values_of(want, t)
     tol = TOLERANCE[t]
     with np.errstate(invalid="ignore"):
-        ok = (np.isnan(g) & np.isnan(w)) | (g == w) | (np.abs(g - w) <= tol * math.sqrt(depth) + tol * np.abs(w))
+        ok = (np.isnan(g) & np.isnan(w)) | (g == w) | (np.abs(g - w) <= reduction_atol(t, depth) + tol * np.abs(w))
     if ok.all():
         return None
     at = tuple(int(i) for i in np.argwhere(~ok)[0])

@@ -243,3 +243,17 @@ def test_operators_doc_is_current():
 def test_unknown_operator_suggests_a_close_name():
     with pytest.raises(OpError, match="unknown operator 'sigmod'; did you mean 'sigmoid'"):
         get("sigmod")
+
+
+@pytest.mark.parametrize("name, shapes, attrs, depth", [
+    ("conv2d", ([1, 8, 9, 9], [16, 4, 3, 3]), {"group": 2}, 4 * 3 * 3),     # C/group * KH * KW
+    ("matmul", ([3, 24], [24, 5]), {}, 24),
+    ("gemm", ([24, 3], [24, 5]), {"trans_a": 1}, 24),
+    ("layer_norm", ([3, 70], [70], [70]), {}, 70),
+    ("softmax", ([3, 70],), {}, 70),
+    ("add", ([3, 70], [70]), {}, 1),
+])
+def test_reduction_depth_counts_the_terms_one_output_combines(name, shapes, attrs, depth):
+    """What tolerances scale by (the tuner's check, op cases, the schedule tests), read from the
+    compute definition rather than guessed from input and output sizes."""
+    assert get(name).task([dt.float32[tuple(s)] for s in shapes], **attrs).reduction_depth == depth

@@ -17,7 +17,6 @@ intermediate can move by an ulp); integers and bool exact.
 """
 from __future__ import annotations
 
-import math
 import zlib
 
 import numpy as np
@@ -33,7 +32,7 @@ from taskmap.refimpl.traps import KernelTrap
 from taskmap.spec import dtypes as dt
 from taskmap.spec.errors import LaunchError
 from taskmap.spec.ops import OPERATORS, get
-from taskmap.spec.ops.registry import TensorType, values_of
+from taskmap.spec.ops.registry import TensorType, reduction_atol, values_of
 
 from tests.test_cuda_compile import assert_compile_for_sm90, cc
 
@@ -59,18 +58,6 @@ SLOW = [pytest.param(*c.values, id=c.id, marks=pytest.mark.slow) for c in _cases
         if c.id not in {f.id for f in FAST}]
 
 
-def reduction_depth(name: str, types, attrs: dict, want) -> int:
-    """How many terms each output element sums (what f32 rounding grows with): a convolution's
-    C/group * KH * KW, a matmul's K, else the input elements per output element."""
-    if name == "conv2d":
-        return math.prod(types[1].shape[1:])
-    if name in ("matmul", "batch_matmul"):
-        return types[0].shape[-1]
-    if name == "gemm":
-        return types[0].shape[0 if attrs.get("trans_a") else 1]
-    return max(1, math.prod(types[0].shape) // max(1, math.prod(want.shape)))
-
-
 def check_operator(name: str, types, attrs: dict, point=None, launch=None):
     """The plan of `name` at `point` run through `launch` (default: the interpreter, every
     check on) against the operator's NumPy reference."""
@@ -80,7 +67,7 @@ def check_operator(name: str, types, attrs: dict, point=None, launch=None):
     plan = schedule(name, types, attrs, point)
     got = evaluate(plan, *arrays, **({"launch": launch} if launch else {}))
     want = op.reference(*arrays, **attrs)
-    depth = reduction_depth(name, types, attrs, want[0])
+    depth = op.task(types, **attrs).reduction_depth
     for g, w in zip(got, want, strict=True):
         what = f"{name} {[list(t.shape) for t in types]} {attrs} via {[k.name for k in plan.kernels]}"
         assert g.shape == w.shape and g.dtype == w.dtype, f"{what}: {g.dtype}{g.shape} vs {w.dtype}{w.shape}"
@@ -90,7 +77,7 @@ def check_operator(name: str, types, attrs: dict, point=None, launch=None):
             continue
         tol = TOLERANCE[out_t]
         np.testing.assert_allclose(values_of(g, out_t), values_of(w, out_t), rtol=tol,
-                                   atol=tol * math.sqrt(depth), err_msg=what)
+                                   atol=reduction_atol(out_t, depth), err_msg=what)
 
 
 @pytest.mark.parametrize("name,t,k", FAST + SLOW)

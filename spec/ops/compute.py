@@ -35,6 +35,8 @@ executes a Task directly (the second, independent reference of every operator).
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -153,6 +155,13 @@ class Task:
     def is_injective(self) -> bool:
         """No reduction anywhere (Hidet's injective operator); otherwise the task is an anchor."""
         return not any(isinstance(n, Reduce) for c in self.computes for n in ir.walk(c.body))
+
+    @property
+    def reduction_depth(self) -> int:
+        """The most terms one reduction combines (the product of its extents; 1 without any):
+        what rounding error grows with, so what a result's tolerance scales by."""
+        return max((math.prod(n.extents) for c in self.computes for n in ir.walk(c.body) if isinstance(n, Reduce)),
+                   default=1)
 
     def injective(self, name: str) -> bool:
         """Input (or compute) `name` reaches every output without passing through a Reduce."""

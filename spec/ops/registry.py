@@ -22,6 +22,8 @@ once to the inferred output dtype: an independent check of the f32-accumulating 
 """
 from __future__ import annotations
 
+import math
+
 import difflib
 from dataclasses import dataclass, field
 from typing import Callable
@@ -40,6 +42,14 @@ INTS = (dt.int32, dt.int64)
 REQUIRED = object()
 # SPEC §11.3: rtol = atol of a float result against the reference (magnitudes about 1, short reductions)
 TOLERANCE = {dt.float32: 1e-5, dt.float16: 2.0 ** -9, dt.bfloat16: 2.0 ** -6}
+
+
+def reduction_atol(t: dt.DType, depth: int) -> float:
+    """The atol of a float result combining `depth` terms (Task.reduction_depth): TOLERANCE
+    times sqrt(depth), the random-walk growth of rounding errors of f32 sums in any order, well
+    inside SPEC §11.3's worst case n · 2^-23 · Σ|terms| for terms of magnitude about 1 (the f32
+    implicit-GEMM convolutions on the H200 need it at 64 terms: 1.5e-5 off f64)."""
+    return TOLERANCE[t] * math.sqrt(max(1, depth))
 
 
 class OpError(TaskmapError, ValueError):
