@@ -120,7 +120,8 @@ def run(selection: dict, pairs, workers: int, gpus: list[str], out: TextIO | Non
         ini = os.path.join(tmp, "pytest.ini")
         with open(ini, "w", encoding="utf-8") as f:
             f.write("[pytest]\n")
-        args = [module, "-c", ini, "--rootdir", tmp, "-n", str(workers), "-p", "no:cacheprovider",
+        # no:benchmark: pytest-benchmark's "disabled under xdist" warning, printed by every worker
+        args = [module, "-c", ini, "--rootdir", tmp, "-n", str(workers), "-p", "no:cacheprovider", "-p", "no:benchmark",
                 "-q", "--no-header", "-o", "console_output_style=classic"]
         noise = io.StringIO()
         with contextlib.redirect_stdout(noise), contextlib.redirect_stderr(noise):

@@ -167,6 +167,11 @@ def _clamp_tensor(b, node, x, min=None, max=None):
     return x
 
 
+@converts("aten.hardtanh.default")
+def _hardtanh(b, node, x, min_val=-1.0, max_val=1.0):
+    return b.emit("clip", [as_dtype(b, x, out_dtype(node))], {"min": float(min_val), "max": float(max_val)})
+
+
 @converts("aten.gelu.default")
 def _gelu(b, node, x, approximate="none"):
     return b.emit("gelu", [x], {"approximate": approximate})
@@ -480,6 +485,32 @@ def _select(b, node, x, dim, index):
 @converts("aten.index_select.default")
 def _index_select(b, node, x, dim, index):
     return b.emit("gather", [x, index], {"axis": axis(dim, len(x.shape))})
+
+
+@converts("aten.index.Tensor")
+def _index(b, node, x, indices):
+    """x[..., i0, i1, ..., ...] with integer index tensors on adjacent dimensions (None elsewhere):
+    those dimensions flattened into one and gathered at the linear index Σ i_j · stride_j (each
+    i_j wrapped like a negative Python index), the indices broadcast against each other."""
+    first = next(k for k, t in enumerate(indices) if t is not None)
+    block = list(indices[first:])
+    while block and block[-1] is None:
+        block.pop()
+    need(all(t is not None for t in block), "aten.index with index tensors on dimensions that are not adjacent")
+    need(all(not t.dtype.is_float and t.dtype != dt.boolean for t in block),
+         "aten.index with a boolean mask (its result's shape depends on the values)")
+    dims = x.shape[first:first + len(block)]
+    linear = None
+    for k, (i, d) in enumerate(zip(block, dims)):
+        i = as_dtype(b, i, dt.int64)
+        i = b.emit("where", [b.emit("less", [i, as_dtype(b, 0, dt.int64)]),
+                             b.emit("add", [i, as_dtype(b, d, dt.int64)]), i])
+        term = b.emit("mul", [i, as_dtype(b, math.prod(dims[k + 1:]), dt.int64)]) if k + 1 < len(dims) else i
+        linear = term if linear is None else b.emit("add", [linear, term])
+    flat = x.shape[:first] + (math.prod(dims),) + x.shape[first + len(block):]
+    if flat != x.shape:
+        x = b.emit("reshape", [x], {"shape": flat})
+    return b.emit("gather", [x, linear], {"axis": first})
 
 
 @converts("aten.gather.default")
