@@ -412,6 +412,14 @@ def _top_k(imp, node):
              node.outputs, n_out=2)
 
 
+@converts("CumSum", needs=("cumsum",))
+def _cumsum(imp, node):
+    node.only("exclusive", "reverse")
+    (axis,) = ints(imp.constant(node.inputs[1], "axis"))
+    imp.emit(node, "cumsum", node.inputs[:1], {"axis": axis, "exclusive": node.attrs.get("exclusive", 0),
+                                               "reverse": node.attrs.get("reverse", 0)}, node.outputs)
+
+
 @converts("Einsum", needs=("transpose", "reshape", "slice", "sum", "expand", "batch_matmul"))
 def _einsum(imp, node):
     node.only("equation")

@@ -487,6 +487,11 @@ def _index_select(b, node, x, dim, index):
     return b.emit("gather", [x, index], {"axis": axis(dim, len(x.shape))})
 
 
+@converts("aten.cumsum.default")
+def _cumsum(b, node, x, dim, dtype=None):
+    return b.emit("cumsum", [as_dtype(b, x, out_dtype(node))], {"axis": axis(dim, len(x.shape))})
+
+
 @converts("aten.index.Tensor")
 def _index(b, node, x, indices):
     """x[..., i0, i1, ..., ...] with integer index tensors on adjacent dimensions (None elsewhere):

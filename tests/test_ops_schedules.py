@@ -22,7 +22,7 @@ import zlib
 import numpy as np
 import pytest
 
-from taskmap.lang import bf16, f16, f32, i32
+from taskmap.lang import bf16, f16, f32, i32, i64
 from taskmap.refimpl.schedules import SM90, Plan, Resources, Tensor, View, evaluate, fits, run, schedule
 from taskmap.refimpl.schedules import TEMPLATES, template_for
 from taskmap.refimpl.schedules.generic import INJECTIVE_TEMPLATE
@@ -136,6 +136,7 @@ SPACE_CASES = {               # one small, odd shape per template: (operator, ty
     "window_conv": _example("conv2d", f32, 2), "conv2d_implicit_simt": LARGER[0], "conv2d_implicit_tc": LARGER[2],
     "attention_tc": _example("attention", f16, 3), "attention_simt": _example("attention", f32, 2),
     "top_k_select": ("top_k", [f32[2, 300]], {"k": 4}),        # long enough for a block per row at some points
+    "cumsum_warp_scan": ("cumsum", [f32[3, 45]], {"axis": 1, "exclusive": 1}),
 }
 
 
@@ -234,7 +235,9 @@ def _default_kernels():
                                ("conv2d", [bf16[1, 24, 9, 9], bf16[70, 12, 2, 3]], {"group": 2}),
                                ("softmax", [f16[3, 2048]], {}), ("argmax", [f32[4, 9]], {"axis": 1}),
                                ("top_k", [i32[2, 77, 2]], {"k": 10, "axis": 1, "largest": 0}),
-                               ("top_k", [f32[2, 1500]], {"k": 3})):
+                               ("top_k", [f32[2, 1500]], {"k": 3}),
+                               ("cumsum", [i64[2, 40, 3]], {"axis": 1, "reverse": 1}),     # i64 shuffles
+                               ("cumsum", [f16[5, 33]], {"axis": -1})):
         kernels += schedule(name, types, attrs).kernels
     for name, types, attrs in WGMMA_CASES:
         kernels += schedule(name, types, attrs, WgmmaPoint()).kernels

@@ -107,6 +107,8 @@ ATEN = {
     "gather": (lambda x, i: x.gather(1, i), X, ri(3, 2, 2)),
     "index": (lambda x, i, j: (x[i, j], x[:, j], x[i], x[i[:, None], j[None]], r(2, 3, 4)[:, i.abs() % 3, j]),
               X, torch.tensor([1, -2, 0]), torch.tensor([2, 0, -1])),
+    "cumsum": (lambda x, m: (x.cumsum(1), x.cumsum(-2), (m > 0).cumsum(-1), torch.cumsum(m, 0, dtype=torch.float32)),
+               X, ri(9, 2, 40)),
     "hardtanh": (lambda x: (F.hardtanh(x * 2), F.relu6(x * 8), F.hardtanh(x, -0.5, 0.25)), X),
     "embedding": (F.embedding, ri(5, 2, 3), r(5, 4)),
     "pad": (lambda x: F.pad(x, (1, 2, 0, 1), value=0.5), X), "flip": (lambda x: x.flip(0, 1), X),

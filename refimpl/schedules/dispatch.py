@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from taskmap.spec.ops import get
 
-from . import attention, conv, generic, matmul, row_ops, topk, window
+from . import attention, conv, generic, matmul, row_ops, scan, topk, window
 from .plan import Plan
 from .template import Template
 from .tune_cache import cached_point
@@ -11,7 +11,7 @@ from .tune_cache import cached_point
 # first match wins: the tensor-core conv before the window template (it takes some small ones)
 TEMPLATES: tuple[Template, ...] = (row_ops.REDUCE_TEMPLATE, row_ops.NORM_TEMPLATE) + matmul.TEMPLATES + (
     window.POOL_TEMPLATE, conv.CONV_TC_TEMPLATE, window.CONV_TEMPLATE, conv.CONV_SIMT_TEMPLATE,
-    topk.TOPK_TEMPLATE) + attention.TEMPLATES
+    topk.TOPK_TEMPLATE, scan.SCAN_TEMPLATE) + attention.TEMPLATES
 
 
 def template_for(op_name: str, types, attrs: dict | None = None) -> Template:

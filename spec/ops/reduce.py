@@ -1,4 +1,5 @@
-"""Reductions: sum, mean, prod, max, min over any set of axes; argmax, argmin over one axis.
+"""Reductions: sum, mean, prod, max, min over any set of axes; argmax, argmin over one axis;
+cumsum (running sums along one axis, ONNX CumSum-14: exclusive, reverse).
 
 Attributes follow ONNX (ReduceSum & co., opset 18: axes=None reduces every axis; keepdims
 keeps reduced dimensions as size 1; ArgMax/ArgMin: axis, keepdims, select_last_index).
@@ -15,8 +16,9 @@ import numpy as np
 
 from .. import dtypes as dt
 from .. import ir
-from .compute import Task, TensorInput, cast, compute, compute_type, reduce
-from .registry import FLOATS, INTS, Attr, Example, OnnxNode, Operator, TensorType, get, register, uniform_sample
+from .compute import Task, TensorInput, cast, cmp, compute, compute_type, reduce, select
+from .registry import (FLOATS, INTS, REQUIRED, Attr, Example, OnnxNode, Operator, TensorType, get, register,
+                       uniform_sample)
 
 EXAMPLES = (Example(((5, 7),), {"axes": (1,)}), Example(((3, 1, 4),), {"axes": (0, 2), "keepdims": True}),
             Example(((6,),), {}), Example(((2, 3, 5),), {"axes": (-1,), "keepdims": False}),
@@ -135,3 +137,48 @@ def arg_op(name, kind, onnx, pick):
 
 arg_op("argmax", "argmax", "ArgMax", np.argmax)
 arg_op("argmin", "argmin", "ArgMin", np.argmin)
+
+
+# ---------------------------------------------------------------- cumsum (ONNX CumSum-14)
+
+def _cumsum_axis(types, attrs) -> int:
+    (axis,) = normalize_axes(get("cumsum"), (attrs["axis"],), max(1, len(types[0].shape)))
+    return axis
+
+
+def _cumsum_task(types, attrs):
+    """y[i] = Σ over k of x[i with the axis at k], for k up to i's position on the axis (exclusive:
+    before it; reverse: from the end), in the compute type, rounded once to x's dtype."""
+    axis, x = _cumsum_axis(types, attrs), TensorInput("x", types[0].shape, types[0].dtype)
+    acc, n = compute_type(x.dtype), x.shape[axis]
+    keep = {(0, 0): "<=", (1, 0): "<", (0, 1): ">=", (1, 1): ">"}[attrs["exclusive"], attrs["reverse"]]
+
+    def body(*i):
+        at = lambda k: x[i[:axis] + (k,) + i[axis + 1:]]
+        total = reduce((n,), lambda k: select(cmp(keep, k, i[axis]), cast(at(k), acc), ir.const(0, acc)), "sum", acc)
+        return cast(total, x.dtype)
+    return Task("cumsum", (x,), (compute("y", x.shape, body),), ("y",), attrs=tuple(attrs.items()))
+
+
+def _cumsum_ref(values, types, attrs):
+    axis, x = _cumsum_axis(types, attrs), values[0]
+    flip = (lambda a: np.flip(a, axis)) if attrs["reverse"] else (lambda a: a)
+    y = np.cumsum(flip(x), axis=axis)
+    if attrs["exclusive"]:
+        y = y - flip(x)                  # exact for the integers; f64 for the floats, rounded once after
+    return [flip(y)]
+
+
+register(Operator("cumsum", "reduce", "running sum along axis (exclusive: of the elements before; reverse: "
+                  "from the end)", ("x",),
+                  (Attr("axis", REQUIRED, int, "the axis summed along (negative: from the end)"),
+                   Attr("exclusive", 0, int, "1: each sum leaves out its own element", (0, 1)),
+                   Attr("reverse", 0, int, "1: sum from the end of the axis", (0, 1))),
+                  FLOATS + INTS, lambda types, attrs: (_cumsum_axis(types, attrs), [types[0]])[1], _cumsum_ref,
+                  _cumsum_task,
+                  (Example(((5, 7),), {"axis": 1}), Example(((3, 1, 4),), {"axis": 0, "exclusive": 1}),
+                   Example(((6,),), {"axis": 0, "reverse": 1}),
+                   Example(((2, 3, 5),), {"axis": -1, "exclusive": 1, "reverse": 1}),
+                   Example(((40, 3),), {"axis": 0}), Example(((2, 70),), {"axis": 1, "reverse": 1})),
+                  "CumSum", lambda types, a: OnnxNode("CumSum", {"exclusive": a["exclusive"], "reverse": a["reverse"]},
+                                                      inputs=((1, np.array(a["axis"], np.int64)),), opset=14)))
