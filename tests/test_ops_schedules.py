@@ -313,6 +313,8 @@ IMPLICIT_SIMT = [       # f32 sums round in a different order (the tolerance gro
     ([f32[1, 48, 9, 9], f32[20, 48, 3, 3], f32[20]], {"pads": (2, 1, 0, 1), "strides": (1, 2)}),
     ([f32[2, 24, 9, 7], f32[20, 12, 2, 3]], {"pads": (1, 2, 1, 0), "group": 2, "dilations": (2, 2)}),
     ([f32[1, 5, 11, 4], f32[3, 5, 5, 3]], {"pads": (2, 1, 2, 1), "dilations": (1, 2)}),
+    ([f32[1, 48, 9, 9], f32[20, 48, 3, 3], f32[20]], {"pads": (2, 1, 0, 1), "strides": (1, 2), "split_k": 4}),
+    ([f32[1, 64, 5, 5], f32[8, 32, 3, 3]], {"pads": (1, 1, 1, 1), "group": 2, "split_k": None}),   # splits fill the GPU
 ]
 
 
@@ -320,7 +322,7 @@ def implicit_case(types, attrs):
     """(template name, a point of small tiles) for an IMPLICIT_TC or IMPLICIT_SIMT case."""
     from taskmap.refimpl.schedules.conv import ConvSimtPoint, ConvTcPoint
     if types[0].dtype == dt.float32:
-        return "conv2d_implicit_simt", ConvSimtPoint((2, 2), (8, 4), (2, 2), (1, 1), 8)
+        return "conv2d_implicit_simt", ConvSimtPoint((2, 2), (8, 4), (2, 2), (1, 1), 8, attrs.get("split_k", 1))
     return "conv2d_implicit_tc", ConvTcPoint((64, 64, 32), (2, 2), 2, attrs.get("split_k", 1))
 
 

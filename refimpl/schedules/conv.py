@@ -11,7 +11,7 @@ straight into the NCHW output.
   the x transpose as a prologue). It also takes the convolutions with 16 or more channels
   per group that the window template would unroll (1x1 layers): GEMMs tensor cores do better.
 - f32 on CUDA cores (`conv_simt`), reading x and w as given.
-- Split-K (tensor cores) where the output tiles are too few to occupy the GPU (small images
+- Split-K (either kernel) where the output tiles are too few to occupy the GPU (small images
   at batch 1, deep layers): each split sums its own range of k tiles into an f32 partial
   output (NCHW, the splits stacked along N), and an injective epilogue sums the splits in
   order, adds the bias, rounds once and writes NCHW (its plain stores are then what
@@ -30,6 +30,7 @@ from .conv_layout import channels_last_kernel
 from .conv_shape import conv_shape
 from .injective import injective_kernel
 from .matmul import SIMT_OPTIONS, SimtPoint, TcPoint, simt_resources, tc_resources
+from .matmul_simt import tile_shape
 from .plan import Launch, Plan, Tensor, View
 from .space import SM90, product
 from .template import Template
@@ -51,6 +52,7 @@ class ConvSimtPoint:
     micro: tuple[int, int] = (4, 4)
     repeats: tuple[int, int] = (2, 2)
     bk: int = 8
+    split_k: int | None = 1         # None: as many splits as fill the GPU (`k_splits`)
 
 
 def conv_tc_resources(p: ConvTcPoint):
@@ -68,7 +70,7 @@ def conv_simt_resources(p: ConvSimtPoint):
 CONV_TC_CANDIDATES = tuple(product(ConvTcPoint, tile=((64, 64, 32), (128, 64, 32), (64, 128, 32), (128, 128, 32),
                                                       (128, 128, 64), (256, 128, 32), (128, 256, 32)),
                                    warps=((2, 2), (2, 4), (4, 2)), stages=(2, 3, 4), split_k=(None, 1, 4)))
-CONV_SIMT_CANDIDATES = tuple(product(ConvSimtPoint, **SIMT_OPTIONS))
+CONV_SIMT_CANDIDATES = tuple(product(ConvSimtPoint, **SIMT_OPTIONS, split_k=(1, None, 4)))
 MAX_SPLITS = 16
 MIN_SPLIT_TILES = 4          # k tiles a split keeps at least: fewer, and the partial sums' traffic dominates
 
@@ -149,9 +151,17 @@ def implicit_tc_plan(op, types, attrs, point: ConvTcPoint) -> Plan:
 
 def implicit_simt_plan(op, types, attrs, point: ConvSimtPoint) -> Plan:
     s, inputs, y, b = _operands(op, types, attrs)
+    bm, bn = tile_shape(point.warps, point.lanes, point.micro, point.repeats)
+    splits, bias = k_splits(s, (bm, bn, point.bk), point.split_k), len(types) > 2
     main = conv_simt.make_kernel(s, point.warps, point.lanes, point.micro, point.repeats, point.bk,
-                                 bias=len(types) > 2)
-    return Plan(inputs, (y,), (), (Launch(main, ("x", View("w", (s.out_channels, s.gemm[2])), b, "y")),))
+                                 bias=bias and splits == 1, splits=splits)
+    w = View("w", (s.out_channels, s.gemm[2]))
+    if splits == 1:
+        return Plan(inputs, (y,), (), (Launch(main, ("x", w, b, "y")),))
+    partial = Tensor("partial", (splits * s.batch,) + y.shape[1:], dt.float32)
+    return Plan(inputs, (y,), (partial,), (
+        Launch(main, ("x", w, View("w", (1,)), partial.name)),
+        Launch(_split_epilogue(s, splits, dt.float32, bias), (partial.name,) + (("bias",) if bias else ()) + ("y",))))
 
 
 def _tensor_core(types, attrs):

@@ -14,7 +14,11 @@ o an output channel of the group and k = (c, p, q) a window element (channel slo
 - **The rest is matmul_simt's**: shared and register double buffering, explicit `fma`, the
   thread/fragment mappings; the epilogue adds the bias and stores with plain guarded stores
   into the NCHW output (rewritable by epilogue fusion). `blockIdx.x` walks the m tiles,
-  `blockIdx.y` the o tiles, `blockIdx.z` the groups.
+  `blockIdx.y` the o tiles, `blockIdx.z` split · groups + group.
+- **Split-K** (`splits` > 1, as conv_tc): split s sums its own contiguous range of k tiles and
+  stores it, without the bias, into images s·N … s·N + N-1 of an f32 partial output that
+  the plan's epilogue sums in split order (conv.py): deep layers at batch 1 have too few
+  output tiles to occupy the GPU.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from .matmul_simt import load_map, tile_shape
 
 
 def make_kernel(s: ConvShape, warps=(8, 1), lanes=(2, 16), micro=(4, 4), repeats=(2, 2), bk: int = 8,
-                bias: bool = False):
+                bias: bool = False, splits: int = 1):
     if lanes[0] * lanes[1] != 32:
         raise ValueError(f"lanes={lanes}: a warp has 32 lanes")
     threads = warps[0] * warps[1] * 32
@@ -41,16 +45,16 @@ def make_kernel(s: ConvShape, warps=(8, 1), lanes=(2, 16), micro=(4, 4), repeats
     a_load, a_sr, a_sc, a_rc = load_map(bk, bm, threads)       # k-major: consecutive threads along m
     b_load, b_sr, b_sc, b_rc = load_map(bn, bk, threads)       # o-major: along k
     M, N, K = s.gemm
-    check_index_space(s)
+    check_index_space(s, splits)
     B, C, H, W, O = s.batch, s.channels, s.height, s.width, s.out_channels
     (KH, KW), (OH, OW), (sh, sw), (pt, pl), (dh, dw) = s.kernel, s.out_size, s.strides, s.pads, s.dilations
     cg, G = s.group_channels, s.groups
     name = (f"conv2d_simt_{bm}x{bn}x{bk}_w{warps[0]}x{warps[1]}_n{B}c{C}h{H}w{W}_o{O}k{KH}x{KW}"
-            f"_s{sh}x{sw}p{pt}x{pl}d{dh}x{dw}g{G}{'_bias' if bias else ''}")
+            f"_s{sh}x{sw}p{pt}x{pl}d{dh}x{dw}g{G}{'_bias' if bias else ''}{f'_k{splits}' if splits > 1 else ''}")
 
-    @kernel(grid=((M + bm - 1) // bm, (N + bn - 1) // bn, G), block=threads, name=name)
-    def conv2d_simt(x: f32[B, C, H, W], w: f32[O, K], b: f32[O if bias else 1], y: f32[B, O, OH, OW]):
-        # b: the bias, or (bias=False) a one-element view it never reads
+    @kernel(grid=((M + bm - 1) // bm, (N + bn - 1) // bn, splits * G), block=threads, name=name)
+    def conv2d_simt(x: f32[B, C, H, W], w: f32[O, K], b: f32[O if bias else 1], y: f32[splits * B, O, OH, OW]):
+        # b: the bias, or (bias=False, or split-K) a one-element view it never reads
         sa = shared_tensor(f32, [2, bk, bm])
         sb = shared_tensor(f32, [2, bk, bn + 4])          # k-major store of an o-major read: padded rows
         ra = register_tensor(f32, [bm * bk // threads])   # tile t in flight: global -> shared
@@ -61,13 +65,18 @@ def make_kernel(s: ConvShape, warps=(8, 1), lanes=(2, 16), micro=(4, 4), repeats
         tid = threadIdx.x
         m0 = blockIdx.x * bm
         n0 = blockIdx.y * bn
-        c0 = blockIdx.z * cg                              # the group's first input channel
-        o0 = blockIdx.z * N                               # and output channel
+        c0 = blockIdx.z % G * cg                          # the group's first input channel
+        o0 = blockIdx.z % G * N                           # and output channel
         for i, j in repeat(fm, fn).on(0):
             acc[i, j] = 0.0
         k_tiles = (K + bk - 1) // bk
+        t0 = 0
+        if splits > 1:                                    # split blockIdx.z // G: its range of k tiles
+            per_split = (k_tiles + splits - 1) // splits
+            t0 = blockIdx.z // G * per_split
+            k_tiles = max(0, min(per_split, k_tiles - t0))
         for t in range(k_tiles + 1):
-            k0 = t * bk
+            k0 = (t0 + t) * bk
             if t < k_tiles:                               # gather tile t into registers
                 for k, i in a_load.on(tid):
                     m = m0 + i
@@ -100,5 +109,6 @@ def make_kernel(s: ConvShape, warps=(8, 1), lanes=(2, 16), micro=(4, 4), repeats
             m = m0 + i
             if m < M and n0 + j < N:
                 value = acc[i // hm * tm + i % tm, j // hn * tn + j % tn]
-                y[m // (OH * OW), o0 + n0 + j, m // OW % OH, m % OW] = value + b[o0 + n0 + j] if bias else value
+                image = (blockIdx.z // G * B if splits > 1 else 0) + m // (OH * OW)
+                y[image, o0 + n0 + j, m // OW % OH, m % OW] = value + b[o0 + n0 + j] if bias else value
     return conv2d_simt
