@@ -234,19 +234,20 @@ SUITES = ("kernels", "ops", "models", "all", "interp")
 GPU_SUITES = ("kernels", "ops", "models")
 
 
-def _gpu_suite_rows(suite: str) -> list[Row]:
+def _gpu_suite_rows(suite: str, precision: str | None = None) -> list[Row]:
     if suite == "ops":
         from .bench_ops import ops_rows
         return ops_rows()
     if suite == "models":
         from .bench_models import models_rows
-        return models_rows()
+        return models_rows(precision=precision)
     return gpu_rows()
 
 
-def main(suite: str, markdown_file: str | None, plot_file: str | None) -> int:
+def main(suite: str, markdown_file: str | None, plot_file: str | None, precision: str | None = None) -> int:
     """`all` runs kernels, ops and models in one run; a part that cannot run here (models
-    before `taskmap.compile` has a cuda backend) is left out with its reason, never estimated."""
+    before `taskmap.compile` has a cuda backend) is left out with its reason, never estimated.
+    `precision` ("f16", "bf16"): the models suite computes in it, ours and torch's alike."""
     if plot_file and importlib.util.find_spec("matplotlib") is None:     # said before minutes of measuring
         print("taskmap bench: --plot needs matplotlib, which is not installed (pip install matplotlib); "
               "run without --plot, or install it", file=sys.stderr)
@@ -269,7 +270,7 @@ def main(suite: str, markdown_file: str | None, plot_file: str | None) -> int:
                 return 1
         rows, header = [], gpu_header()
         for part in parts:
-            rows += _gpu_suite_rows(part)
+            rows += _gpu_suite_rows(part, precision)
         if models_reason:
             header.append(f"models suite left out: {models_reason}")
     print()

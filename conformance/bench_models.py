@@ -27,7 +27,8 @@ import numpy as np
 from .bench import Row
 
 SDPA = "sdpa"                  # transformers' fused attention: torch at its best (and capturable in a CUDA graph)
-TOLERANCE = 1e-3              # relative Frobenius error of our outputs against ONNX Runtime (CPU)
+TOLERANCE = {None: 1e-3, "f16": 2e-2, "bf16": 8e-2}   # relative Frobenius error allowed, by precision: ours
+                                                     # against ONNX Runtime (CPU, f32), torch.compile's against eager
 
 
 @dataclass(frozen=True)
@@ -98,14 +99,25 @@ def _ort_cuda(model, feeds: dict, torch):
     return lambda: session.run_with_iobinding(binding)
 
 
-def _torch_baselines(item: ModelItem, feeds: dict, torch, progress) -> list[tuple[str, object]]:
+def _torch_module(item: ModelItem, feeds: dict, torch, precision: str | None):
+    """The torch module of `item` on the GPU and its inputs, in `precision` (float inputs too)."""
+    from taskmap.frontends import torch_models
+    module = torch_models.build(item.torch_model, item.torch_config, seed=0).cuda()
+    args = [torch.from_numpy(a).cuda() for a in feeds.values()]
+    if precision is not None:
+        t = {"f16": torch.float16, "bf16": torch.bfloat16}[precision]
+        module = module.to(t)
+        args = [a.to(t) if a.is_floating_point() else a for a in args]
+    return module, args
+
+
+def _torch_baselines(item: ModelItem, feeds: dict, torch, progress, precision=None) -> list[tuple[str, object]]:
     """(name, zero-argument call) for torch eager, eager in a CUDA graph, reduce-overhead; one
     that cannot be built here is left out with its reason said."""
     from taskmap.frontends import torch_models
     if item.torch_model is None or torch_models.unavailable(item.torch_model):
         return []
-    module = torch_models.build(item.torch_model, item.torch_config, seed=0).cuda()
-    args = [torch.from_numpy(a).cuda() for a in feeds.values()]
+    module, args = _torch_module(item, feeds, torch, precision)
 
     def graphed():
         stream = torch.cuda.Stream()
@@ -136,14 +148,12 @@ def _torch_baselines(item: ModelItem, feeds: dict, torch, progress) -> list[tupl
     return out
 
 
-def _taskmap_torch_row(item: ModelItem, feeds: dict, baselines: list, torch, gpu) -> Row | None:
+def _taskmap_torch_row(item: ModelItem, feeds: dict, baselines: list, torch, gpu, precision=None) -> Row | None:
     """torch.compile(module, backend="taskmap", mode="reduce-overhead") vs torch's reduce-overhead."""
-    from taskmap.frontends import torch_models
     theirs = dict(baselines).get("torch.compile reduce-overhead")
     if theirs is None:
         return None
-    module = torch_models.build(item.torch_model, item.torch_config, seed=0).cuda()
-    args = [torch.from_numpy(a).cuda() for a in feeds.values()]
+    module, args = _torch_module(item, feeds, torch, precision)
     with torch.no_grad():
         want = module(*args)
         compiled = torch.compile(module, backend="taskmap", mode="reduce-overhead")
@@ -154,13 +164,20 @@ def _taskmap_torch_row(item: ModelItem, feeds: dict, baselines: list, torch, gpu
         err = float(torch.linalg.vector_norm(g - w) / torch.linalg.vector_norm(w).clamp_min(1e-30))
         ours = gpu.time_kernel(lambda s: compiled(*args), repeat=50)["median_us"]
         baseline_us = gpu.time_kernel(lambda s: theirs(), repeat=50)["median_us"]
-    problem = "" if err <= TOLERANCE else f"relative error {err:.3g} against torch eager > {TOLERANCE}"
+    tol = TOLERANCE[precision]
+    problem = "" if err <= tol else f"relative error {err:.3g} against torch eager > {tol}"
     size = " ".join(f"{n}{list(a.shape)}" for n, a in feeds.items())
-    return Row(f"{item.label} [torch.compile backend=taskmap reduce-overhead]", size, ours,
+    return Row(f"{_label(item, precision)} [torch.compile backend=taskmap reduce-overhead]", size, ours,
                "torch.compile reduce-overhead", baseline_us, f"{ours / 1e3:.3f} ms", problem)
 
 
-def models_rows(progress=print) -> list[Row]:
+def _label(item: ModelItem, precision: str | None) -> str:
+    return item.label if precision is None else f"{item.label} {precision}"
+
+
+def models_rows(progress=print, precision: str | None = None) -> list[Row]:
+    """The suite's rows; `precision` "f16" / "bf16": ours through taskmap.compile(precision=...),
+    torch's module and float inputs cast to it (f32 in and out for ours, as the model is)."""
     import torch
 
     import taskmap
@@ -173,10 +190,11 @@ def models_rows(progress=print) -> list[Row]:
     for item in ITEMS:
         model = BUILDERS[item.builder]()
         feeds = _feeds(model, item)
-        prog = taskmap.compile(model, backend="cuda")
+        prog = taskmap.compile(model, backend="cuda", precision=precision)
         got = prog(*feeds.values())
         err = _relative_error(got, onnxruntime_outputs(model, feeds))
-        problem = "" if err <= TOLERANCE else f"relative error {err:.3g} against ONNX Runtime > {TOLERANCE}"
+        tol = TOLERANCE[precision]
+        problem = "" if err <= tol else f"relative error {err:.3g} against ONNX Runtime > {tol}"
         ins = [torch.from_numpy(a).cuda() for a in feeds.values()]
         outs = [torch.empty(g.shape, dtype=torch.from_numpy(g).dtype, device="cuda") for g in got]
         ours = gpu.time_kernel(lambda s: prog.run(ins, outs), repeat=50)["median_us"]
@@ -186,19 +204,20 @@ def models_rows(progress=print) -> list[Row]:
             progress(f"{item.label}: no ONNX Runtime CUDA provider (onnxruntime-gpu): that baseline is left out")
         else:
             baselines.append(("ONNX Runtime CUDA EP", ort_cuda))
-        baselines += _torch_baselines(item, feeds, torch, progress)
+        baselines += _torch_baselines(item, feeds, torch, progress, precision)
         size = " ".join(f"{n}{list(a.shape)}" for n, a in feeds.items())
         for name, run in baselines:
             with torch.no_grad():
                 theirs = gpu.time_kernel(lambda s: run(), repeat=50)["median_us"]
-            rows.append(Row(f"{item.label} [{len(prog.kernels)} kernels, CUDA graph]", size, ours, name, theirs,
+            rows.append(Row(f"{_label(item, precision)} [{len(prog.kernels)} kernels, CUDA graph]", size, ours, name,
+                            theirs,
                             f"{ours / 1e3:.3f} ms", problem))
             progress(f"{item.label}: ours {ours:.1f} us, {name} {theirs:.1f} us, ratio {theirs / ours:.3f}"
                      + (f"; WRONG RESULT: {problem}" if problem else ""))
         if not baselines:
             progress(f"{item.label}: ours {ours:.1f} us; no baseline available here, no row")
         try:
-            via_torch = _taskmap_torch_row(item, feeds, baselines, torch, gpu)
+            via_torch = _taskmap_torch_row(item, feeds, baselines, torch, gpu, precision)
         except Exception as e:  # noqa: BLE001 — our torch path failing is reported in its row's place
             via_torch = None
             progress(f"{item.label}: torch.compile(backend='taskmap') FAILED: {type(e).__name__}: "

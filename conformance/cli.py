@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
                         "models; interp: interpreter on the CPU vs NumPy")
     b.add_argument("--markdown", metavar="FILE", help="also write the report as a markdown table")
     b.add_argument("--plot", metavar="FILE.png", help="also plot the ratios (needs matplotlib)")
+    b.add_argument("--precision", choices=("f16", "bf16"),
+                   help="models suite: compute in f16 or bf16 (ours: taskmap.compile(precision=...); torch: the "
+                        "module and its float inputs in that dtype); default f32, TF32 off")
     b.set_defaults(run=_bench)
 
     t = sub.add_parser("tune", help="tune an operator's schedule on the GPU; tuned vs default vs torch",
@@ -191,7 +194,7 @@ def _unwritable(path: str) -> str | None:
 
 def _bench(args) -> int:
     from . import bench
-    return bench.main(args.suite, args.markdown, args.plot)
+    return bench.main(args.suite, args.markdown, args.plot, args.precision)
 
 
 def _shapes(text: str) -> list[tuple[int, ...]]:

@@ -33,6 +33,8 @@ def add_parser(sub) -> None:
     c.add_argument("--tune", choices=("cached", "quick", "default", "full"),
                    help="schedule anchors at the tuner's cached points (cached), tuning misses on the GPU first "
                         "at that level (cuda); default: the templates' default points")
+    c.add_argument("--precision", choices=("f16", "bf16"),
+                   help="compute an f32 model in f16 or bf16 (f32 inputs and outputs; default: its own dtypes)")
     c.add_argument("--graph", action="store_true", help="also print the graph after the passes")
     c.add_argument("--save", metavar="FILE", help="write the compiled program to FILE (taskmap.load reads it)")
     c.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
@@ -84,7 +86,8 @@ def run(args) -> int:
     try:
         from taskmap.frontends.compiler import compile as compile_model
         model = _model(args.model, args.full)
-        prog = compile_model(model, backend=args.backend, fusion=args.fusion, tune=args.tune, dims=_dims(args.dims),
+        prog = compile_model(model, backend=args.backend, fusion=args.fusion, tune=args.tune, precision=args.precision,
+                             dims=_dims(args.dims),
                              progress=lambda line: print(line, file=sys.stderr, flush=True))
     except (TaskmapError, ValueError) as e:
         print(f"taskmap compile: {e}", file=sys.stderr)

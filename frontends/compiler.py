@@ -33,12 +33,14 @@ from taskmap.refimpl.graph_exec import Executable, build
 from taskmap.refimpl.schedules.tune import LEVELS
 from taskmap.spec.errors import TaskmapError
 from taskmap.spec.graph import Graph, GraphError, Value
-from taskmap.spec.graph.passes import PIPELINE, infer_shapes, run
+from taskmap.spec import dtypes as dt
+from taskmap.spec.graph.passes import PIPELINE, half_precision, infer_shapes, run
 
 from .onnx_import import UnsupportedModel, load, model_inputs, read_model
 
 BACKENDS = ("interp", "cuda")
 TUNE = (None, "cached") + LEVELS
+PRECISIONS = ("f16", "bf16")
 
 
 class CompiledModel:
@@ -136,10 +138,13 @@ class CompiledModel:
 
 
 def compile(model, backend: str = "interp", fusion: bool = True, dims: dict[str, int] | None = None,
-            progress: Callable[[str], None] | None = None, tune: str | None = None) -> CompiledModel:
+            progress: Callable[[str], None] | None = None, tune: str | None = None,
+            precision: str | None = None) -> CompiledModel:
     """A compiled program of an ONNX ModelProto or .onnx path, or of a verified Graph (see the
     module docstring). `progress(line)` hears the cuda backend's kernel compilation (default:
-    stderr when it is a terminal)."""
+    stderr when it is a terminal). `precision` "f16" / "bf16": an f32 model computes in that
+    dtype behind an unchanged f32 interface (spec.graph.passes.half_precision)."""
+    full = _pipeline(precision)
     if backend not in BACKENDS:
         raise TaskmapError(f"backend {backend!r}: whole models run on {' or '.join(map(repr, BACKENDS))}")
     if tune not in TUNE:
@@ -166,13 +171,22 @@ def compile(model, backend: str = "interp", fusion: bool = True, dims: dict[str,
                 raise
             try:
                 return CompiledModel(proto.graph.name or "model", inputs,
-                                     lambda d: run(PIPELINE, load(proto, dims=d)), dims, backend, progress,
+                                     lambda d: run(full, load(proto, dims=d)), dims, backend, progress,
                                      fusion=fusion, tune=tune)
             except UnsupportedModel:
                 raise symbolic_error from None
-    graph = run(PIPELINE, graph)
+    graph = run(full, graph)            # once: the specialized graph is already in its precision
     return CompiledModel(graph.name, graph.inputs, lambda d: run(PIPELINE, infer_shapes(graph, d)), dims, backend,
                          progress, symbolic=graph, fusion=fusion, tune=tune)
+
+
+def _pipeline(precision: str | None) -> tuple:
+    if precision is None:
+        return PIPELINE
+    if precision not in PRECISIONS:
+        raise TaskmapError(f"precision={precision!r}: use None (the model's own dtypes) or one of "
+                           f"{', '.join(map(repr, PRECISIONS))}")
+    return PIPELINE + (("half_precision", half_precision(dt.by_name(precision))),)
 
 
 def _terminal(line: str) -> None:

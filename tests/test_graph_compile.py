@@ -135,3 +135,26 @@ def test_shape_computations_on_a_symbolic_batch_are_imported_per_binding():
     for n in (2, 3):
         x = rng.standard_normal((n, 4, 2)).astype(np.float32)
         np.testing.assert_array_equal(prog(x)[0], onnx_models.onnxruntime_outputs(model, {"x": x})[0])
+
+
+@pytest.mark.parametrize("precision", ["f16", "bf16"])
+@pytest.mark.parametrize("name", ["mlp", "cnn", "resnet", "bert", "gpt2"])
+def test_a_model_computes_in_half_precision_behind_its_f32_interface(name, precision):
+    """precision= stores weights and activations in f16/bf16 (f32 accumulation): f32 in and out,
+    within that dtype's rounding of ONNX Runtime's f32 result, and its kernels in that dtype."""
+    model = SMALL[name]()
+    prog = taskmap.compile(model, backend="interp", precision=precision)
+    feeds = _feeds(model, np.random.default_rng(0), dims=2)
+    want = onnx_models.onnxruntime_outputs(model, feeds)
+    got = prog(*feeds.values())
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        error = np.linalg.norm(np.float64(g) - w) / max(np.linalg.norm(w), 1e-30)
+        assert error < {"f16": 1e-2, "bf16": 6e-2}[precision], (name, error)
+    assert any(f"_{precision}" in k.name for k in prog.kernels) or \
+        any(b.dtype.short == precision for k in prog.kernels for b in k.buffer_params)
+
+
+def test_an_unknown_precision_is_refused():
+    with pytest.raises(TaskmapError, match=r"precision='f8': use None \(the model's own dtypes\) or one of 'f16', 'bf16'"):
+        taskmap.compile(SMALL["mlp"](), precision="f8")

@@ -17,6 +17,7 @@ from .constant_fold import constant_fold
 from .dead_code import dead_code
 from .fold_batch_norm import fold_batch_norm
 from .fuse_attention import fuse_attention
+from .half_precision import half_precision
 from .infer_shapes import infer_shapes
 from .simplify import simplify
 
@@ -46,4 +47,4 @@ def run(pipeline: tuple[Pass, ...], graph: Graph) -> Graph:
 
 
 __all__ = ["PIPELINE", "run", "infer_shapes", "constant_fold", "fold_batch_norm", "simplify", "fuse_attention",
-           "dead_code"]
+           "dead_code", "half_precision"]
