@@ -199,6 +199,76 @@ def _celu(imp, node):
     imp.emit(node, "mul", [e, alpha], outputs=node.outputs)
 
 
+@converts("IsInf", needs=("equal", "logical_or", "less"))
+def _isinf(imp, node):
+    node.only("detect_negative", "detect_positive")
+    (x,) = node.inputs
+    signs = [s for s, attr in ((1, "detect_positive"), (-1, "detect_negative")) if node.attrs.get(attr, 1)]
+    if not signs:                                   # nothing detected: x < x, false everywhere (NaN too)
+        imp.emit(node, "less", [x, x], outputs=node.outputs)
+        return
+    hits = [imp.emit(node, "equal", [x, scalar(imp, s * np.inf, x)])[0] for s in signs]
+    if len(hits) == 1:
+        return imp.alias(node.outputs[0], hits[0])
+    imp.emit(node, "logical_or", hits, outputs=node.outputs)
+
+
+@converts("Shrink", needs=("less", "greater", "add", "sub", "where"))
+def _shrink(imp, node):
+    """x + bias below -lambd, x - bias above lambd, 0 between."""
+    node.only("bias", "lambd")
+    (x,) = node.inputs
+    bias, lambd = node.attrs.get("bias", 0.0), node.attrs.get("lambd", 0.5)
+    (low,) = imp.emit(node, "less", [x, scalar(imp, -lambd, x)])
+    (high,) = imp.emit(node, "greater", [x, scalar(imp, lambd, x)])
+    (up,) = imp.emit(node, "add", [x, scalar(imp, bias, x)])
+    (down,) = imp.emit(node, "sub", [x, scalar(imp, bias, x)])
+    (outer,) = imp.emit(node, "where", [high, down, scalar(imp, 0, x)])
+    imp.emit(node, "where", [low, up, outer], outputs=node.outputs)
+
+
+@converts("Swish", needs=("mul", "sigmoid"))
+def _swish(imp, node):
+    node.only("alpha")
+    (x,) = node.inputs
+    alpha = node.attrs.get("alpha", 1.0)
+    (z,) = imp.emit(node, "mul", [x, scalar(imp, alpha, x)]) if alpha != 1.0 else (x,)
+    (s,) = imp.emit(node, "sigmoid", [z])
+    imp.emit(node, "mul", [x, s], outputs=node.outputs)
+
+
+@converts("Tan", needs=("sin", "cos", "div"))
+def _tan(imp, node):
+    (x,) = node.inputs
+    (s,) = imp.emit(node, "sin", [x])
+    (c,) = imp.emit(node, "cos", [x])
+    imp.emit(node, "div", [s, c], outputs=node.outputs)
+
+
+@converts("Sinh", "Cosh", needs=("exp", "neg", "sub", "add", "mul", "abs", "less", "where"))
+def _sinh_cosh(imp, node):
+    """(e^x ∓ e^-x) / 2; sinh near 0 (|x| < 2^-5) by its series x + x^3/6 + x^5/120, where the
+    difference of exponentials would cancel to a few correct bits."""
+    (x,) = node.inputs
+    (e,) = imp.emit(node, "exp", [x])
+    (m,) = imp.emit(node, "neg", [x])
+    (f,) = imp.emit(node, "exp", [m])
+    (both,) = imp.emit(node, "add" if node.op_type == "Cosh" else "sub", [e, f])
+    if node.op_type == "Cosh":
+        imp.emit(node, "mul", [both, scalar(imp, 0.5, x)], outputs=node.outputs)
+        return
+    (half,) = imp.emit(node, "mul", [both, scalar(imp, 0.5, x)])
+    (x2,) = imp.emit(node, "mul", [x, x])
+    (t,) = imp.emit(node, "mul", [x2, scalar(imp, 1 / 120, x)])
+    (t,) = imp.emit(node, "add", [t, scalar(imp, 1 / 6, x)])
+    (t,) = imp.emit(node, "mul", [t, x2])
+    (t,) = imp.emit(node, "add", [t, scalar(imp, 1, x)])
+    (series,) = imp.emit(node, "mul", [t, x])
+    (a,) = imp.emit(node, "abs", [x])
+    (small,) = imp.emit(node, "less", [a, scalar(imp, 2.0 ** -5, x)])
+    imp.emit(node, "where", [small, series, half], outputs=node.outputs)
+
+
 @converts("IsNaN", needs=("not_equal",))
 def _isnan(imp, node):
     imp.emit(node, "not_equal", [node.inputs[0], node.inputs[0]], outputs=node.outputs)
