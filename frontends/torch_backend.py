@@ -214,6 +214,10 @@ class TaskmapPartition(torch.nn.Module):
         if program is None:
             results = {}
         elif program.backend == "cuda":
+            # a CPU tensor among CUDA ones (torch allows 0-d ones: a scalar a partition received
+            # from eager code) is copied to their device, as eager torch would read it
+            cuda = next(t.device for t in tensors if t.is_cuda)
+            tensors = [t if t.is_cuda else t.to(cuda) for t in tensors]
             results = dict(zip(graph.outputs, self.run_cuda(program, [t.contiguous() for t in tensors])))
         else:
             results = {o: as_tensor(a) for o, a in zip(graph.outputs, program(*(storage_of(t) for t in tensors)))}

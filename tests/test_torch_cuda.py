@@ -101,10 +101,19 @@ def test_max_autotune_tunes_on_the_gpu_once_then_reuses_the_cache(tmp_path, monk
 @pytest.mark.parametrize("mode", MODES)
 def test_a_graph_break_on_cuda_runs_the_rest_in_taskmap(mode):
     m = _seeded(lambda: nn.Sequential(nn.Linear(8, 8), nn.ReLU())).cuda()
-    fn = lambda x: m(torch.cumsum(m(x), 0))
+    fn = lambda x: m(torch.cumprod(m(x), 0))
     x = r(4, 8).cuda()
-    with torch.no_grad(), pytest.warns(GraphBreakWarning, match="cumsum"):
+    with torch.no_grad(), pytest.warns(GraphBreakWarning, match="cumprod"):
         check(torch.compile(fn, backend="taskmap", mode=mode)(x), fn(x), atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_cpu_scalar_tensor_among_cuda_inputs_is_read_like_eager(mode):
+    """torch lets a 0-d CPU tensor join CUDA ones (a partition after a graph break receives
+    such scalars from eager code); the partition copies it to the GPU."""
+    fn = lambda x, s: torch.relu(x * s + 1)
+    x, s = r(4, 8).cuda(), torch.tensor(0.5)
+    check(strict(fn, mode)(x, s), fn(x, s))
 
 
 @pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
