@@ -199,6 +199,86 @@ def _celu(imp, node):
     imp.emit(node, "mul", [e, alpha], outputs=node.outputs)
 
 
+class _Expr:
+    """Compositions of registry operators for one ONNX node: `op(name, *inputs)` emits a node,
+    `c(value)` is a scalar in the dtype of `like`."""
+    def __init__(self, imp, node, like: str):
+        self.imp, self.node, self.like = imp, node, like
+
+    def op(self, name: str, *inputs: str) -> str:
+        return self.imp.emit(self.node, name, list(inputs))[0]
+
+    def c(self, value: float) -> str:
+        return scalar(self.imp, value, self.like)
+
+    def log1p(self, v: str) -> str:
+        """log(1 + v) to full precision for small v (Goldberg: v · log(u) / (u - 1) with u = 1 + v
+        rounded; v where u rounds to 1; u itself where it is infinite)."""
+        u = self.op("add", self.c(1), v)
+        ratio = self.op("div", self.op("mul", v, self.op("log", u)), self.op("sub", u, self.c(1)))
+        exact = self.op("where", self.op("equal", u, self.c(1)), v, ratio)
+        return self.op("where", self.op("equal", u, self.c(np.inf)), u, exact)
+
+    def atan(self, x: str) -> str:
+        """atan by range reduction to |u| <= tan(pi/8) (atan(t) = pi/2 - atan(1/t) above 1,
+        pi/4 + atan((t - 1)/(t + 1)) above tan(pi/8)) and the series to u^21 (error < 2e-9)."""
+        a = self.op("abs", x)
+        big = self.op("greater", a, self.c(1))
+        t = self.op("where", big, self.op("div", self.c(1), a), a)
+        mid = self.op("greater", t, self.c(math.tan(math.pi / 8)))
+        u = self.op("where", mid, self.op("div", self.op("sub", t, self.c(1)), self.op("add", t, self.c(1))), t)
+        z = self.op("mul", u, u)
+        p = self.c((-1) ** 10 / 21)
+        for k in range(9, -1, -1):
+            p = self.op("add", self.op("mul", p, z), self.c((-1) ** k / (2 * k + 1)))
+        r = self.op("mul", u, p)
+        r = self.op("where", mid, self.op("add", r, self.c(math.pi / 4)), r)
+        r = self.op("where", big, self.op("sub", self.c(math.pi / 2), r), r)
+        return self.op("mul", self.op("sign", x), r)
+
+
+_INVERSE_NEEDS = ("abs", "add", "sub", "mul", "div", "log", "sqrt", "sign", "equal", "greater", "where")
+
+
+@converts("Atan", "Asin", "Acos", "Asinh", "Acosh", "Atanh", needs=_INVERSE_NEEDS)
+def _inverse_trig(imp, node):
+    """The inverse trigonometric and hyperbolic functions in forms without cancellation:
+    asin x = 2 atan(x / (1 + sqrt(1 - x^2))), acos x = 2 atan(sqrt((1 - x) / (1 + x))),
+    asinh x = sign(x) log1p(|x| + x^2 / (1 + sqrt(x^2 + 1))), acosh x = log1p(y + sqrt(y (y + 2)))
+    with y = x - 1, atanh x = sign(x) log1p(2|x| / (1 - |x|)) / 2; where x^2 would overflow (above 2^60, f16:
+    2^7, with log 2 within 1/(4x^2) of the rest) asinh and acosh are log(|x|) + log 2."""
+    (x,) = node.inputs
+    e = _Expr(imp, node, x)
+    kind = node.op_type
+    if kind == "Atan":
+        y = e.atan(x)
+    elif kind in ("Asin", "Acos"):
+        one_minus = e.op("sub", e.c(1), x)
+        if kind == "Asin":
+            arg = e.op("div", x, e.op("add", e.c(1), e.op("sqrt", e.op("mul", one_minus, e.op("add", e.c(1), x)))))
+        else:
+            arg = e.op("sqrt", e.op("div", one_minus, e.op("add", e.c(1), x)))
+        y = e.op("mul", e.c(2), e.atan(arg))
+    elif kind == "Atanh":
+        a = e.op("abs", x)                  # |x|: 1 + 2x/(1 - x) would cancel as x nears -1
+        y = e.op("mul", e.op("mul", e.c(0.5), e.op("sign", x)),
+                 e.log1p(e.op("div", e.op("mul", e.c(2), a), e.op("sub", e.c(1), a))))
+    else:
+        a = e.op("abs", x) if kind == "Asinh" else x
+        if kind == "Asinh":
+            a2 = e.op("mul", a, a)
+            near = e.log1p(e.op("add", a, e.op("div", a2, e.op("add", e.c(1), e.op("sqrt", e.op("add", a2, e.c(1)))))))
+        else:
+            d = e.op("sub", x, e.c(1))
+            near = e.log1p(e.op("add", d, e.op("sqrt", e.op("mul", d, e.op("add", d, e.c(2))))))
+        far = e.op("add", e.op("log", a), e.c(math.log(2)))
+        limit = 2.0 ** 7 if typed(imp, x).dtype is dt.float16 else 2.0 ** 60
+        y = e.op("where", e.op("greater", a, e.c(limit)), far, near)
+        if kind == "Asinh":
+            y = e.op("mul", e.op("sign", x), y)
+    imp.alias(node.outputs[0], y)
+
+
 @converts("IsInf", needs=("equal", "logical_or", "less"))
 def _isinf(imp, node):
     node.only("detect_negative", "detect_positive")

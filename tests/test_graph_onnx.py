@@ -241,3 +241,31 @@ def test_zero_sized_runtime_tensor_is_refused():
                    ["y"], [_c("s", np.int64([1])), _c("e", np.int64([1]))])
     with pytest.raises(UnsupportedModel, match="zero-sized tensors are not supported"):
         load(model)
+
+
+ELEMENTARY = {"Atan": np.arctan, "Asin": np.arcsin, "Acos": np.arccos, "Asinh": np.arcsinh, "Acosh": np.arccosh,
+              "Atanh": np.arctanh, "Tan": np.tan, "Sinh": np.sinh, "Cosh": np.cosh}
+_DOMAIN = {"Asin": (-1, 1), "Acos": (-1, 1), "Atanh": (-1, 1), "Acosh": (1, 1e30)}
+
+
+@pytest.mark.parametrize("op_type", sorted(ELEMENTARY))
+def test_composed_elementary_functions_keep_f32_accuracy(op_type):
+    """The frontend's compositions (Atan's range reduction and series, log1p forms, sinh's series
+    near 0) against NumPy in f64 over tiny, ordinary, edge and huge arguments: within a few f32
+    ulps (ONNX's node tests only hold them to rtol 1e-3)."""
+    low, high = _DOMAIN.get(op_type, (-1e30, 1e30))
+    base = np.array([0.0, 1e-30, 1e-12, 1e-6, 3e-4, 0.03, 0.2, 0.4142135, 0.4142137, 0.5, 0.9, 0.999, 1.0, 1.001,
+                     1.5, 2.0, 7.0, 80.0, 300.0, 1e5, 1e10, 1e19, 1e30])
+    x = np.concatenate([base, -base])
+    x = x[(x >= low) & (x <= high)]
+    if op_type in ("Sinh", "Cosh"):
+        x = x[np.abs(x) <= 80]                         # beyond, e^x overflows f32
+    if op_type == "Tan":
+        x = x[np.abs(x) <= 7]                          # sin / cos: f32 argument reduction of both
+    x = x.astype(np.float32)
+    graph = run(PIPELINE, load(_model([helper.make_node(op_type, ["x"], ["y"])], [("x", T.FLOAT, list(x.shape))],
+                                      ["y"])))
+    (got,) = run_reference(graph, x)
+    with np.errstate(divide="ignore"):                 # atanh(±1) = ±inf
+        want = ELEMENTARY[op_type](x.astype(np.float64))
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol=8e-7, atol=1e-37, err_msg=op_type)
