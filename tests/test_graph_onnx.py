@@ -9,6 +9,8 @@ import zlib
 import numpy as np
 import pytest
 
+import taskmap
+
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto as T  # noqa: E402
@@ -263,9 +265,10 @@ def test_composed_elementary_functions_keep_f32_accuracy(op_type):
     if op_type == "Tan":
         x = x[np.abs(x) <= 7]                          # sin / cos: f32 argument reduction of both
     x = x.astype(np.float32)
-    graph = run(PIPELINE, load(_model([helper.make_node(op_type, ["x"], ["y"])], [("x", T.FLOAT, list(x.shape))],
-                                      ["y"])))
-    (got,) = run_reference(graph, x)
+    model = _model([helper.make_node(op_type, ["x"], ["y"])], [("x", T.FLOAT, list(x.shape))], ["y"])
+    (got,) = run_reference(run(PIPELINE, load(model)), x)
+    (kernel,) = taskmap.compile(model, backend="interp")(x)          # the fused kernel on the interpreter
     with np.errstate(divide="ignore"):                 # atanh(±1) = ±inf
         want = ELEMENTARY[op_type](x.astype(np.float64))
     np.testing.assert_allclose(got.astype(np.float64), want, rtol=8e-7, atol=1e-37, err_msg=op_type)
+    np.testing.assert_allclose(kernel.astype(np.float64), want, rtol=2e-6, atol=1e-37, err_msg=f"{op_type} kernel")
