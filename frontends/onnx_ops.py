@@ -279,6 +279,92 @@ def _inverse_trig(imp, node):
     imp.alias(node.outputs[0], y)
 
 
+@converts("DepthToSpace", "SpaceToDepth", needs=("reshape", "transpose"))
+def _depth_space(imp, node):
+    """DepthToSpace and SpaceToDepth (modes DCR and CRD) as ONNX defines them: reshape, transpose,
+    reshape."""
+    node.only("blocksize", "mode")
+    (x,) = node.inputs
+    b, (n, c, h, w) = node.attrs["blocksize"], static_shape(imp, x)
+    mode = node.attrs.get("mode", "DCR")
+    if isinstance(mode, bytes):
+        mode = mode.decode()
+    if node.op_type == "SpaceToDepth":
+        perm = (0, 3, 5, 1, 2, 4) if mode == "DCR" else (0, 1, 3, 5, 2, 4)
+        steps = ((n, c, h // b, b, w // b, b), perm, (n, c * b * b, h // b, w // b))
+    elif mode == "DCR":
+        steps = ((n, b, b, c // (b * b), h, w), (0, 3, 4, 1, 5, 2), (n, c // (b * b), h * b, w * b))
+    else:
+        steps = ((n, c // (b * b), b, b, h, w), (0, 1, 4, 2, 5, 3), (n, c // (b * b), h * b, w * b))
+    split, perm, shape = steps
+    (y,) = imp.emit(node, "reshape", [x], {"shape": split})
+    (y,) = imp.emit(node, "transpose", [y], {"perm": perm})
+    imp.emit(node, "reshape", [y], {"shape": shape}, outputs=node.outputs)
+
+
+@converts("OneHot", needs=("cast", "less", "add", "where", "unsqueeze", "equal"))
+def _one_hot(imp, node):
+    """values[1] where the (wrapped) index equals the position along the new axis, else
+    values[0]; depth and values constant. An index outside [-depth, depth) matches nothing."""
+    node.only("axis")
+    indices = node.inputs[0]
+    (depth,) = ints(imp.constant(node.inputs[1], "depth"))
+    values = imp.constant(node.inputs[2], "values").reshape(-1)
+    rank = len(static_shape(imp, indices)) + 1
+    axis = node.attrs.get("axis", -1) % rank
+    t = typed(imp, node.inputs[2]).dtype
+    i = indices
+    if typed(imp, i).dtype is not dt.int64:
+        (i,) = imp.emit(node, "cast", [i], {"to": dt.int64})       # float indices truncate, as ONNX's
+    zero, size = (imp.add_constant(np.array(v, np.int64)) for v in (0, depth))
+    (negative,) = imp.emit(node, "less", [i, zero])
+    (wrapped,) = imp.emit(node, "where", [negative, imp.emit(node, "add", [i, size])[0], i])
+    (wrapped,) = imp.emit(node, "unsqueeze", [wrapped], {"axes": (axis,)})
+    positions = imp.add_constant(np.arange(depth, dtype=np.int64).reshape((depth,) + (1,) * (rank - 1 - axis)))
+    (hit,) = imp.emit(node, "equal", [wrapped, positions])
+    off, on = (imp.add_constant(np.array(v).astype(values.dtype)) for v in values[:2])
+    imp.emit(node, "where", [hit, on, off], outputs=node.outputs)
+
+
+@converts("EyeLike")
+def _eye_like(imp, node):
+    """A constant: the output depends on the input's (static) shape and dtype alone."""
+    node.only("dtype", "k")
+    (x,) = node.inputs
+    rows, cols = static_shape(imp, x)
+    t = dtype_of(node.attrs["dtype"]) if "dtype" in node.attrs else typed(imp, x).dtype
+    imp.alias(node.outputs[0], imp.add_constant(to_storage(np.eye(rows, cols, node.attrs.get("k", 0)), t)))
+
+
+@converts("LpNormalization", needs=("abs", "mul", "sum", "sqrt", "div", "equal", "where"))
+def _lp_normalization(imp, node):
+    """x / ||x||_p along axis (p 1 or 2), as ONNX's reference computes it (0 where the norm is 0)."""
+    node.only("axis", "p")
+    (x,) = node.inputs
+    p, axis = node.attrs.get("p", 2), node.attrs.get("axis", -1)
+    if p not in (1, 2):
+        raise ConvertError(f"p={p}: LpNormalization takes p 1 or 2")
+    (terms,) = imp.emit(node, "abs", [x]) if p == 1 else imp.emit(node, "mul", [x, x])
+    (norm,) = imp.emit(node, "sum", [terms], {"axes": (axis,), "keepdims": True})
+    if p == 2:
+        (norm,) = imp.emit(node, "sqrt", [norm])
+    (zero,) = imp.emit(node, "equal", [norm, scalar(imp, 0, x)])
+    (q,) = imp.emit(node, "div", [x, norm])
+    imp.emit(node, "where", [zero, scalar(imp, 0, x), q], outputs=node.outputs)
+
+
+@converts("MeanVarianceNormalization", needs=("mean", "sub", "mul", "sqrt", "div"))
+def _mean_variance_normalization(imp, node):
+    """(x - mean) / sqrt(mean((x - mean)^2)) over `axes` (default 0, 2, 3)."""
+    node.only("axes")
+    (x,) = node.inputs
+    axes = tuple(node.attrs.get("axes", (0, 2, 3)))
+    (m,) = imp.emit(node, "mean", [x], {"axes": axes, "keepdims": True})
+    (d,) = imp.emit(node, "sub", [x, m])
+    (v,) = imp.emit(node, "mean", [imp.emit(node, "mul", [d, d])[0]], {"axes": axes, "keepdims": True})
+    imp.emit(node, "div", [d, imp.emit(node, "sqrt", [v])[0]], outputs=node.outputs)
+
+
 @converts("IsInf", needs=("equal", "logical_or", "less"))
 def _isinf(imp, node):
     node.only("detect_negative", "detect_positive")

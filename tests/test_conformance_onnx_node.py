@@ -29,7 +29,9 @@ SUBSET = ("test_abs", "test_add_bcast", "test_relu", "test_gelu_tanh_2", "test_c
           "test_slice_neg_steps", "test_gather_1", "test_resize_downsample_scales_nearest",
           "test_add_uint8", "test_cumprod_1d", "test_cast_FLOAT_to_FLOAT8E4M3FN", "test_scatternd_add",
           "test_einsum_batch_matmul_bfloat16", "test_triu_square", "test_isinf_negative", "test_shrink_soft",
-          "test_sinh", "test_swish", "test_tan", "test_acosh", "test_atanh")
+          "test_sinh", "test_swish", "test_tan", "test_acosh", "test_atanh",
+          "test_depthtospace_crd_mode_example", "test_spacetodepth", "test_eyelike_with_dtype",
+          "test_l2normalization_axis_0", "test_mvn")
 
 
 @pytest.fixture(scope="module")

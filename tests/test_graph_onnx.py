@@ -136,6 +136,12 @@ DECOMPOSED = {
                           ("bhqd,bhkd->bhqk", ([1, 2, 3, 4], [1, 2, 5, 4])), ("i,i", ([5], [5])),
                           ("ij,jk,kl->li", ([2, 3], [3, 4], [4, 2])), ("b i j , j -> i", ([2, 3, 4], [4])),
                           ("...ij,...jk", ([2, 1, 3, 4], [1, 5, 4, 2])), ("ijk->kji", ([2, 3, 4],)))},
+    **{f"OneHot-axis{axis}": ([helper.make_node("OneHot", ["x", "depth", "values"], ["y"], axis=axis)],
+                              [("x", F, [2, 3])],            # float indices in [-2, 2): truncated, wrapped
+                              [_c("depth", np.array(3, np.float32)), _c("values", np.array([0.5, 3.0], np.float32))])
+       for axis in (0, 1, -1)},
+    "DepthToSpace-CRD": ([helper.make_node("DepthToSpace", ["x4"], ["y"], blocksize=2, mode="CRD")],
+                         [("x4", F, [1, 8, 2, 3])], []),
     "MaxPool-same": ([helper.make_node("MaxPool", ["x4"], ["y"], kernel_shape=[2, 2], auto_pad="SAME_LOWER")],
                      [("x4", F, [1, 2, 5, 5])], []),
 }
