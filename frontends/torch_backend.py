@@ -95,8 +95,13 @@ def compile_options(mode, options) -> Settings:
 
 
 def check_devices(example_inputs) -> None:
-    """The graph's tensors on the CPU or on cuda:0 (where the GPU programs run), not mixed."""
-    devices = sorted({str(a.device) for a in example_inputs if isinstance(a, torch.Tensor)})
+    """The graph's tensors on the CPU or on cuda:0 (where the GPU programs run), not mixed --
+    but for 0-d CPU tensors among CUDA ones, which torch itself lets join them (eager code hands
+    such scalars to the graph after a break) and the partition copies to the GPU."""
+    tensors = [a for a in example_inputs if isinstance(a, torch.Tensor)]
+    devices = sorted({str(a.device) for a in tensors})
+    if devices == ["cpu", "cuda:0"]:
+        devices = sorted({str(a.device) for a in tensors if a.is_cuda or a.dim() > 0})
     if devices in ([], ["cpu"], ["cuda:0"]):
         return
     raise TaskmapError(f"torch.compile(backend='taskmap'): the graph has tensors on {', '.join(devices)}; "
@@ -222,7 +227,8 @@ class TaskmapPartition(torch.nn.Module):
         else:
             results = {o: as_tensor(a) for o, a in zip(graph.outputs, program(*(storage_of(t) for t in tensors)))}
         inputs = {v.name: t for v, t in zip(graph.inputs, tensors)}
-        device = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
+        device = tensors[0].device if program is not None and program.backend == "cuda" else \
+            next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
         constants = graph.constant_arrays()
         out = tuple(_result(o, results, inputs, constants, device) for o in outs)
         return out if isinstance(self.gm.graph.output_node().args[0], (list, tuple)) else out[0]

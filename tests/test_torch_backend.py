@@ -290,6 +290,17 @@ def test_tensors_off_the_cpu_get_a_clear_error():
         check_devices([torch.empty(2, device="meta")])
 
 
+def test_a_0d_cpu_tensor_may_join_cuda_ones_but_no_other_cpu_tensor():
+    """As torch lets it (a scalar from eager code after a graph break); fake CUDA tensors, so
+    no GPU is needed to see the rule."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    with FakeTensorMode():
+        x, scalar, vector = torch.empty(4, device="cuda"), torch.empty(()), torch.empty(3)
+    check_devices([x, scalar])
+    with pytest.raises(TaskmapError, match="tensors on cpu, cuda:0"):
+        check_devices([x, scalar, vector])
+
+
 def test_weights_are_frozen_in_inference_and_an_in_place_update_rebuilds(monkeypatch):
     """No-grad: the Linear weights are constants of the program (only x is an input); a weight
     changed in place gives the new values, not stale ones; freeze=False passes them per call."""
