@@ -18,6 +18,7 @@ intermediate can move by an ulp); integers and bool exact.
 from __future__ import annotations
 
 import zlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -28,6 +29,8 @@ from taskmap.refimpl.schedules import TEMPLATES, template_for
 from taskmap.refimpl.schedules.generic import INJECTIVE_TEMPLATE
 from taskmap.refimpl.schedules.matmul import WgmmaPoint
 from taskmap.refimpl.schedules.plan import Launch
+from taskmap.refimpl.schedules.rows import RowPoint
+from taskmap.refimpl.launch import interpret
 from taskmap.refimpl.traps import KernelTrap
 from taskmap.spec import dtypes as dt
 from taskmap.spec.errors import LaunchError
@@ -382,3 +385,40 @@ def test_top_k_orders_nan_and_ties_as_the_definition_says(largest):
         np.testing.assert_array_equal(got[1], want[1])
         np.testing.assert_array_equal(got[0], want[0])
     assert np.isnan(want[0][0, :12]).all() if largest else np.isnan(want[0][0, -12:]).all()
+
+
+# ---------------------------------------------------------------- norms with the row held in registers
+
+# (operator, types, attributes): rows of 1100 (softmax also over an inner axis) and group norm
+# rows of 2 channels x 550: with 256 threads per row and 2-element vectors a thread holds 3
+# chunks of the row (the last one on some threads only)
+HELD_CASES = [("softmax", [f32[2, 1100]], {}), ("log_softmax", [f16[2, 1100]], {}),
+              ("softmax", [f32[1, 1100, 2]], {"axis": 1}), ("layer_norm", [f32[2, 1100], f32[1100], f32[1100]], {}),
+              ("rms_norm", [bf16[2, 1100], bf16[1100]], {}),
+              ("group_norm", [f32[1, 4, 550], f32[4], f32[4]], {"num_groups": 2})]
+HELD = RowPoint(warp_threads=64, block_threads=256, block_from=256, vec=2, cache=64)
+
+
+@pytest.mark.parametrize("name,types,attrs", HELD_CASES, ids=lambda v: getattr(v, "short", None))
+def test_a_norm_holding_its_row_in_registers_matches_the_streamed_one_bit_for_bit(name, types, attrs):
+    """Held: one read of the row; streamed (cache 0): a read per pass. Same chunk order, so the
+    same bits, and both match the NumPy reference."""
+    held_plan, streamed_plan = (schedule(name, types, attrs, replace(HELD, cache=c)) for c in (64, 0))
+    assert all("_held" in k.name for k in held_plan.kernels), [k.name for k in held_plan.kernels]
+    assert not any("_held" in k.name for k in streamed_plan.kernels)
+    check_operator(name, types, attrs, HELD)
+    arrays = get(name).sample(np.random.default_rng(7), types, **attrs)
+    for held, streamed in zip(evaluate(held_plan, *arrays), evaluate(streamed_plan, *arrays), strict=True):
+        np.testing.assert_array_equal(held.view(np.uint8), streamed.view(np.uint8))
+
+
+def test_a_held_row_kernel_refuses_a_row_of_another_length():
+    (launch,) = schedule("softmax", [f32[2, 1100]], {}, HELD).launches
+    x = np.ones((2, 1102), np.float32)
+    with pytest.raises(LaunchError, match=r"parameter x .* expects shape \(2, 1100\)"):
+        interpret(launch.kernel, 2, 1102, x, x[0, :1], x[0, :1], np.empty_like(x))
+
+
+def test_a_row_beyond_the_cache_is_streamed():
+    assert HELD.held(1100, 2) == 1100 and HELD.held(16384, 2) == 16384 and HELD.held(16386, 2) == 0
+    assert RowPoint(cache=0).held(8, 8) == 0

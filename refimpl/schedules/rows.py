@@ -18,6 +18,14 @@ of one kind:
 - Layer and group norm run the reduction twice in one loop (mean, then the mean square
   deviation: the two-pass formula, exact for large means); the norms then stream the row
   once more. A group norm row is a (sample, group): its channels' elements, contiguous.
+- **Rows held in registers** (`held`: the row length, for norms whose row fits in
+  `RowPoint.cache` elements per thread): each thread loads its chunks once into a register
+  tensor and every pass and the output read them there, so the row crosses global memory
+  once each way (the norms are memory-bound: streaming it per pass costs up to 3 reads).
+  Thread t holds chunks t, t + workers, … in the order the streaming loop visits them, so
+  both forms compute the same bits. Such a kernel is built for one row length: `x` and `y`
+  are declared with it, so a launch with another is refused (LaunchError), never computed
+  with a partial row.
 - **Vectorized rows** (inner = 1): a thread loads `vec` consecutive elements with one
   unrolled copy loop (one 8/16-byte access after the CUDA emitter) and stores its outputs
   the same way; the plan picks `vec` dividing n, so rows stay aligned and need no tail.
@@ -40,24 +48,34 @@ NORMS = ("softmax", "log_softmax", "layer_norm", "rms_norm", "group_norm")
 @dataclass(frozen=True)
 class RowPoint:
     """Rows shorter than `block_from` elements take a warp each (`warp_threads // 32` rows per
-    block), longer ones a block of `block_threads`; `vec` is the widest per-thread vector."""
+    block), longer ones a block of `block_threads`; `vec` is the widest per-thread vector;
+    a norm's row is held in registers when a thread's share is at most `cache` elements."""
     warp_threads: int = 128
     block_threads: int = 512
     block_from: int = 1024
     vec: int = 8
+    cache: int = 64
 
     def layout(self, n: int) -> tuple[str, int]:
         return ("warp", self.warp_threads) if n < self.block_from else ("block", self.block_threads)
+
+    def held(self, n: int, vec: int) -> int:
+        """The `held` argument of make_row_kernel for a norm over rows of n: n when a thread's
+        chunks (vec elements each) fit in `cache` elements, else 0 (the row is streamed)."""
+        per, threads = self.layout(n)
+        workers = 32 if per == "warp" else threads
+        return n if -(-n // (workers * vec)) * vec <= self.cache else 0
 
 
 def row_resources(p: RowPoint) -> Resources | None:
     if p.warp_threads % 32 or p.block_threads % 32 or p.vec not in (1, 2, 4, 8):
         return None
-    return Resources(max(p.warp_threads, p.block_threads), 16 * (p.block_threads // 32), register_estimate(2 * p.vec))
+    return Resources(max(p.warp_threads, p.block_threads), 16 * (p.block_threads // 32),
+                     register_estimate(2 * p.vec, p.cache))
 
 
 ROW_CANDIDATES = tuple(product(RowPoint, warp_threads=(64, 128, 256), block_threads=(256, 512, 1024),
-                               block_from=(256, 1024, 4096), vec=(1, 2, 4, 8)))
+                               block_from=(256, 1024, 4096), vec=(1, 2, 4, 8), cache=(0, 64)))
 
 
 def row_vec(n: int, inner: int, dtypes, widest: int) -> int:
@@ -71,17 +89,20 @@ def row_vec(n: int, inner: int, dtypes, widest: int) -> int:
 
 def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128, vec: int = 1, inner: int = 1,
                     divide: float = 1.0, eps: float = 1e-5, has_bias: bool = True, last: bool = False,
-                    groups: tuple[int, int] = (1, 1)):
+                    groups: tuple[int, int] = (1, 1), held: int = 0):
     """kernel(outer, n, x[outer, n·inner], gamma, beta, y): y[outer, inner] for reductions,
     y[outer, n·inner] for norms (2-d, so that with inner = 1 the row index is the last one and
     the unrolled vector loops become single 8/16-byte accesses). `divide` divides a sum (mean); `eps` is the norms' epsilon;
     gamma and beta are [n] where the norm uses them, else [1] and unread; `last`: argmax/argmin
     return the last extreme position. group_norm: rows are (sample, group) and `groups` =
     (groups, channels per group); gamma and beta are per channel, element e of a row being
-    channel group · per + e // (n / per)."""
-    if kind not in REDUCTIONS + NORMS or per not in ("warp", "block") or threads % 32 or vec not in (1, 2, 4, 8):
-        raise ValueError(f"row kernel {kind!r} per {per} with {threads} threads, vec {vec}: need a known kind, "
-                         "per warp or block, whole warps and vec 1/2/4/8")
+    channel group · per + e // (n / per). `held`: rows of this length are held in registers
+    (norms only; see the module doc), 0: streamed."""
+    if kind not in REDUCTIONS + NORMS or per not in ("warp", "block") or threads % 32 or vec not in (1, 2, 4, 8) \
+            or (held and (kind not in NORMS or held % vec)):
+        raise ValueError(f"row kernel {kind!r} per {per} with {threads} threads, vec {vec}, held {held}: need a "
+                         "known kind, per warp or block, whole warps, vec 1/2/4/8 and rows held only by norms, "
+                         "in whole vectors")
     per_warp = per == "warp"
     warps = threads // 32
     rows_per_block = warps if per_warp else 1
@@ -102,56 +123,66 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
     biased = centred and has_bias
     grouped = kind == "group_norm"
     channels = groups[0] * groups[1]
+    slots = -(-held // (workers * vec)) if held else 1          # chunks a thread holds (1: streamed)
+    step = workers * slots                                     # held: each chunk loop runs at most once
 
     @kernel(grid=lambda outer: (outer * inner + rows_per_block - 1) // rows_per_block, block=threads,
-            name=f"{kind}_{dtype.short}_{per}{threads}_v{vec}" + (f"_in{inner}" if inner > 1 else ""))
-    def row_kernel(outer: i32, n: i32, x: dtype[outer, n * inner],
+            name=f"{kind}_{dtype.short}_{per}{threads}_v{vec}" + (f"_in{inner}" if inner > 1 else "")
+            + (f"_held{held}" if held else ""))
+    def row_kernel(outer: i32, n: i32, x: dtype[outer, (held if held else n) * inner],
                    gamma: dtype[(channels if grouped else n) if affine else 1],
                    beta: dtype[(channels if grouped else n) if biased else 1],
-                   y: out[outer, (1 if y_mid == 1 else n) * inner]):
+                   y: out[outer, (1 if y_mid == 1 else (held if held else n)) * inner]):
         tid = threadIdx.x
         lane = tid % 32 if per_warp else tid
         row = blockIdx.x * rows_per_block + tid // 32 if per_warp else blockIdx.x
         shared = shared_tensor(acc_t, [warps])
         shared_aux = shared_tensor(i64 if arg else f32, [warps])
-        r = register_tensor(dtype, [vec])
+        r = register_tensor(dtype, [slots * vec])
         o = register_tensor(out, [vec])
         chunks = n // vec
         mean: f32 = 0.0
         acc: acc_t = identity
         aux = i64(0) if arg else f32(0.0)                # argmax index / online softmax sum
         if row < outer * inner:
+            if held:
+                for j in range(slots, unroll=True):
+                    for c in range(lane + j * workers, chunks, step):
+                        for v in range(vec, unroll=True):
+                            r[j * vec + v] = x[row // inner, (c * vec + v) * inner + row % inner]
             for p in range(passes):
                 acc = identity
                 aux = 0
-                for c in range(lane, chunks, workers):
-                    for v in range(vec, unroll=True):
-                        r[v] = x[row // inner, (c * vec + v) * inner + row % inner]
-                    for v in range(vec, unroll=True):
-                        e = acc_t(r[v])
-                        if combine == "sum":
-                            if kind == "rms_norm":
-                                acc += e * e
-                            elif centred:
-                                acc += e if p == 0 else (e - mean) * (e - mean)
+                for j in range(slots, unroll=True):
+                    for c in range(lane + j * workers, chunks, step):
+                        if not held:
+                            for v in range(vec, unroll=True):
+                                r[v] = x[row // inner, (c * vec + v) * inner + row % inner]
+                        for v in range(vec, unroll=True):
+                            e = acc_t(r[j * vec + v])
+                            if combine == "sum":
+                                if kind == "rms_norm":
+                                    acc += e * e
+                                elif centred:
+                                    acc += e if p == 0 else (e - mean) * (e - mean)
+                                else:
+                                    acc += e
+                            elif combine == "prod":
+                                acc *= e
+                            elif arg:
+                                better = (e >= acc if combine == "max" else e <= acc) if last else \
+                                    (e > acc if combine == "max" else e < acc)
+                                if better:
+                                    acc = e
+                                    aux = c * vec + v
+                            elif combine == "online":
+                                m = max(acc, e)
+                                aux = aux * exp(acc - m) + exp(e - m)
+                                acc = m
+                            elif combine == "max":
+                                acc = max(acc, e)
                             else:
-                                acc += e
-                        elif combine == "prod":
-                            acc *= e
-                        elif arg:
-                            better = (e >= acc if combine == "max" else e <= acc) if last else \
-                                (e > acc if combine == "max" else e < acc)
-                            if better:
-                                acc = e
-                                aux = c * vec + v
-                        elif combine == "online":
-                            m = max(acc, e)
-                            aux = aux * exp(acc - m) + exp(e - m)
-                            acc = m
-                        elif combine == "max":
-                            acc = max(acc, e)
-                        else:
-                            acc = min(acc, e)
+                                acc = min(acc, e)
                 for level in range(1 if per_warp else 2):
                     for k in range(5, unroll=True):
                         other = shfl_xor(acc, 16 >> k)
@@ -202,23 +233,25 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
                     scale = rsqrt(acc / f32(n) + eps)
                 elif kind == "log_softmax":
                     scale = log(aux)
-                for c in range(lane, chunks, workers):
-                    for v in range(vec, unroll=True):
-                        r[v] = x[row // inner, (c * vec + v) * inner + row % inner]
-                    for v in range(vec, unroll=True):
-                        e = f32(r[v])
-                        ch = row % groups[0] * groups[1] + (c * vec + v) // (n // groups[1]) if grouped else c * vec + v
-                        if kind == "softmax":
-                            o[v] = exp(e - acc) / aux
-                        elif kind == "log_softmax":
-                            o[v] = e - acc - scale
-                        elif centred:
-                            if biased:
-                                o[v] = (e - mean) * scale * f32(gamma[ch]) + f32(beta[ch])
+                for j in range(slots, unroll=True):
+                    for c in range(lane + j * workers, chunks, step):
+                        if not held:
+                            for v in range(vec, unroll=True):
+                                r[v] = x[row // inner, (c * vec + v) * inner + row % inner]
+                        for v in range(vec, unroll=True):
+                            e = f32(r[j * vec + v])
+                            ch = row % groups[0] * groups[1] + (c * vec + v) // (n // groups[1]) if grouped else c * vec + v
+                            if kind == "softmax":
+                                o[v] = exp(e - acc) / aux
+                            elif kind == "log_softmax":
+                                o[v] = e - acc - scale
+                            elif centred:
+                                if biased:
+                                    o[v] = (e - mean) * scale * f32(gamma[ch]) + f32(beta[ch])
+                                else:
+                                    o[v] = (e - mean) * scale * f32(gamma[ch])
                             else:
-                                o[v] = (e - mean) * scale * f32(gamma[ch])
-                        else:
-                            o[v] = e * scale * f32(gamma[ch])
-                    for v in range(vec, unroll=True):
-                        y[row // inner, (c * vec + v) * inner + row % inner] = o[v]
+                                o[v] = e * scale * f32(gamma[ch])
+                        for v in range(vec, unroll=True):
+                            y[row // inner, (c * vec + v) * inner + row % inner] = o[v]
     return row_kernel
