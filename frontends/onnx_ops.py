@@ -312,7 +312,6 @@ def _one_hot(imp, node):
     values = imp.constant(node.inputs[2], "values").reshape(-1)
     rank = len(static_shape(imp, indices)) + 1
     axis = node.attrs.get("axis", -1) % rank
-    t = typed(imp, node.inputs[2]).dtype
     i = indices
     if typed(imp, i).dtype is not dt.int64:
         (i,) = imp.emit(node, "cast", [i], {"to": dt.int64})       # float indices truncate, as ONNX's
