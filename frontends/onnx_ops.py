@@ -286,9 +286,7 @@ def _depth_space(imp, node):
     node.only("blocksize", "mode")
     (x,) = node.inputs
     b, (n, c, h, w) = node.attrs["blocksize"], static_shape(imp, x)
-    mode = node.attrs.get("mode", "DCR")
-    if isinstance(mode, bytes):
-        mode = mode.decode()
+    mode = node.attrs.get("mode", "DCR")            # SpaceToDepth has none (OnnxNode decodes strings)
     if node.op_type == "SpaceToDepth":
         perm = (0, 3, 5, 1, 2, 4) if mode == "DCR" else (0, 1, 3, 5, 2, 4)
         steps = ((n, c, h // b, b, w // b, b), perm, (n, c * b * b, h // b, w // b))
