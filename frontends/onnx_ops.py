@@ -382,12 +382,10 @@ def _shrink(imp, node):
     node.only("bias", "lambd")
     (x,) = node.inputs
     bias, lambd = node.attrs.get("bias", 0.0), node.attrs.get("lambd", 0.5)
-    (low,) = imp.emit(node, "less", [x, scalar(imp, -lambd, x)])
-    (high,) = imp.emit(node, "greater", [x, scalar(imp, lambd, x)])
-    (up,) = imp.emit(node, "add", [x, scalar(imp, bias, x)])
-    (down,) = imp.emit(node, "sub", [x, scalar(imp, bias, x)])
-    (outer,) = imp.emit(node, "where", [high, down, scalar(imp, 0, x)])
-    imp.emit(node, "where", [low, up, outer], outputs=node.outputs)
+    e = _Expr(imp, node, x)
+    low, high = e.op("less", x, e.c(-lambd)), e.op("greater", x, e.c(lambd))
+    outer = e.op("where", high, e.op("sub", x, e.c(bias)), e.c(0))
+    imp.emit(node, "where", [low, e.op("add", x, e.c(bias)), outer], outputs=node.outputs)
 
 
 @converts("Swish", needs=("mul", "sigmoid"))
@@ -413,22 +411,16 @@ def _sinh_cosh(imp, node):
     """(e^x ∓ e^-x) / 2; sinh near 0 (|x| < 2^-5) by its series x + x^3/6 + x^5/120, where the
     difference of exponentials would cancel to a few correct bits."""
     (x,) = node.inputs
-    (e,) = imp.emit(node, "exp", [x])
-    (m,) = imp.emit(node, "neg", [x])
-    (f,) = imp.emit(node, "exp", [m])
-    (both,) = imp.emit(node, "add" if node.op_type == "Cosh" else "sub", [e, f])
+    e = _Expr(imp, node, x)
+    both = e.op("add" if node.op_type == "Cosh" else "sub", e.op("exp", x), e.op("exp", e.op("neg", x)))
     if node.op_type == "Cosh":
-        imp.emit(node, "mul", [both, scalar(imp, 0.5, x)], outputs=node.outputs)
+        imp.emit(node, "mul", [both, e.c(0.5)], outputs=node.outputs)
         return
-    (half,) = imp.emit(node, "mul", [both, scalar(imp, 0.5, x)])
-    (x2,) = imp.emit(node, "mul", [x, x])
-    (t,) = imp.emit(node, "mul", [x2, scalar(imp, 1 / 120, x)])
-    (t,) = imp.emit(node, "add", [t, scalar(imp, 1 / 6, x)])
-    (t,) = imp.emit(node, "mul", [t, x2])
-    (t,) = imp.emit(node, "add", [t, scalar(imp, 1, x)])
-    (series,) = imp.emit(node, "mul", [t, x])
-    (a,) = imp.emit(node, "abs", [x])
-    (small,) = imp.emit(node, "less", [a, scalar(imp, 2.0 ** -5, x)])
+    half = e.op("mul", both, e.c(0.5))
+    x2 = e.op("mul", x, x)                          # the series as x (1 + x^2 (1/6 + x^2 / 120))
+    inner = e.op("add", e.c(1 / 6), e.op("mul", x2, e.c(1 / 120)))
+    series = e.op("mul", x, e.op("add", e.c(1), e.op("mul", x2, inner)))
+    small = e.op("less", e.op("abs", x), e.c(2.0 ** -5))
     imp.emit(node, "where", [small, series, half], outputs=node.outputs)
 
 
