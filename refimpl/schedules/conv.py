@@ -107,6 +107,16 @@ def _split_epilogue(s, splits: int, dtype, bias: bool) -> ir.Kernel:
     return injective_kernel(f"conv2d_split_epilogue_k{splits}", y, (n, o, i, j), ir.Cast(total, dtype))
 
 
+def _split_launches(s, splits: int, dtype, bias: bool, main: ir.Kernel, x, w) -> tuple[Tensor, tuple[Launch, ...]]:
+    """Split-K's f32 partial output and its two launches: `main` (either kernel, made with
+    `splits`) reading x and w and writing the splits' sums, without the bias, into it; then
+    `_split_epilogue` summing them into y."""
+    partial = Tensor("partial", (splits * s.batch, s.out_channels) + s.out_size, dt.float32)
+    epilogue = _split_epilogue(s, splits, dtype, bias)
+    return partial, (Launch(main, (x, w, View("w", (1,)), partial.name)),
+                     Launch(epilogue, (partial.name,) + (("bias",) if bias else ()) + ("y",)))
+
+
 def _operands(op, types, attrs):
     (y_type,) = op.infer(types, **attrs)
     xt, bias = types[0].dtype, len(types) > 2
@@ -143,10 +153,8 @@ def implicit_tc_plan(op, types, attrs, point: ConvTcPoint) -> Plan:
     if splits == 1:
         launches.append(Launch(main, (x_nhwc.name, w_view, b, "y")))
         return Plan(inputs, (y,), tuple(temps), tuple(launches))
-    partial = Tensor("partial", (splits * s.batch,) + y.shape[1:], dt.float32)
-    launches += [Launch(main, (x_nhwc.name, w_view, View("w", (1,)), partial.name)),
-                 Launch(_split_epilogue(s, splits, xt, bias), (partial.name,) + (("bias",) if bias else ()) + ("y",))]
-    return Plan(inputs, (y,), tuple(temps) + (partial,), tuple(launches))
+    partial, split = _split_launches(s, splits, xt, bias, main, x_nhwc.name, w_view)
+    return Plan(inputs, (y,), tuple(temps) + (partial,), tuple(launches) + split)
 
 
 def implicit_simt_plan(op, types, attrs, point: ConvSimtPoint) -> Plan:
@@ -158,10 +166,8 @@ def implicit_simt_plan(op, types, attrs, point: ConvSimtPoint) -> Plan:
     w = View("w", (s.out_channels, s.gemm[2]))
     if splits == 1:
         return Plan(inputs, (y,), (), (Launch(main, ("x", w, b, "y")),))
-    partial = Tensor("partial", (splits * s.batch,) + y.shape[1:], dt.float32)
-    return Plan(inputs, (y,), (partial,), (
-        Launch(main, ("x", w, View("w", (1,)), partial.name)),
-        Launch(_split_epilogue(s, splits, dt.float32, bias), (partial.name,) + (("bias",) if bias else ()) + ("y",))))
+    partial, split = _split_launches(s, splits, dt.float32, bias, main, "x", w)
+    return Plan(inputs, (y,), (partial,), split)
 
 
 def _tensor_core(types, attrs):
