@@ -400,13 +400,17 @@ HELD = RowPoint(warp_threads=64, block_threads=256, block_from=256, vec=2, cache
 
 
 @pytest.mark.parametrize("name,types,attrs", HELD_CASES, ids=lambda v: getattr(v, "short", None))
-def test_a_norm_holding_its_row_in_registers_matches_the_streamed_one_bit_for_bit(name, types, attrs):
-    """Held: one read of the row; streamed (cache 0): a read per pass. Same chunk order, so the
-    same bits, and both match the NumPy reference."""
+def test_a_norm_holding_its_row_in_registers_matches_the_streamed_one(name, types, attrs):
+    """Held: one read of the row; streamed (cache 0): a read per pass. Both match the NumPy
+    reference; the norms visit the chunks in the same order, so they agree bit for bit
+    (softmax held takes two passes, max then sum, where the streamed one is online)."""
     held_plan, streamed_plan = (schedule(name, types, attrs, replace(HELD, cache=c)) for c in (64, 0))
     assert all("_held" in k.name for k in held_plan.kernels), [k.name for k in held_plan.kernels]
     assert not any("_held" in k.name for k in streamed_plan.kernels)
-    check_operator(name, types, attrs, HELD)
+    for point in (HELD, replace(HELD, cache=0)):
+        check_operator(name, types, attrs, point)
+    if "softmax" in name:
+        return
     arrays = get(name).sample(np.random.default_rng(7), types, **attrs)
     for held, streamed in zip(evaluate(held_plan, *arrays), evaluate(streamed_plan, *arrays), strict=True):
         np.testing.assert_array_equal(held.view(np.uint8), streamed.view(np.uint8))

@@ -14,7 +14,9 @@ of one kind:
   bits (each step adds the same two operands, in either order). A block then puts each warp's
   value in shared memory, every warp reads them all back into its lanes and runs the same
   butterfly again. argmax/argmin carry the index (ties: the smaller), softmax carries
-  (max, sum of exp(x - max)) and rescales when the max grows (online softmax: one pass).
+  (max, sum of exp(x - max)) and rescales when the max grows (online softmax: one pass over
+  a streamed row; a held row takes the max, then the sum of exp(x - max): two passes over
+  registers, one exp per element instead of two).
 - Layer and group norm run the reduction twice in one loop (mean, then the mean square
   deviation: the two-pass formula, exact for large means); the norms then stream the row
   once more. A group norm row is a (sample, group): its channels' elements, contiguous.
@@ -23,7 +25,7 @@ of one kind:
   tensor and every pass and the output read them there, so the row crosses global memory
   once each way (the norms are memory-bound: streaming it per pass costs up to 3 reads).
   Thread t holds chunks t, t + workers, … in the order the streaming loop visits them, so
-  both forms compute the same bits. Such a kernel is built for one row length: `x` and `y`
+  both forms of the norms compute the same bits (softmax's differ: two passes, above). Such a kernel is built for one row length: `x` and `y`
   are declared with it, so a launch with another is refused (LaunchError), never computed
   with a partial row.
 - **Vectorized rows** (inner = 1): a thread loads `vec` consecutive elements with one
@@ -109,15 +111,18 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
     workers = 32 if per_warp else threads
     acc_t = f32 if dtype.is_float else dtype
     arg = kind in ("argmax", "argmin")
-    online = kind in ("softmax", "log_softmax")
+    online = kind in ("softmax", "log_softmax") and not held
+    max_then_sum = kind in ("softmax", "log_softmax") and held     # pass 0: the max; pass 1: sum of exp(x - max)
     combine = {"argmax": "max", "argmin": "min", "softmax": "online", "log_softmax": "online", "layer_norm": "sum",
                "rms_norm": "sum", "group_norm": "sum"}.get(kind, kind)
-    identity = {"sum": 0.0, "prod": 1.0, "max": -math.inf, "min": math.inf, "online": -math.inf}[combine]
+    combine = "max_then_sum" if max_then_sum else combine
+    identity = {"sum": 0.0, "prod": 1.0, "max": -math.inf, "min": math.inf, "online": -math.inf,
+                "max_then_sum": -math.inf}[combine]
     if not dtype.is_float:
         lowest, highest = -2**(dtype.bits - 1), 2**(dtype.bits - 1) - 1
         identity = {"sum": 0, "prod": 1, "max": lowest, "min": highest}[combine]
     centred = kind in ("layer_norm", "group_norm")             # mean, then the mean square deviation
-    passes = 2 if centred else 1
+    passes = 2 if centred or max_then_sum else 1
     y_mid = 1 if kind in REDUCTIONS else 0
     affine = kind in ("layer_norm", "rms_norm", "group_norm")
     biased = centred and has_bias
@@ -141,8 +146,9 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
         r = register_tensor(dtype, [slots * vec])
         o = register_tensor(out, [vec])
         chunks = n // vec
-        mean: f32 = 0.0
+        mean: f32 = 0.0                                  # layer / group norm: the mean; softmax: the max
         acc: acc_t = identity
+        start: acc_t = identity                          # the identity of this pass's combine
         aux = i64(0) if arg else f32(0.0)                # argmax index / online softmax sum
         if row < outer * inner:
             if held:
@@ -151,7 +157,9 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
                         for v in range(vec, unroll=True):
                             r[j * vec + v] = x[row // inner, (c * vec + v) * inner + row % inner]
             for p in range(passes):
-                acc = identity
+                if max_then_sum:
+                    start = identity if p == 0 else 0.0
+                acc = start
                 aux = 0
                 for j in range(slots, unroll=True):
                     for c in range(lane + j * workers, chunks, step):
@@ -179,6 +187,11 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
                                 m = max(acc, e)
                                 aux = aux * exp(acc - m) + exp(e - m)
                                 acc = m
+                            elif combine == "max_then_sum":
+                                if p == 0:
+                                    acc = max(acc, e)
+                                else:
+                                    acc += exp(e - mean)
                             elif combine == "max":
                                 acc = max(acc, e)
                             else:
@@ -201,6 +214,11 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
                             m = max(acc, other)
                             aux = aux * exp(acc - m) + other_aux * exp(other - m) if m > -math.inf else 0.0
                             acc = m
+                        elif combine == "max_then_sum":
+                            if p == 0:
+                                acc = max(acc, other)
+                            else:
+                                acc += other
                         elif combine == "max":
                             acc = max(acc, other)
                         else:
@@ -212,13 +230,19 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
                                 if arg or online:
                                     shared_aux[tid // 32] = aux
                             syncthreads()
-                            acc = shared[lane % 32] if lane % 32 < warps else identity
+                            acc = shared[lane % 32] if lane % 32 < warps else start
                             if arg or online:
                                 aux = shared_aux[lane % 32] if lane % 32 < warps else 0
                             syncthreads()
                 if centred:
                     if p == 0:
                         mean = acc / f32(n)
+                elif max_then_sum:
+                    if p == 0:
+                        mean = acc
+                    else:                                # as the online form leaves them: max, sum
+                        aux = acc
+                        acc = mean
             if y_mid == 1:
                 if lane == 0:
                     if arg:
@@ -233,6 +257,8 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
                     scale = rsqrt(acc / f32(n) + eps)
                 elif kind == "log_softmax":
                     scale = log(aux)
+                else:
+                    scale = 1.0 / aux                    # softmax: a multiply per element, not a divide
                 for j in range(slots, unroll=True):
                     for c in range(lane + j * workers, chunks, step):
                         if not held:
@@ -242,7 +268,7 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
                             e = f32(r[j * vec + v])
                             ch = row % groups[0] * groups[1] + (c * vec + v) // (n // groups[1]) if grouped else c * vec + v
                             if kind == "softmax":
-                                o[v] = exp(e - acc) / aux
+                                o[v] = exp(e - acc) * scale
                             elif kind == "log_softmax":
                                 o[v] = e - acc - scale
                             elif centred:
