@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 from taskmap.lang import blockIdx, f32, i32, kernel, shfl_idx, shfl_up, threadIdx
+from taskmap.spec.ops.reduce import normalize_axes
 
 from .plan import Launch, Plan, Tensor, View
 from .space import Resources, product, register_estimate
@@ -63,7 +64,7 @@ def make_cumsum_kernel(dtype, exclusive: bool, reverse: bool, threads: int, inne
 
 def cumsum_plan(op, types, attrs, point: ScanPoint) -> Plan:
     x = Tensor("x", types[0].shape, types[0].dtype)
-    (a,) = [d % max(1, len(x.shape)) for d in (attrs["axis"],)]
+    (a,) = normalize_axes(op, (attrs["axis"],), max(1, len(x.shape)))     # a 0-d x scans as one element
     outer, n, inner = math.prod(x.shape[:a]), x.shape[a] if x.shape else 1, math.prod(x.shape[a + 1:])
     kernel_ = make_cumsum_kernel(x.dtype, bool(attrs["exclusive"]), bool(attrs["reverse"]), point.threads, inner)
     y = Tensor("y", x.shape, x.dtype)
