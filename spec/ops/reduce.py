@@ -146,6 +146,11 @@ def _cumsum_axis(types, attrs) -> int:
     return axis
 
 
+def _cumsum_infer(types, attrs):
+    _cumsum_axis(types, attrs)               # an axis out of range is an OpError
+    return [types[0]]
+
+
 def _cumsum_task(types, attrs):
     """y[i] = Σ over k of x[i with the axis at k], for k up to i's position on the axis (exclusive:
     before it; reverse: from the end), in the compute type, rounded once to x's dtype."""
@@ -174,8 +179,7 @@ register(Operator("cumsum", "reduce", "running sum along axis (exclusive: of the
                   (Attr("axis", REQUIRED, int, "the axis summed along (negative: from the end)"),
                    Attr("exclusive", 0, int, "1: each sum leaves out its own element", (0, 1)),
                    Attr("reverse", 0, int, "1: sum from the end of the axis", (0, 1))),
-                  FLOATS + INTS, lambda types, attrs: (_cumsum_axis(types, attrs), [types[0]])[1], _cumsum_ref,
-                  _cumsum_task,
+                  FLOATS + INTS, _cumsum_infer, _cumsum_ref, _cumsum_task,
                   (Example(((5, 7),), {"axis": 1}), Example(((3, 1, 4),), {"axis": 0, "exclusive": 1}),
                    Example(((6,),), {"axis": 0, "reverse": 1}),
                    Example(((2, 3, 5),), {"axis": -1, "exclusive": 1, "reverse": 1}),
