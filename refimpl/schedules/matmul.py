@@ -252,7 +252,7 @@ def wgmma_plan(g: Gemm, p: WgmmaPoint, names=("a", "b", "c", "y")) -> Plan:
     def make(batch, batch_a, batch_b, splits, alpha, out):
         return matmul_wgmma.make_kernel(g.dtype, p.bn, p.warpgroups, p.stages, out=out, batch=batch,
                                         batch_a=batch_a, batch_b=batch_b, alpha=alpha)
-    plan = plan_gemm(replace(g, trans_b=True) if not g.trans_b else g, make, 1, names)
+    plan = plan_gemm(replace(g, trans_b=True), make, 1, names)
     return plan if g.trans_b else _with_b_transposed(plan, g, names[1])
 
 
