@@ -37,24 +37,20 @@ def half_precision(t: dt.DType):
 
     def run(g: Graph) -> Graph:
         types = g.types()
-        rename = {}                                   # f32 input -> its cast; f32 output -> its producer's value
-        entry = []
-        for v in g.inputs:
-            if v.type is not None and v.type.dtype is dt.float32:
-                rename[v.name] = f"{v.name}.{t.short}"
-                entry.append(Node.make(f"{v.name}.to_{t.short}", "cast", (v.name,), (Value(rename[v.name], None),),
-                                       {"to": t}))
-        leaving = {o for o in g.outputs if types[o] is not None and types[o].dtype is dt.float32}
-        inner = {o: f"{o}.{t.short}" for o in leaving}
+        # the f32 interface values' names inside: an input's cast, an output's producer's value
+        inner = {v: f"{v}.{t.short}" for v in [i.name for i in g.inputs] + list(g.outputs)
+                 if types[v] is not None and types[v].dtype is dt.float32}
+        entry = [Node.make(f"{v.name}.to_{t.short}", "cast", (v.name,), (Value(inner[v.name], None),), {"to": t})
+                 for v in g.inputs if v.name in inner]
         nodes = []
         for n in g.nodes:
             attrs = n.attributes
             if n.op == "cast" and attrs["to"] is dt.float32:
                 attrs["to"] = t
             outputs = [Value(inner.get(v.name, v.name), None) for v in n.outputs]
-            nodes.append(Node.make(n.name, n.op, (rename.get(i, inner.get(i, i)) for i in n.inputs), outputs, attrs))
+            nodes.append(Node.make(n.name, n.op, (inner.get(i, i) for i in n.inputs), outputs, attrs))
         exit_ = [Node.make(f"{o}.to_f32", "cast", (inner[o],), (Value(o, TensorType(dt.float32, types[o].shape)),),
-                           {"to": dt.float32}) for o in g.outputs if o in leaving]
+                           {"to": dt.float32}) for o in g.outputs if o in inner]
         out = g.replace(constants=[_stored(c, t) for c in g.constants], nodes=entry + nodes + exit_)
         return infer_shapes(out)
     return run
