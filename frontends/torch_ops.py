@@ -169,7 +169,7 @@ def _clamp_tensor(b, node, x, min=None, max=None):
 
 @converts("aten.hardtanh.default")
 def _hardtanh(b, node, x, min_val=-1.0, max_val=1.0):
-    return b.emit("clip", [as_dtype(b, x, out_dtype(node))], {"min": float(min_val), "max": float(max_val)})
+    return _clamp(b, node, x, min_val, max_val)
 
 
 @converts("aten.gelu.default")
