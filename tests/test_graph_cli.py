@@ -47,8 +47,10 @@ def test_profile_needs_cuda_and_save_writes_a_loadable_program(capsys, tmp_path)
 
 def test_built_in_names_pick_the_reduced_model_unless_full_is_asked_for():
     from taskmap.conformance.compile_cli import _model
-    assert _model("mobilenet_v2").graph.name == _model("mobilenet_v2", full=True).graph.name
-    reduced, full = (sum(len(t.raw_data) or len(t.float_data) for t in m.graph.initializer)
-                     for m in (_model("mobilenet_v2"), _model("mobilenet_v2", full=True)))
-    assert full > 10 * reduced
+    from taskmap.frontends import onnx_models
+    reduced, full = _model("mobilenet_v2"), _model("mobilenet_v2", full=True)
+    assert reduced == onnx_models.mobilenet_v2_small() and full == onnx_models.mobilenet_v2()
+    reduced_bytes, full_bytes = (sum(len(t.raw_data) or len(t.float_data) for t in m.graph.initializer)
+                                 for m in (reduced, full))
+    assert full_bytes > 10 * reduced_bytes
     assert _model("resnet50").graph.input[0].type.tensor_type.shape.dim[2].dim_value == 224
