@@ -210,8 +210,7 @@ def models_rows(progress=print, precision: str | None = None) -> list[Row]:
             with torch.no_grad():
                 theirs = gpu.time_kernel(lambda s: run(), repeat=50)["median_us"]
             rows.append(Row(f"{_label(item, precision)} [{len(prog.kernels)} kernels, CUDA graph]", size, ours, name,
-                            theirs,
-                            f"{ours / 1e3:.3f} ms", problem))
+                            theirs, f"{ours / 1e3:.3f} ms", problem))
             progress(f"{item.label}: ours {ours:.1f} us, {name} {theirs:.1f} us, ratio {theirs / ours:.3f}"
                      + (f"; WRONG RESULT: {problem}" if problem else ""))
         if not baselines:

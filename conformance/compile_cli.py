@@ -87,8 +87,7 @@ def run(args) -> int:
         from taskmap.frontends.compiler import compile as compile_model
         model = _model(args.model, args.full)
         prog = compile_model(model, backend=args.backend, fusion=args.fusion, tune=args.tune, precision=args.precision,
-                             dims=_dims(args.dims),
-                             progress=lambda line: print(line, file=sys.stderr, flush=True))
+                             dims=_dims(args.dims), progress=lambda line: print(line, file=sys.stderr, flush=True))
     except (TaskmapError, ValueError) as e:
         print(f"taskmap compile: {e}", file=sys.stderr)
         return 2

@@ -31,9 +31,9 @@ from typing import Callable
 
 from taskmap.refimpl.graph_exec import Executable, build
 from taskmap.refimpl.schedules.tune import LEVELS
+from taskmap.spec import dtypes as dt
 from taskmap.spec.errors import TaskmapError
 from taskmap.spec.graph import Graph, GraphError, Value
-from taskmap.spec import dtypes as dt
 from taskmap.spec.graph.passes import PIPELINE, half_precision, infer_shapes, run
 
 from .onnx_import import UnsupportedModel, load, model_inputs, read_model
