@@ -55,7 +55,7 @@ def make_kernel(dtype=f16, bn: int = 128, warpgroups: int = 2, stages: int = 4, 
         raise ValueError(f"matmul_wgmma: batch_a={batch_a}, batch_b={batch_b} must be 1 or batch={batch}")
     bm = 64 * warpgroups
     tile_bytes = (bm + bn) * BK * dtype.nbytes          # both boxes of a chunk, zero-filled parts included
-    variant = "".join(((f"_b{batch}" if batch > 1 else ""), ("" if out == f32 else f"_{out.short}")))
+    variant = (f"_b{batch}" if batch > 1 else "") + ("" if out == f32 else f"_{out.short}")
 
     @kernel(grid=lambda m, n: ((n + bn - 1) // bn, (m + bm - 1) // bm, batch), block=128 * warpgroups,
             name=f"matmul_wgmma_{dtype.short}_{bm}x{bn}x{stages}{variant}")
