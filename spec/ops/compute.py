@@ -36,7 +36,6 @@ executes a Task directly (the second, independent reference of every operator).
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field
 from typing import Callable
 

@@ -22,9 +22,8 @@ once to the inferred output dtype: an independent check of the f32-accumulating 
 """
 from __future__ import annotations
 
-import math
-
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
