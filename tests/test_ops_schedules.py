@@ -390,13 +390,13 @@ def test_top_k_orders_nan_and_ties_as_the_definition_says(largest):
 # ---------------------------------------------------------------- norms with the row held in registers
 
 # (operator, types, attributes): rows of 1100 (softmax also over an inner axis) and group norm
-# rows of 2 channels x 550: with 256 threads per row and 2-element vectors a thread holds 3
-# chunks of the row (the last one on some threads only)
+# rows of 2 channels x 550: a block of 128 threads per row (16 elements each at most: NORM_SHARE)
+# and 2-element vectors, so a thread holds 5 chunks of the row (the last one on some threads only)
 HELD_CASES = [("softmax", [f32[2, 1100]], {}), ("log_softmax", [f16[2, 1100]], {}),
               ("softmax", [f32[1, 1100, 2]], {"axis": 1}), ("layer_norm", [f32[2, 1100], f32[1100], f32[1100]], {}),
               ("rms_norm", [bf16[2, 1100], bf16[1100]], {}),
               ("group_norm", [f32[1, 4, 550], f32[4], f32[4]], {"num_groups": 2})]
-HELD = RowPoint(warp_threads=64, block_threads=256, block_from=256, vec=2, cache=64)
+HELD = RowPoint(warp_threads=64, block_threads=256, block_from=256, vec=2, cache=32)
 
 
 @pytest.mark.parametrize("name,types,attrs", HELD_CASES, ids=lambda v: getattr(v, "short", None))
@@ -404,7 +404,7 @@ def test_a_norm_holding_its_row_in_registers_matches_the_streamed_one(name, type
     """Held: one read of the row; streamed (cache 0): a read per pass. Both match the NumPy
     reference; the norms visit the chunks in the same order, so they agree bit for bit
     (softmax held takes two passes, max then sum, where the streamed one is online)."""
-    held_plan, streamed_plan = (schedule(name, types, attrs, replace(HELD, cache=c)) for c in (64, 0))
+    held_plan, streamed_plan = (schedule(name, types, attrs, replace(HELD, cache=c)) for c in (32, 0))
     assert all("_held" in k.name for k in held_plan.kernels), [k.name for k in held_plan.kernels]
     assert not any("_held" in k.name for k in streamed_plan.kernels)
     for point in (HELD, replace(HELD, cache=0)):
@@ -424,5 +424,13 @@ def test_a_held_row_kernel_refuses_a_row_of_another_length():
 
 
 def test_a_row_beyond_the_cache_is_streamed():
-    assert HELD.held(1100, 2) == 1100 and HELD.held(16384, 2) == 16384 and HELD.held(16386, 2) == 0
-    assert RowPoint(cache=0).held(8, 8) == 0
+    assert HELD.norm_layout(1100, 2) == ("block", 128, 1100)
+    assert HELD.norm_layout(8192, 2) == ("block", 256, 8192)            # 16 chunks of 2 a thread
+    assert HELD.norm_layout(8194, 2) == ("block", 256, 0)               # 17 chunks: streamed
+    assert HELD.norm_layout(200, 2) == ("warp", 64, 200) and RowPoint(cache=0).norm_layout(4096, 8)[2] == 0
+
+
+def test_a_norm_block_takes_the_fewest_threads_giving_each_its_share():
+    assert [RowPoint().norm_layout(n, 4)[:2] for n in (1024, 4096, 8192, 32768)] == \
+        [("block", 128), ("block", 256), ("block", 512), ("block", 512)]
+    assert RowPoint().layout(4096) == ("block", 512)                      # reductions: the whole block

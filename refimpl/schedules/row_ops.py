@@ -73,10 +73,10 @@ def norm_plan(kind: str, x: Tensor, axis: int, out: Tensor, point: RowPoint, gam
         outer, n, inner = _split(shape, axis, axis)
     else:
         outer, n, inner = _split(shape, axis, len(shape) - 1)
-    per, threads = point.layout(n)
     vec = row_vec(n, inner, [x.dtype, out.dtype], point.vec)
+    per, threads, held = point.norm_layout(n, vec)
     kernel = make_row_kernel(kind, x.dtype, out.dtype, per, threads, vec, inner, eps=eps, has_bias=beta is not None,
-                             held=point.held(n, vec))
+                             held=held)
     g = View(gamma.name, (n,)) if gamma is not None else View(x.name, (1,))
     b = View(beta.name, (n,)) if beta is not None else View(g.name, (1,))
     inputs = (x,) + tuple(t for t in (gamma, beta) if t is not None)
@@ -89,10 +89,10 @@ def group_norm_plan(x: Tensor, groups: int, out: Tensor, point: RowPoint, gamma:
     """Rows are (sample, channel group): the group's channels × spatial positions, contiguous."""
     per = x.shape[1] // groups
     outer, n = x.shape[0] * groups, per * math.prod(x.shape[2:])
-    per_kind, threads = point.layout(n)
     vec = row_vec(n // per, 1, [x.dtype, out.dtype], point.vec)      # a vector never spans two channels
+    per_kind, threads, held = point.norm_layout(n, vec)
     kernel = make_row_kernel("group_norm", x.dtype, out.dtype, per_kind, threads, vec, 1, eps=eps,
-                             groups=(groups, per), held=point.held(n, vec))
+                             groups=(groups, per), held=held)
     return Plan((x, gamma, beta), (out,), (), (Launch(kernel, (outer, n, View(x.name, (outer, n)), gamma.name,
                                                                beta.name, View(out.name, (outer, n)))),))
 

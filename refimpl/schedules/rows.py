@@ -50,23 +50,38 @@ NORMS = ("softmax", "log_softmax", "layer_norm", "rms_norm", "group_norm")
 @dataclass(frozen=True)
 class RowPoint:
     """Rows shorter than `block_from` elements take a warp each (`warp_threads // 32` rows per
-    block), longer ones a block of `block_threads`; `vec` is the widest per-thread vector;
-    a norm's row is held in registers when a thread's share is at most `cache` elements."""
+    block), longer ones a block of `block_threads` (a norm's block: as few as give each thread
+    NORM_SHARE elements); `vec` is the widest per-thread vector; a norm's row is held in
+    registers when a thread's share is at most `cache` elements."""
     warp_threads: int = 128
     block_threads: int = 512
     block_from: int = 1024
     vec: int = 8
-    cache: int = 64
+    cache: int = 32
 
-    def layout(self, n: int) -> tuple[str, int]:
-        return ("warp", self.warp_threads) if n < self.block_from else ("block", self.block_threads)
+    def layout(self, n: int, share: int = 0) -> tuple[str, int]:
+        """(per, threads) for rows of n; `share`: a block of the fewest threads, a power of two
+        from 128 up to block_threads, giving each thread at most `share` elements (0: all)."""
+        if n < self.block_from:
+            return "warp", self.warp_threads
+        threads = self.block_threads
+        while share and threads > 128 and n <= threads // 2 * share:
+            threads //= 2
+        return "block", threads
 
-    def held(self, n: int, vec: int) -> int:
-        """The `held` argument of make_row_kernel for a norm over rows of n: n when a thread's
-        chunks (vec elements each) fit in `cache` elements, else 0 (the row is streamed)."""
-        per, threads = self.layout(n)
+    def norm_layout(self, n: int, vec: int) -> tuple[str, int, int]:
+        """(per, threads, held) of a norm over rows of n in vec-element chunks: `held` (the
+        make_row_kernel argument) is n when a thread's chunks fit in `cache` elements, else 0
+        (the row is streamed)."""
+        per, threads = self.layout(n, NORM_SHARE)
         workers = 32 if per == "warp" else threads
-        return n if -(-n // (workers * vec)) * vec <= self.cache else 0
+        return per, threads, n if -(-n // (workers * vec)) * vec <= self.cache else 0
+
+
+# Elements per thread a norm's block aims at: measured on the H200 (docs/PERF.md, "Row norms"),
+# 16 per thread (256 threads for rows of 4096) beat 32 and 8 for f32 and f16 alike: more blocks
+# resident per SM hide the reductions' barriers, and the row still fits in registers.
+NORM_SHARE = 16
 
 
 def row_resources(p: RowPoint) -> Resources | None:
@@ -77,7 +92,7 @@ def row_resources(p: RowPoint) -> Resources | None:
 
 
 ROW_CANDIDATES = tuple(product(RowPoint, warp_threads=(64, 128, 256), block_threads=(256, 512, 1024),
-                               block_from=(256, 1024, 4096), vec=(1, 2, 4, 8), cache=(0, 64)))
+                               block_from=(256, 1024, 4096), vec=(1, 2, 4, 8), cache=(0, 32)))
 
 
 def row_vec(n: int, inner: int, dtypes, widest: int) -> int:
