@@ -102,7 +102,10 @@ def load_kernel(target: str) -> ir.Kernel:
 
 def _import(path: str):
     """Import the file as a module; what goes wrong is reported at its file:line."""
-    spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
+    # under a name of its own: a file's bare name (kernels.py) would shadow the installed module of
+    # that name for the rest of the process
+    name = "taskmap_debug_file." + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module              # dataclasses and pickling look modules up here
     try:
