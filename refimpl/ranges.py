@@ -3,7 +3,8 @@
 `Ranges(kernel).of(e)` is a sound interval (lo, hi) for an integer expression, or None.
 Sources: constants, threadIdx (when the block size is constant), loop variables with
 bounded ranges, and variables defined once and never reassigned. `simplify(e)` rewrites
-`(X·c + B) % c -> B` and `(X·c + B) / c -> X` when X ≥ 0 and 0 ≤ B < c: the index
+`(X·c + B) % c -> B` and `(X·c + B) / c -> X` when X ≥ 0 and 0 ≤ B < c, `(X·k + B) / c ->
+X / (c/k)` when k | c and 0 ≤ B < k, and `X / c -> 0`, `X % c -> X` when 0 ≤ X < c: the index
 arithmetic that task-mapping lowering produces (`i % tm` of a task index), so that register
 indices become loop variables again. Both are exact under SPEC.md §2.3 (no overflow: every
 interval stays inside its type).
@@ -86,17 +87,33 @@ class Ranges:
                 and e.dtype.is_integer and e.b.value > 0 and e.a.dtype == e.dtype):
             return e
         c = e.b.value
+        whole = self.of(e.a)
+        if whole is not None and 0 <= whole[0] and whole[1] < c:              # X / c = 0, X % c = X
+            return e.a if e.op == "%" else ir.Const(0, e.dtype)
         a = self._definition(e.a)
         if not (isinstance(a, ir.Binary) and a.op == "+"):
             return e
         for x, rest in ((a.a, a.b), (a.b, a.a)):
-            q = self._quotient(x, c)
-            if q is None or rest.dtype != e.dtype or q.dtype != e.dtype:     # keep every node's type
-                continue
             rr, rx = self.of(rest), self.of(x)
-            if rr is not None and rx is not None and rx[0] >= 0 and 0 <= rr[0] and rr[1] < c:
+            if rr is None or rx is None or rx[0] < 0 or rr[0] < 0 or rest.dtype != e.dtype:
+                continue
+            q = self._quotient(x, c)
+            if q is not None and q.dtype == e.dtype and rr[1] < c:              # keep every node's type
                 return rest if e.op == "%" else q
+            k = self._factor(x)
+            if e.op == "/" and k is not None and 1 < k < c and c % k == 0 and rr[1] < k:
+                # (X·k + B) / c = X / (c/k) for 0 <= B < k: the nested task-index arithmetic
+                # ((w·2 + h)·4 + r) / 64 of a mapping's composed levels, one level at a time
+                return self._divmod(ir.Binary("/", x.a, ir.Const(c // k, e.b.type), loc=e.loc))
         return e
+
+    @staticmethod
+    def _factor(x):
+        """k where x is X·k (k a positive constant) with X of x's type, else None."""
+        match x:
+            case ir.Binary(op="*", a=a, b=ir.Const(value=k)) if k > 0 and a.dtype == x.dtype:
+                return k
+        return None
 
     def _definition(self, e):
         """See through a variable defined once to its defining expression, when every variable

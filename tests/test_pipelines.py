@@ -28,10 +28,11 @@ def drop_declarations(kernel):
 
 def test_each_backend_states_its_passes_after_the_shared_lowering():
     assert [name for name, _ in INTERPRETER] == ["lower_task_mappings", "simplify_divmod", "fold_range_compares"]
-    assert [name for name, _ in CUDA] == ["lower_task_mappings", "mark_vector_copies", "place_shared"]
+    assert [name for name, _ in CUDA] == ["lower_task_mappings", "simplify_divmod", "mark_vector_copies",
+                                          "place_shared"]
     assert INTERPRETER[:len(LOWERING)] == CUDA[:len(LOWERING)] == LOWERING
     text = describe(CUDA).splitlines()
-    assert text[0].startswith("1. lower_task_mappings: Task-mapping loops") and text[2].startswith("3. place_shared: ")
+    assert text[0].startswith("1. lower_task_mappings: Task-mapping loops") and text[3].startswith("4. place_shared: ")
 
 
 @pytest.mark.parametrize("which", PIPELINES)
@@ -78,10 +79,10 @@ def test_the_cli_lists_the_pipelines_and_prints_the_ir_after_each_pass(capsys):
     from taskmap.conformance import cli
     assert cli.main(["passes"]) == 0
     out = capsys.readouterr().out
-    assert "interp:\n1. lower_task_mappings" in out and "cuda:\n" in out and "3. place_shared" in out
+    assert "interp:\n1. lower_task_mappings" in out and "cuda:\n" in out and "4. place_shared" in out
     assert cli.main(["passes", "examples/matmul_simt.py::matmul_simt", "--backend", "cuda"]) == 0
     out = capsys.readouterr().out
     assert [line for line in out.splitlines() if line.startswith("# after")] == \
-        ["# after lower_task_mappings", "# after mark_vector_copies", "# after place_shared"]
+        ["# after lower_task_mappings", "# after simplify_divmod", "# after mark_vector_copies", "# after place_shared"]
     assert " in (" in out.split("# after")[0] and " in (" not in out.split("# after")[1]   # ForTask lowered
     assert cli.main(["passes", "examples/nope.py::k"]) == 2

@@ -1,6 +1,7 @@
 """Exact div/mod rewrites of lowered index arithmetic (refimpl.ranges: `(X·c + B) % c -> B`,
-`(X·c + B) / c -> X` where X ≥ 0 and 0 ≤ B < c), so that register indices computed from task
-indices become loop variables again and the interpreter proves more accesses in bounds."""
+`(X·c + B) / c -> X` where X ≥ 0 and 0 ≤ B < c, and their relatives), so that register indices
+computed from task indices become loop variables again: the interpreter proves more accesses
+in bounds, and the CUDA emitter (whose pipeline runs it too) gives nvcc constant indices."""
 from __future__ import annotations
 
 from taskmap.spec import ir
