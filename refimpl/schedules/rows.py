@@ -59,21 +59,17 @@ class RowPoint:
     vec: int = 8
     cache: int = 32
 
-    def layout(self, n: int, share: int = 0) -> tuple[str, int]:
-        """(per, threads) for rows of n; `share`: a block of the fewest threads, a power of two
-        from 128 up to block_threads, giving each thread at most `share` elements (0: all)."""
-        if n < self.block_from:
-            return "warp", self.warp_threads
-        threads = self.block_threads
-        while share and threads > 128 and n <= threads // 2 * share:
-            threads //= 2
-        return "block", threads
+    def layout(self, n: int) -> tuple[str, int]:
+        return ("warp", self.warp_threads) if n < self.block_from else ("block", self.block_threads)
 
     def norm_layout(self, n: int, vec: int) -> tuple[str, int, int]:
-        """(per, threads, held) of a norm over rows of n in vec-element chunks: `held` (the
-        make_row_kernel argument) is n when a thread's chunks fit in `cache` elements, else 0
-        (the row is streamed)."""
-        per, threads = self.layout(n, NORM_SHARE)
+        """(per, threads, held) of a norm over rows of n in vec-element chunks: a block row takes
+        the fewest threads, a power of two from 128 up to block_threads, giving each at most
+        NORM_SHARE elements; `held` (the make_row_kernel argument) is n when a thread's chunks
+        fit in `cache` elements, else 0 (the row is streamed)."""
+        per, threads = self.layout(n)
+        while per == "block" and threads > 128 and n <= threads // 2 * NORM_SHARE:
+            threads //= 2
         workers = 32 if per == "warp" else threads
         return per, threads, n if -(-n // (workers * vec)) * vec <= self.cache else 0
 
@@ -128,9 +124,9 @@ def make_row_kernel(kind: str, dtype, out, per: str = "warp", threads: int = 128
     arg = kind in ("argmax", "argmin")
     online = kind in ("softmax", "log_softmax") and not held
     max_then_sum = kind in ("softmax", "log_softmax") and held     # pass 0: the max; pass 1: sum of exp(x - max)
-    combine = {"argmax": "max", "argmin": "min", "softmax": "online", "log_softmax": "online", "layer_norm": "sum",
-               "rms_norm": "sum", "group_norm": "sum"}.get(kind, kind)
-    combine = "max_then_sum" if max_then_sum else combine
+    combine = "max_then_sum" if max_then_sum else \
+        {"argmax": "max", "argmin": "min", "softmax": "online", "log_softmax": "online", "layer_norm": "sum",
+         "rms_norm": "sum", "group_norm": "sum"}.get(kind, kind)
     identity = {"sum": 0.0, "prod": 1.0, "max": -math.inf, "min": math.inf, "online": -math.inf,
                 "max_then_sum": -math.inf}[combine]
     if not dtype.is_float:
