@@ -343,17 +343,19 @@ def test_implicit_gemm_conv_matches_reference_across_tiles(types, attrs):
 
 def test_implicit_gemm_conv_builds_no_patch_matrix():
     """Tensor cores: the temporaries are the channels-last copies of x and w, nothing of size
-    M × K; f32: one kernel on x and w as given."""
+    M × K; f32: x and w read as given, the one temporary split-K's partial sums (the 2 output
+    tiles would occupy 2 multiprocessors; the 18 k tiles of 8 make 4 splits of at least 4)."""
     attrs = {"pads": (1, 1, 1, 1)}
     plan = schedule("conv2d", [f16[2, 16, 9, 9], f16[32, 16, 3, 3]], attrs)
     assert sorted(t.shape for t in plan.temps) == [(2, 9, 9, 16), (32, 3, 3, 16)]
     assert [k.name.split("_f16")[0] for k in plan.kernels] == ["conv2d_channels_last"] * 2 + ["conv2d_tc"]
     plan = schedule("conv2d", [f32[2, 16, 9, 9], f32[32, 16, 3, 3]], attrs)
-    assert plan.temps == () and [k.name.split("_")[:2] for k in plan.kernels] == [["conv2d", "simt"]]
+    assert [(t.name, t.shape) for t in plan.temps] == [("partial", (4 * 2, 32, 9, 9))]
+    assert [k.name.split("_")[:2] for k in plan.kernels] == [["conv2d", "simt"], ["conv2d", "split"]]
 
 
 def test_implicit_gemm_conv_pads_channels_and_splits_k_to_fill_the_gpu():
-    from taskmap.refimpl.schedules.conv import MAX_SPLITS
+    from taskmap.refimpl.schedules.space import MAX_SPLITS
     plan = schedule("conv2d", [f16[1, 3, 9, 9], f16[64, 3, 7, 7]], {"pads": (3, 3, 3, 3)})    # ResNet's first layer
     temps = {t.name: t.shape for t in plan.temps}
     assert (temps["x_nhwc"], temps["w_ohwc"]) == ((1, 9, 9, 8), (64, 7, 7, 8))            # 16-byte copies

@@ -32,7 +32,7 @@ from .injective import injective_kernel
 from .matmul import SIMT_OPTIONS, SimtPoint, TcPoint, simt_resources, tc_resources
 from .matmul_simt import tile_shape
 from .plan import Launch, Plan, Tensor, View
-from .space import SM90, product
+from .space import k_splits, product
 from .template import Template
 from .window import small_convolution
 
@@ -42,7 +42,7 @@ class ConvTcPoint:
     tile: tuple[int, int, int] = (128, 64, 32)       # bm (output positions), bn (output channels), bk
     warps: tuple[int, int] = (2, 2)
     stages: int = 3
-    split_k: int | None = None      # None: as many splits as fill the GPU (`k_splits`)
+    split_k: int | None = None      # None: as many splits as fill the GPU (space.k_splits)
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class ConvSimtPoint:
     micro: tuple[int, int] = (4, 4)
     repeats: tuple[int, int] = (2, 2)
     bk: int = 8
-    split_k: int | None = 1         # None: as many splits as fill the GPU (`k_splits`)
+    split_k: int | None = None      # None: as many splits as fill the GPU (space.k_splits)
 
 
 def conv_tc_resources(p: ConvTcPoint):
@@ -70,22 +70,7 @@ def conv_simt_resources(p: ConvSimtPoint):
 CONV_TC_CANDIDATES = tuple(product(ConvTcPoint, tile=((64, 64, 32), (128, 64, 32), (64, 128, 32), (128, 128, 32),
                                                       (128, 128, 64), (256, 128, 32), (128, 256, 32)),
                                    warps=((2, 2), (2, 4), (4, 2)), stages=(2, 3, 4), split_k=(None, 1, 4)))
-CONV_SIMT_CANDIDATES = tuple(product(ConvSimtPoint, **SIMT_OPTIONS, split_k=(1, None, 4)))
-MAX_SPLITS = 16
-MIN_SPLIT_TILES = 4          # k tiles a split keeps at least: fewer, and the partial sums' traffic dominates
-
-
-def k_splits(s, tile, split_k: int | None) -> int:
-    """split_k, or when None the fewest splits (a power of two, at most MAX_SPLITS) that give
-    every multiprocessor a block, as far as the k tiles go."""
-    if split_k is not None:
-        return split_k
-    (M, N, K), (bm, bn, bk) = s.gemm, tile
-    blocks, k_tiles = math.ceil(M / bm) * math.ceil(N / bn) * s.groups, math.ceil(K / bk)
-    splits = 1
-    while splits < MAX_SPLITS and blocks * splits < SM90.multiprocessors and k_tiles >= 2 * splits * MIN_SPLIT_TILES:
-        splits *= 2
-    return splits
+CONV_SIMT_CANDIDATES = tuple(product(ConvSimtPoint, **SIMT_OPTIONS, split_k=(None, 1, 4)))
 
 
 def _global(name, shape, dtype) -> ir.Buffer:
@@ -147,7 +132,7 @@ def implicit_tc_plan(op, types, attrs, point: ConvTcPoint) -> Plan:
                                (View("w", (O, cg, taps)), View(w_ohwc.name, (O, taps, padded)))))
         w_view = View(w_ohwc.name, (O, K))
     bm, bn, bk = point.tile
-    splits, bias = k_splits(s, point.tile, point.split_k), len(types) > 2
+    splits, bias = k_splits(point.split_k, point.tile, *s.gemm, s.groups), len(types) > 2
     main = conv_tc.make_kernel(s, xt, bm, bn, bk, point.warps, point.stages, bias=bias and splits == 1,
                                splits=splits)
     if splits == 1:
@@ -160,7 +145,7 @@ def implicit_tc_plan(op, types, attrs, point: ConvTcPoint) -> Plan:
 def implicit_simt_plan(op, types, attrs, point: ConvSimtPoint) -> Plan:
     s, inputs, y, b = _operands(op, types, attrs)
     bm, bn = tile_shape(point.warps, point.lanes, point.micro, point.repeats)
-    splits, bias = k_splits(s, (bm, bn, point.bk), point.split_k), len(types) > 2
+    splits, bias = k_splits(point.split_k, (bm, bn, point.bk), *s.gemm, s.groups), len(types) > 2
     main = conv_simt.make_kernel(s, point.warps, point.lanes, point.micro, point.repeats, point.bk,
                                  bias=bias and splits == 1, splits=splits)
     w = View("w", (s.out_channels, s.gemm[2]))

@@ -21,7 +21,7 @@ from taskmap.spec import ir
 from . import matmul_simt, matmul_tc, matmul_wgmma
 from .injective import injective_kernel
 from .plan import Launch, Plan, Tensor, View
-from .space import Resources, product, register_estimate
+from .space import Resources, k_splits, product, register_estimate
 from .template import Template
 
 
@@ -151,7 +151,7 @@ class SimtPoint:
     micro: tuple[int, int] = (4, 4)
     repeats: tuple[int, int] = (2, 2)
     bk: int = 8
-    split_k: int = 1
+    split_k: int | None = None      # None: as many splits as fill the GPU (space.k_splits)
 
 
 def simt_resources(p: SimtPoint) -> Resources | None:
@@ -174,13 +174,14 @@ def simt_plan(g: Gemm, p: SimtPoint, names=("a", "b", "c", "y")) -> Plan:
         return matmul_simt.make_kernel(p.warps, p.lanes, p.micro, p.repeats, p.bk, dtype=g.dtype, trans_a=g.trans_a,
                                        trans_b=g.trans_b, batch=batch, batch_a=batch_a, batch_b=batch_b,
                                        splits=splits, alpha=alpha)
-    return plan_gemm(g, make, p.split_k, names)
+    tile = matmul_simt.tile_shape(p.warps, p.lanes, p.micro, p.repeats) + (p.bk,)
+    return plan_gemm(g, make, k_splits(p.split_k, tile, g.M, g.N, g.K, math.prod(g.batch)), names)
 
 
 # the block's shape options (conv2d's implicit GEMM on the SIMT machinery takes the same)
 SIMT_OPTIONS = {"warps": ((8, 1), (4, 2), (2, 4), (2, 2)), "lanes": ((2, 16), (4, 8), (8, 4)),
                 "micro": ((4, 4), (2, 2)), "repeats": ((1, 1), (2, 2)), "bk": (8, 16)}
-SIMT_CANDIDATES = tuple(product(SimtPoint, **SIMT_OPTIONS, split_k=(1, 4)))
+SIMT_CANDIDATES = tuple(product(SimtPoint, **SIMT_OPTIONS, split_k=(None, 1, 4)))
 
 
 # ---------------------------------------------------------------- the tensor-core template
@@ -190,7 +191,7 @@ class TcPoint:
     tile: tuple[int, int, int] = (128, 128, 64)      # bm, bn, bk
     warps: tuple[int, int] = (2, 2)
     stages: int = 3
-    split_k: int = 1
+    split_k: int | None = None      # None: as many splits as fill the GPU (space.k_splits)
 
 
 def tc_resources(p: TcPoint) -> Resources | None:
@@ -221,7 +222,7 @@ def tc_plan(g: Gemm, p: TcPoint, names=("a", "b", "c", "y")) -> Plan:
         return matmul_tc.make_kernel(g.dtype, bm, bn, bk, p.warps, p.stages, vec, out=out, trans_a=g.trans_a,
                                      trans_b=g.trans_b, batch=batch, batch_a=batch_a, batch_b=batch_b,
                                      splits=splits, alpha=alpha)
-    return plan_gemm(g, make, p.split_k, names)
+    return plan_gemm(g, make, k_splits(p.split_k, p.tile, g.M, g.N, g.K, math.prod(g.batch)), names)
 
 
 @dataclass(frozen=True)
@@ -289,7 +290,7 @@ def tensor_core_resources(p) -> Resources | None:
 
 TC_CANDIDATES = tuple(product(TcPoint, tile=((64, 64, 32), (128, 128, 32), (128, 128, 64), (128, 256, 32),
                                              (256, 128, 32), (128, 64, 32), (64, 128, 64)),
-                              warps=((2, 2), (2, 4), (4, 2)), stages=(2, 3, 4), split_k=(1, 4)))
+                              warps=((2, 2), (2, 4), (4, 2)), stages=(2, 3, 4), split_k=(None, 1, 4)))
 # the tuner weighs each kind's first point against the others at every level: WgmmaPoint() (the
 # 128 x 128 tile of examples/matmul_wgmma, the measured best) goes first
 WGMMA_CANDIDATES = (WgmmaPoint(),) + tuple(p for p in product(WgmmaPoint, bn=(64, 128, 256), warpgroups=(1, 2),

@@ -60,6 +60,27 @@ def prune(points, resources, limits: Limits = SM90, opt_in: bool = True) -> tupl
     return tuple(kept)
 
 
+MAX_SPLITS = 16
+MIN_SPLIT_TILES = 4          # k tiles a split keeps at least: fewer, and the partial sums' traffic dominates
+
+
+def k_splits(split_k: int | None, tile, M: int, N: int, K: int, copies: int = 1, limits: Limits = SM90) -> int:
+    """A point's split-K count: `split_k`, or when None the most splits (a power of two, at most
+    MAX_SPLITS) that still fit one wave of blocks on the multiprocessors, as far as the k tiles
+    go, for `copies` (batch, groups) M×N×K GEMMs in tiles of `tile` (bm, bn, bk). A GEMM of few
+    output tiles (a linear layer at batch 1, a deep conv layer on a small image) otherwise runs
+    on a few SMs; a second wave would only add partial sums' traffic."""
+    if split_k is not None:
+        return split_k
+    bm, bn, bk = tile
+    blocks, k_tiles = -(-M // bm) * -(-N // bn) * copies, -(-K // bk)
+    splits = 1
+    fits = lambda n: blocks * n <= limits.multiprocessors and k_tiles >= n * MIN_SPLIT_TILES
+    while splits < MAX_SPLITS and fits(2 * splits):
+        splits *= 2
+    return splits
+
+
 def product(cls, **options) -> list:
     """Every combination of the option lists as a `cls(**combination)`."""
     names = list(options)
