@@ -29,6 +29,7 @@ from .bench import Row
 SDPA = "sdpa"                  # transformers' fused attention: torch at its best (and capturable in a CUDA graph)
 TOLERANCE = {None: 1e-3, "f16": 2e-2, "bf16": 8e-2}   # relative Frobenius error allowed, by precision: ours
                                                      # against ONNX Runtime (CPU, f32), torch.compile's against eager
+WARMUP_S = 0.25                # every side warms up this long first: the GPU sat idle during the CPU reference
 
 
 @dataclass(frozen=True)
@@ -162,8 +163,8 @@ def _taskmap_torch_row(item: ModelItem, feeds: dict, baselines: list, torch, gpu
         first = lambda o: o if isinstance(o, torch.Tensor) else o[0]
         w, g = first(want).float(), first(got).float()
         err = float(torch.linalg.vector_norm(g - w) / torch.linalg.vector_norm(w).clamp_min(1e-30))
-        ours = gpu.time_kernel(lambda s: compiled(*args), repeat=50)["median_us"]
-        baseline_us = gpu.time_kernel(lambda s: theirs(), repeat=50)["median_us"]
+        ours = gpu.time_kernel(lambda s: compiled(*args), repeat=50, warmup_s=WARMUP_S)["median_us"]
+        baseline_us = gpu.time_kernel(lambda s: theirs(), repeat=50, warmup_s=WARMUP_S)["median_us"]
     tol = TOLERANCE[precision]
     problem = "" if err <= tol else f"relative error {err:.3g} against torch eager > {tol}"
     size = " ".join(f"{n}{list(a.shape)}" for n, a in feeds.items())
@@ -197,7 +198,7 @@ def models_rows(progress=print, precision: str | None = None) -> list[Row]:
         problem = "" if err <= tol else f"relative error {err:.3g} against ONNX Runtime > {tol}"
         ins = [torch.from_numpy(a).cuda() for a in feeds.values()]
         outs = [torch.empty(g.shape, dtype=torch.from_numpy(g).dtype, device="cuda") for g in got]
-        ours = gpu.time_kernel(lambda s: prog.run(ins, outs), repeat=50)["median_us"]
+        ours = gpu.time_kernel(lambda s: prog.run(ins, outs), repeat=50, warmup_s=WARMUP_S)["median_us"]
         baselines = []
         ort_cuda = _ort_cuda(model, feeds, torch)
         if ort_cuda is None:
@@ -208,7 +209,7 @@ def models_rows(progress=print, precision: str | None = None) -> list[Row]:
         size = " ".join(f"{n}{list(a.shape)}" for n, a in feeds.items())
         for name, run in baselines:
             with torch.no_grad():
-                theirs = gpu.time_kernel(lambda s: run(), repeat=50)["median_us"]
+                theirs = gpu.time_kernel(lambda s: run(), repeat=50, warmup_s=WARMUP_S)["median_us"]
             rows.append(Row(f"{_label(item, precision)} [{len(prog.kernels)} kernels, CUDA graph]", size, ours, name,
                             theirs, f"{ours / 1e3:.3f} ms", problem))
             progress(f"{item.label}: ours {ours:.1f} us, {name} {theirs:.1f} us, ratio {theirs / ours:.3f}"

@@ -205,10 +205,12 @@ class TaskmapPartition(torch.nn.Module):
 
     def forward(self, *args):
         shapes = tuple((a.device, tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else a for a in args)
+        # one device for all: the GPU of any CUDA argument (frozen weights count), else the CPU
+        device = next((a.device for a in args if isinstance(a, torch.Tensor) and a.is_cuda), torch.device("cpu"))
         weights = [args[k] for k in sorted(self.frozen)]
         if not _same_weights(self._programs.get(shapes, (None,))[0], weights):   # new shapes, or new weights
             graph, outs = to_graph(self.gm, args, self.frozen)
-            backend = "cuda" if any(isinstance(a, torch.Tensor) and a.is_cuda for a in args) else "interp"
+            backend = "cuda" if device.type == "cuda" else "interp"
             options = dict(self.settings.compile)
             if backend == "interp" and options.get("tune") not in (None, "cached"):
                 options["tune"] = "cached"                  # tuning measures on the GPU
@@ -221,22 +223,18 @@ class TaskmapPartition(torch.nn.Module):
         elif program.backend == "cuda":
             # a CPU tensor among CUDA ones (torch allows 0-d ones: a scalar a partition received
             # from eager code) is copied to their device, as eager torch would read it
-            cuda = next(t.device for t in tensors if t.is_cuda)
-            tensors = [t if t.is_cuda else t.to(cuda) for t in tensors]
-            results = dict(zip(graph.outputs, self.run_cuda(program, [t.contiguous() for t in tensors])))
+            tensors = [t if t.is_cuda else t.to(device) for t in tensors]
+            results = dict(zip(graph.outputs, self.run_cuda(program, [t.contiguous() for t in tensors], device)))
         else:
             results = {o: as_tensor(a) for o, a in zip(graph.outputs, program(*(storage_of(t) for t in tensors)))}
         inputs = {v.name: t for v, t in zip(graph.inputs, tensors)}
-        device = tensors[0].device if program is not None and program.backend == "cuda" else \
-            next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
         constants = graph.constant_arrays()
         out = tuple(_result(o, results, inputs, constants, device) for o in outs)
         return out if isinstance(self.gm.graph.output_node().args[0], (list, tuple)) else out[0]
 
-    def run_cuda(self, program, inputs: list) -> list:
-        """The program on CUDA tensors, its outputs allocated by torch, in order on torch's
-        current stream (see the module doc for how each mode issues it)."""
-        device = inputs[0].device if inputs else torch.device("cuda", 0)
+    def run_cuda(self, program, inputs: list, device) -> list:
+        """The program on CUDA tensors on `device`, its outputs allocated there by torch, in
+        order on torch's current stream (see the module doc for how each mode issues it)."""
         outputs = [torch.empty(t.shape, dtype=torch_dtype(t.dtype), device=device)
                    for t in program.output_types(*inputs)]
         current = torch.cuda.current_stream(device)

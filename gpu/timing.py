@@ -2,19 +2,27 @@
 from __future__ import annotations
 
 import statistics
+import time
 
 from .runtime import driver
 
 
-def time_kernel(run, repeat: int = 50, warmup: int = 5, stream=None) -> dict:
+def time_kernel(run, repeat: int = 50, warmup: int = 5, stream=None, warmup_s: float = 0.0) -> dict:
     """Time `run(stream)` (any launch sequence on `stream`) with CUDA events.
 
     Returns median/min/max in microseconds over `repeat` runs; each run is bracketed by its
-    own pair of events, so the numbers are device time, not Python time.
+    own pair of events, so the numbers are device time, not Python time. `warmup_s`: keep
+    warming up until that many seconds have passed too (synchronizing after each run past
+    `warmup`): a GPU that sat idle while a CPU reference ran may still be at low clocks after
+    five runs of a short program.
     """
     drv = driver()
-    for _ in range(warmup):
+    began, done = time.perf_counter(), 0
+    while done < warmup or time.perf_counter() - began < warmup_s:
         run(stream)
+        done += 1
+        if done >= warmup:
+            drv.Context.synchronize()
     drv.Context.synchronize()
     times = []
     for _ in range(repeat):

@@ -116,6 +116,19 @@ def test_a_cpu_scalar_tensor_among_cuda_inputs_is_read_like_eager(mode):
     check(strict(fn, mode)(x, s), fn(x, s))
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_cuda_weights_and_only_a_cpu_scalar_input_run_on_the_gpu(mode):
+    """The partition's one CUDA tensor is a frozen weight: the program is still the GPU's, the
+    scalar copied there, the result on the weight's device like eager's."""
+    m = _seeded(lambda: nn.Linear(4, 8)).cuda()
+    fn = lambda s: torch.relu(m.weight * s + 1)
+    s = torch.tensor(-0.5)
+    with torch.no_grad():
+        got, want = strict(fn, mode)(s), fn(s)
+    assert got.is_cuda
+    check(got, want)
+
+
 @pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
 def test_runs_in_order_on_a_non_default_stream(mode):
     m = _seeded(MODELS["conv_bn"][0]).cuda()
