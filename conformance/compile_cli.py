@@ -55,6 +55,9 @@ def _model(name: str, full: bool = False):
     """The ONNX model MODEL names: a reduced built-in, a full-size one (FULL: resnet50, bert_base,
     ...; --full for a name both have), or an .onnx path."""
     from taskmap.frontends import onnx_models
+    if full and name not in onnx_models.FULL:
+        raise ValueError(f"--full {name}: no full-size built-in of that name (full size: {', '.join(onnx_models.FULL)}); "
+                         "leave --full out for the reduced built-ins and .onnx files")
     if name in onnx_models.FULL and (full or name not in onnx_models.REDUCED):
         return onnx_models.FULL[name]()
     if name in onnx_models.REDUCED:

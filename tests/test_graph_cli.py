@@ -54,3 +54,10 @@ def test_built_in_names_pick_the_reduced_model_unless_full_is_asked_for():
                                  for m in (reduced, full))
     assert full_bytes > 10 * reduced_bytes
     assert _model("resnet50").graph.input[0].type.tensor_type.shape.dim[2].dim_value == 224
+
+
+@pytest.mark.parametrize("name", ["mlp", "bert", "model.onnx"])
+def test_full_of_a_name_without_a_full_size_model_is_an_error_not_the_reduced_one(name, capsys):
+    assert main(["compile", name, "--full"]) == 2
+    err = capsys.readouterr().err
+    assert f"--full {name}: no full-size built-in of that name" in err and "bert_base" in err
