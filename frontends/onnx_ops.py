@@ -18,6 +18,8 @@ from taskmap.spec import dtypes as dt
 from taskmap.spec.ops import OPERATORS
 from taskmap.spec.ops.registry import to_storage
 
+from .compose import NEEDS as COMPOSE_NEEDS
+from .compose import Composer
 from .onnx_einsum import lower as lower_einsum
 from .onnx_import import Converter, ConvertError, Importer, OnnxNode, array_of, dtype_of
 
@@ -199,83 +201,23 @@ def _celu(imp, node):
     imp.emit(node, "mul", [e, alpha], outputs=node.outputs)
 
 
-class _Expr:
-    """Compositions of registry operators for one ONNX node: `op(name, *inputs)` emits a node,
-    `c(value)` is a scalar in the dtype of `like`."""
-    def __init__(self, imp, node, like: str):
-        self.imp, self.node, self.like = imp, node, like
-
-    def op(self, name: str, *inputs: str) -> str:
-        return self.imp.emit(self.node, name, list(inputs))[0]
-
-    def c(self, value: float) -> str:
-        return scalar(self.imp, value, self.like)
-
-    def log1p(self, v: str) -> str:
-        """log(1 + v) to full precision for small v (Goldberg: v · log(u) / (u - 1) with u = 1 + v
-        rounded; v where u rounds to 1; u itself where it is infinite)."""
-        u = self.op("add", self.c(1), v)
-        ratio = self.op("div", self.op("mul", v, self.op("log", u)), self.op("sub", u, self.c(1)))
-        exact = self.op("where", self.op("equal", u, self.c(1)), v, ratio)
-        return self.op("where", self.op("equal", u, self.c(np.inf)), u, exact)
-
-    def atan(self, x: str) -> str:
-        """atan by range reduction to |u| <= tan(pi/8) (atan(t) = pi/2 - atan(1/t) above 1,
-        pi/4 + atan((t - 1)/(t + 1)) above tan(pi/8)) and the series to u^21 (error < 2e-9)."""
-        a = self.op("abs", x)
-        big = self.op("greater", a, self.c(1))
-        t = self.op("where", big, self.op("div", self.c(1), a), a)
-        mid = self.op("greater", t, self.c(math.tan(math.pi / 8)))
-        u = self.op("where", mid, self.op("div", self.op("sub", t, self.c(1)), self.op("add", t, self.c(1))), t)
-        z = self.op("mul", u, u)
-        p = self.c((-1) ** 10 / 21)
-        for k in range(9, -1, -1):
-            p = self.op("add", self.op("mul", p, z), self.c((-1) ** k / (2 * k + 1)))
-        r = self.op("mul", u, p)
-        r = self.op("where", mid, self.op("add", r, self.c(math.pi / 4)), r)
-        r = self.op("where", big, self.op("sub", self.c(math.pi / 2), r), r)
-        return self.op("mul", self.op("sign", x), r)
+def _composer(imp: Importer, node: OnnxNode, like: str) -> Composer:
+    """frontends.compose's compositions emitting into this node, scalars in the dtype of `like`."""
+    return Composer(lambda name, inputs: imp.emit(node, name, inputs)[0], lambda v: scalar(imp, v, like),
+                    typed(imp, like).dtype)
 
 
-_INVERSE_NEEDS = ("abs", "add", "sub", "mul", "div", "log", "sqrt", "sign", "equal", "greater", "where")
+INVERSE_TYPES = {"Atan": "atan", "Asin": "asin", "Acos": "acos", "Asinh": "asinh", "Acosh": "acosh", "Atanh": "atanh"}
+UNARY_COMPOSED = {"Tan": "tan", "Sinh": "sinh", "Cosh": "cosh", "IsNaN": "isnan"}
 
 
-@converts("Atan", "Asin", "Acos", "Asinh", "Acosh", "Atanh", needs=_INVERSE_NEEDS)
-def _inverse_trig(imp, node):
-    """The inverse trigonometric and hyperbolic functions in forms without cancellation:
-    asin x = 2 atan(x / (1 + sqrt(1 - x^2))), acos x = 2 atan(sqrt((1 - x) / (1 + x))),
-    asinh x = sign(x) log1p(|x| + x^2 / (1 + sqrt(x^2 + 1))), acosh x = log1p(y + sqrt(y (y + 2)))
-    with y = x - 1, atanh x = sign(x) log1p(2|x| / (1 - |x|)) / 2; where x^2 would overflow (above 2^60, f16:
-    2^7, with log 2 within 1/(4x^2) of the rest) asinh and acosh are log(|x|) + log 2."""
+@converts(*INVERSE_TYPES, *UNARY_COMPOSED, needs=COMPOSE_NEEDS)
+def _composed(imp, node):
+    """The inverse trigonometric and hyperbolic functions, tan, sinh, cosh and IsNaN (compose.Composer)."""
     (x,) = node.inputs
-    e = _Expr(imp, node, x)
+    e = _composer(imp, node, x)
     kind = node.op_type
-    if kind == "Atan":
-        y = e.atan(x)
-    elif kind in ("Asin", "Acos"):
-        one_minus = e.op("sub", e.c(1), x)
-        if kind == "Asin":
-            arg = e.op("div", x, e.op("add", e.c(1), e.op("sqrt", e.op("mul", one_minus, e.op("add", e.c(1), x)))))
-        else:
-            arg = e.op("sqrt", e.op("div", one_minus, e.op("add", e.c(1), x)))
-        y = e.op("mul", e.c(2), e.atan(arg))
-    elif kind == "Atanh":
-        a = e.op("abs", x)                  # |x|: 1 + 2x/(1 - x) would cancel as x nears -1
-        y = e.op("mul", e.op("mul", e.c(0.5), e.op("sign", x)),
-                 e.log1p(e.op("div", e.op("mul", e.c(2), a), e.op("sub", e.c(1), a))))
-    else:
-        a = e.op("abs", x) if kind == "Asinh" else x
-        if kind == "Asinh":
-            a2 = e.op("mul", a, a)
-            near = e.log1p(e.op("add", a, e.op("div", a2, e.op("add", e.c(1), e.op("sqrt", e.op("add", a2, e.c(1)))))))
-        else:
-            d = e.op("sub", x, e.c(1))
-            near = e.log1p(e.op("add", d, e.op("sqrt", e.op("mul", d, e.op("add", d, e.c(2))))))
-        far = e.op("add", e.op("log", a), e.c(math.log(2)))
-        limit = 2.0 ** 7 if typed(imp, x).dtype is dt.float16 else 2.0 ** 60
-        y = e.op("where", e.op("greater", a, e.c(limit)), far, near)
-        if kind == "Asinh":
-            y = e.op("mul", e.op("sign", x), y)
+    y = e.inverse(INVERSE_TYPES[kind], x) if kind in INVERSE_TYPES else getattr(e, UNARY_COMPOSED[kind])(x)
     imp.alias(node.outputs[0], y)
 
 
@@ -362,18 +304,13 @@ def _mean_variance_normalization(imp, node):
     imp.emit(node, "div", [d, imp.emit(node, "sqrt", [v])[0]], outputs=node.outputs)
 
 
-@converts("IsInf", needs=("equal", "logical_or", "less"))
+@converts("IsInf", needs=COMPOSE_NEEDS)
 def _isinf(imp, node):
     node.only("detect_negative", "detect_positive")
     (x,) = node.inputs
-    signs = [s for s, attr in ((1, "detect_positive"), (-1, "detect_negative")) if node.attrs.get(attr, 1)]
-    if not signs:                                   # nothing detected: x < x, false everywhere (NaN too)
-        imp.emit(node, "less", [x, x], outputs=node.outputs)
-        return
-    hits = [imp.emit(node, "equal", [x, scalar(imp, s * np.inf, x)])[0] for s in signs]
-    if len(hits) == 1:
-        return imp.alias(node.outputs[0], hits[0])
-    imp.emit(node, "logical_or", hits, outputs=node.outputs)
+    y = _composer(imp, node, x).isinf(x, bool(node.attrs.get("detect_positive", 1)),
+                                      bool(node.attrs.get("detect_negative", 1)))
+    imp.alias(node.outputs[0], y)
 
 
 @converts("Shrink", needs=("less", "greater", "add", "sub", "where"))
@@ -382,7 +319,7 @@ def _shrink(imp, node):
     node.only("bias", "lambd")
     (x,) = node.inputs
     bias, lambd = node.attrs.get("bias", 0.0), node.attrs.get("lambd", 0.5)
-    e = _Expr(imp, node, x)
+    e = _composer(imp, node, x)
     low, high = e.op("less", x, e.c(-lambd)), e.op("greater", x, e.c(lambd))
     outer = e.op("where", high, e.op("sub", x, e.c(bias)), e.c(0))
     imp.emit(node, "where", [low, e.op("add", x, e.c(bias)), outer], outputs=node.outputs)
@@ -396,37 +333,6 @@ def _swish(imp, node):
     (z,) = imp.emit(node, "mul", [x, scalar(imp, alpha, x)]) if alpha != 1.0 else (x,)
     (s,) = imp.emit(node, "sigmoid", [z])
     imp.emit(node, "mul", [x, s], outputs=node.outputs)
-
-
-@converts("Tan", needs=("sin", "cos", "div"))
-def _tan(imp, node):
-    (x,) = node.inputs
-    (s,) = imp.emit(node, "sin", [x])
-    (c,) = imp.emit(node, "cos", [x])
-    imp.emit(node, "div", [s, c], outputs=node.outputs)
-
-
-@converts("Sinh", "Cosh", needs=("exp", "neg", "sub", "add", "mul", "abs", "less", "where"))
-def _sinh_cosh(imp, node):
-    """(e^x ∓ e^-x) / 2; sinh near 0 (|x| < 2^-5) by its series x + x^3/6 + x^5/120, where the
-    difference of exponentials would cancel to a few correct bits."""
-    (x,) = node.inputs
-    e = _Expr(imp, node, x)
-    both = e.op("add" if node.op_type == "Cosh" else "sub", e.op("exp", x), e.op("exp", e.op("neg", x)))
-    if node.op_type == "Cosh":
-        imp.emit(node, "mul", [both, e.c(0.5)], outputs=node.outputs)
-        return
-    half = e.op("mul", both, e.c(0.5))
-    x2 = e.op("mul", x, x)                          # the series as x (1 + x^2 (1/6 + x^2 / 120))
-    inner = e.op("add", e.c(1 / 6), e.op("mul", x2, e.c(1 / 120)))
-    series = e.op("mul", x, e.op("add", e.c(1), e.op("mul", x2, inner)))
-    small = e.op("less", e.op("abs", x), e.c(2.0 ** -5))
-    imp.emit(node, "where", [small, series, half], outputs=node.outputs)
-
-
-@converts("IsNaN", needs=("not_equal",))
-def _isnan(imp, node):
-    imp.emit(node, "not_equal", [node.inputs[0], node.inputs[0]], outputs=node.outputs)
 
 
 @converts("Identity", "Dropout")

@@ -20,6 +20,7 @@ import torch.fx
 
 from taskmap.spec import dtypes as dt
 
+from .compose import INVERSE, Composer
 from .torch_graph import Builder, Unsupported, V, dtype_of
 
 CONVERTERS: dict = {}
@@ -112,14 +113,35 @@ def _remainder(b, node, x, y):
     return b.emit("sub", [x, b.emit("mul", [b.emit("floor", [b.emit("div", [x, y])]), y])])
 
 
-@converts("aten.log1p.default")
-def _log1p(b, node, x):
-    # Goldberg's accurate form: u = 1 + x rounded; log1p(x) = x log(u) / (u - 1), = x where u == 1
-    t = out_dtype(node)
+def _composer(b, t: dt.DType) -> Composer:
+    """frontends.compose's compositions emitting into `b`, scalars of dtype t."""
+    return Composer(lambda name, inputs: b.emit(name, inputs), lambda v: as_dtype(b, v, t), t)
+
+
+COMPOSED = INVERSE + ("tan", "sinh", "cosh", "log1p", "expm1", "trunc")
+
+
+@converts(*(f"aten.{n}.default" for n in COMPOSED))
+def _composed(b, node, x):
+    """The functions compose.Composer writes (inverse trigonometric and hyperbolic ones, tan, sinh,
+    cosh, log1p, expm1, trunc) in the result's dtype; trunc of an integer tensor is itself."""
+    t, kind = out_dtype(node), str(node.target).split(".")[1]
     x = as_dtype(b, x, t)
-    u = b.emit("add", [x, as_dtype(b, 1, t)])
-    ratio = b.emit("div", [b.emit("mul", [x, b.emit("log", [u])]), b.emit("sub", [u, as_dtype(b, 1, t)])])
-    return b.emit("where", [b.emit("equal", [u, as_dtype(b, 1, t)]), x, ratio])
+    if not t.is_float:
+        need(kind == "trunc", f"aten.{kind} on {t.name}")
+        return x
+    e = _composer(b, t)
+    return e.inverse(kind, x) if kind in INVERSE else getattr(e, kind)(x)
+
+
+@converts("aten.isnan.default", "aten.isinf.default", "aten.isposinf.default", "aten.isneginf.default")
+def _isnan_isinf(b, node, x):
+    """Tested in x's own dtype (an integer is never NaN nor infinite)."""
+    kind, e = str(node.target).split(".")[1], _composer(b, x.dtype)
+    if kind == "isnan":
+        return e.isnan(x)
+    finite = not x.dtype.is_float
+    return e.isinf(x, kind in ("isinf", "isposinf") and not finite, kind in ("isinf", "isneginf") and not finite)
 
 
 @converts("aten.add.Tensor", "aten.add.Scalar", "aten.sub.Tensor", "aten.sub.Scalar")
@@ -392,6 +414,14 @@ def _arg(b, node, x, dim=None, keepdim=False):
     return b.emit(op, [x], {"axis": axis(dim, len(x.shape)), "keepdims": bool(keepdim)})
 
 
+@converts("aten.max.dim", "aten.min.dim")
+def _max_min_dim(b, node, x, dim, keepdim=False):
+    """(values, indices) along dim: the reduction and the arg-reduction (the first extreme's index)."""
+    a, big = axis(dim, len(x.shape)), ".max." in str(node.target)
+    values = b.emit("reduce_max" if big else "reduce_min", [x], {"axes": (a,), "keepdims": bool(keepdim)})
+    return [values, b.emit("argmax" if big else "argmin", [x], {"axis": a, "keepdims": bool(keepdim)})]
+
+
 @converts("aten.topk.default")
 def _topk(b, node, x, k, dim=-1, largest=True, sorted=True):       # sorted=False allows any order
     return b.emit("top_k", [x], {"k": int(k), "axis": axis(dim, len(x.shape)), "largest": int(bool(largest))},
@@ -436,6 +466,17 @@ def _expand(b, node, x, size, implicit=False):
     return b.emit("expand", [x], {"shape": shape})
 
 
+@converts("aten.repeat.default")
+def _repeat(b, node, x, repeats):
+    """x tiled repeats[d] times along each dimension d (leading ones added): each dimension s
+    becomes (1, s), is expanded to (r, s) and merged to r·s."""
+    shape = (1,) * (len(repeats) - len(x.shape)) + tuple(x.shape)
+    need(all(shape) and all(repeats), "aten.repeat with an empty dimension")
+    y = b.emit("reshape", [x], {"shape": tuple(v for s in shape for v in (1, s))})
+    y = b.emit("expand", [y], {"shape": tuple(v for r, s in zip(repeats, shape) for v in (r, s))})
+    return b.emit("reshape", [y], {"shape": tuple(r * s for r, s in zip(repeats, shape))})
+
+
 @converts("aten.unsqueeze.default")
 def _unsqueeze(b, node, x, dim):
     return b.emit("unsqueeze", [x], {"axes": (axis(dim, len(x.shape) + 1),)})
@@ -472,6 +513,39 @@ def _slice(b, node, x, dim=0, start=None, end=None, step=1):
     n = x.shape[a]
     start, end = 0 if start is None else max(min(start, n), -n), n if end is None else max(min(end, n), -n)
     return b.emit("slice", [x], {"starts": (start,), "ends": (end,), "axes": (a,), "steps": (step,)})
+
+
+def _bounds(n: int, start, end) -> tuple[int, int]:
+    """A step-1 slice's [start, end) within 0..n, as Python clamps and wraps them."""
+    wrap = lambda v, default: default if v is None else min(max(v + n if v < 0 else v, 0), n)
+    begin = wrap(start, 0)
+    return begin, max(begin, wrap(end, n))
+
+
+@converts("aten.slice_scatter.default", "aten.select_scatter.default")
+def _slice_scatter(b, node, x, src, dim=0, start=None, end=None, step=1):
+    """x with x[..., start:end, ...] (select_scatter: x[..., index, ...]) replaced by src along dim:
+    the parts of x before and after, and src between them, concatenated (what in-place slice
+    assignment becomes once functionalized)."""
+    a = axis(dim, len(x.shape))
+    if "select" in str(node.target):
+        start, end, src = start % x.shape[a], start % x.shape[a] + 1, b.emit("unsqueeze", [src], {"axes": (a,)})
+    need(step == 1, "aten.slice_scatter with a step other than 1")
+    begin, stop = _bounds(x.shape[a], start, end)
+    src = as_dtype(b, src, x.dtype)
+    if src.shape != x.shape[:a] + (stop - begin,) + x.shape[a + 1:]:
+        src = b.emit("expand", [src], {"shape": x.shape[:a] + (stop - begin,) + x.shape[a + 1:]})
+    part = lambda lo, hi: b.emit("slice", [x], {"starts": (lo,), "ends": (hi,), "axes": (a,), "steps": (1,)})
+    parts = ([part(0, begin)] if begin else []) + ([src] if stop > begin else []) + \
+        ([part(stop, x.shape[a])] if stop < x.shape[a] else [])
+    return parts[0] if len(parts) == 1 else b.emit("concat", parts, {"axis": a})
+
+
+@converts("aten.copy.default")
+def _copy(b, node, x, src, non_blocking=False):
+    """x's shape and dtype, src's values (broadcast)."""
+    src = as_dtype(b, src, out_dtype(node))
+    return src if src.shape == x.shape else b.emit("expand", [src], {"shape": x.shape})
 
 
 @converts("aten.select.int")

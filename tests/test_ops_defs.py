@@ -46,7 +46,10 @@ def assert_close(got, want, t: dt.DType, what: str):
         np.testing.assert_array_equal(got, want, err_msg=what)
         return
     rtol, atol = TOLERANCE[t]
-    np.testing.assert_allclose(values_of(got, t), values_of(want, t), rtol=rtol, atol=atol, err_msg=what)
+    g, w = values_of(got, t), values_of(want, t)
+    np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=what)
+    zeros = (g == 0) & (w == 0)                  # a zero's sign shows after a division (1/-0 = -inf)
+    assert (np.signbit(g) == np.signbit(w))[zeros].all(), f"{what}: the sign of a zero differs from the reference's"
 
 
 @pytest.mark.parametrize("name", sorted(OPERATORS))

@@ -114,10 +114,31 @@ ATEN = {
     "pad": (lambda x: F.pad(x, (1, 2, 0, 1), value=0.5), X), "flip": (lambda x: x.flip(0, 1), X),
     "factories": (lambda x: (x + torch.zeros_like(x), x * torch.arange(3), torch.full_like(x, 2.0) - x), X),
     "sdpa": (lambda q, k, v: F.scaled_dot_product_attention(q, k, v), r(1, 2, 3, 4), r(1, 2, 5, 4), r(1, 2, 5, 4)),
+    "round_keeps_zero_sign": (lambda x: 1 / torch.round(x), torch.tensor([-0.3, 0.3, -0.5, 0.5, 2.5, -0.0])),
+    "inverse_trig": (lambda x: (torch.atan(x * 3), torch.asin(x.clamp(-1, 1)), torch.acos(x.clamp(-1, 1)),
+                                torch.asinh(x * 5), torch.acosh(x.abs() + 1), torch.atanh(x.clamp(-0.9, 0.9))), X),
+    "tan_sinh_cosh": (lambda x: (torch.tan(x), torch.sinh(x), torch.sinh(x * 1e-3), torch.cosh(x)), X),
+    "log1p_expm1": (lambda x: (torch.log1p(x.abs() / 0.0), torch.expm1(x), torch.expm1(x * 1e-6), torch.expm1(x * 1e3)), X),
+    "trunc": (lambda x, a: (torch.trunc(x * 3), torch.trunc(a)), X, ri(9, 2, 3)),
+    "isnan_isinf": (lambda x, a: (torch.isnan(x / x.round()), torch.isinf(1 / x.round()), torch.isposinf(1 / x.round()),
+                                  torch.isneginf(1 / x.round()), torch.isinf(a), torch.isnan(a)), X, ri(9, 2, 3)),
+    "max_min_dim": (lambda x: (torch.max(x, 1), torch.min(x, 0, keepdim=True), x.max(dim=-1).indices), r(3, 4)),
+    "repeat": (lambda x: (x.repeat(2, 3), x.repeat(2, 1, 2), x[0].repeat(3)), X),
+    "setitem": (lambda x, y: _assigned(x, y), r(3, 5), r(3, 2)),
     "sdpa_causal_mask": (lambda q, k, v, m: (F.scaled_dot_product_attention(q, k, v, is_causal=True),
                                            F.scaled_dot_product_attention(q, k, v, attn_mask=m)),
                          r(1, 2, 3, 4), r(1, 2, 3, 4), r(1, 2, 3, 4), r(3, 3) > 0),
 }
+
+
+def _assigned(x, y):
+    """In-place slice and index assignment (slice_scatter, select_scatter, copy once functionalized)."""
+    z = x.clone()
+    z[:, 1:3] = y
+    z[-1] = 0.5
+    z[:, -1:] = z[:, :1] * 2
+    z[1, -2:] = y[0]
+    return z
 
 
 @pytest.mark.parametrize("name", sorted(ATEN))

@@ -97,7 +97,9 @@ def _round_half_even(x):
     r = call("floor", x)
     d = x - r
     even = cmp("==", r - 2.0 * call("floor", r * 0.5), 0.0)
-    return select(cmp(">", d, 0.5), r + 1.0, select(cmp("<", d, 0.5), r, select(even, r, r + 1.0)))
+    rounded = select(cmp(">", d, 0.5), r + 1.0, select(cmp("<", d, 0.5), r, select(even, r, r + 1.0)))
+    # a zero keeps x's sign, as NumPy's and IEEE's rounding do (-0.3 -> -0.0: 1/round(x) is -inf)
+    return select(cmp("==", rounded, 0.0), x * 0.0, rounded)
 
 
 def _clamp(v, lo, hi):
